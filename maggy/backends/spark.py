@@ -1,0 +1,116 @@
+"""Workers as the tasks of one Spark job: one partition per worker, all resident at once."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+import threading
+import uuid
+from typing import Any, Iterable
+
+from maggy.backends.base import Backend
+from maggy.exceptions import BackendUnavailableError
+from maggy.worker import WorkerSpec, worker_main
+
+
+def _run_partition(spec: WorkerSpec, _rows: Iterable[Any]) -> None:
+    """Body of each Spark task: pin the task's GPUs, then serve trials until DONE."""
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    resources = ctx.resources() if ctx is not None else {}
+    gpus = list(resources["gpu"].addresses) if "gpu" in resources else []
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    worker_main(spec, ctx.partitionId() if ctx is not None else 0, gpus)
+
+
+class SparkBackend(Backend):
+    """Runs the workers in the active SparkSession (or a local one created for the user).
+
+    All workers belong to one job in one job group, so cancelling the group (Ctrl-C in
+    Jupyter) stops every worker at once.
+    """
+
+    name = "spark"
+
+    def __init__(self, spark: Any = None) -> None:
+        self._spark = spark
+        self._thread: threading.Thread | None = None
+        self._error: str | None = None
+        self.job_group = ""
+
+    @property
+    def spark(self) -> Any:
+        return self._spark
+
+    def prepare(self) -> None:
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise BackendUnavailableError(
+                "backend='spark' needs PySpark: pip install 'pyspark>=3.5', or use backend='local'.") from None
+        if self._spark is None:
+            self._spark = SparkSession.getActiveSession()
+        if self._spark is None:
+            if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+                raise BackendUnavailableError(
+                    "Spark needs Java 17 or newer and none was found on PATH or in JAVA_HOME: "
+                    "install a JDK (e.g. apt-get install openjdk-17-jre-headless) or use backend='local'.")
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            try:
+                self._spark = (SparkSession.builder.master("local[*]").appName("maggy")
+                               .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+            except Exception as exc:
+                raise BackendUnavailableError(f"Could not start a local Spark session: {exc}") from exc
+
+    @property
+    def _sc(self) -> Any:
+        return self._spark.sparkContext
+
+    def num_slots(self) -> int:
+        cpus = int(self._sc.getConf().get("spark.task.cpus", "1"))
+        return max(1, self._sc.defaultParallelism // cpus)
+
+    def addresses(self) -> tuple[str, str]:
+        conf = self._sc.getConf()
+        if self._sc.master.startswith("local"):
+            return "127.0.0.1", "127.0.0.1"
+        advertised = conf.get("spark.driver.host", "127.0.0.1")
+        return conf.get("spark.driver.bindAddress", "0.0.0.0"), advertised
+
+    def start(self, spec: WorkerSpec, num_workers: int, job_name: str) -> None:
+        self.job_group = f"maggy-{job_name}-{uuid.uuid4().hex[:8]}"
+        run = functools.partial(_run_partition, spec)
+
+        def submit() -> None:
+            sc = self._sc
+            sc.setJobGroup(self.job_group, f"maggy experiment {job_name}", interruptOnCancel=True)
+            try:
+                sc.parallelize(range(num_workers), num_workers).foreachPartition(run)
+            except Exception as exc:  # the driver decides what a failed job means
+                self._error = f"{type(exc).__name__}: {str(exc)[:2000]}"
+
+        self._thread = threading.Thread(target=submit, name="maggy-spark-job", daemon=True)
+        self._thread.start()
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def failure(self) -> str | None:
+        return self._error
+
+    def wait(self, timeout: float) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running()
+
+    def cancel(self) -> None:
+        if self.running():
+            self._sc.cancelJobGroup(self.job_group)
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "spark_master": self._sc.master,
+                "spark_app_id": self._sc.applicationId, "spark_job_group": self.job_group}

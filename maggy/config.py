@@ -1,0 +1,119 @@
+"""Experiment configuration, validated once when constructed, before any cluster work."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from maggy.earlystop import POLICY_NAMES, EarlyStopPolicy, make_policy
+from maggy.exceptions import InvalidParameterError
+from maggy.optimizers import OPTIMIZERS, Optimizer
+from maggy.searchspace import Searchspace
+from maggy.storage import storage_for
+from maggy.validation import check_choice, check_int, check_number, check_str, fail
+
+#: Trials run when neither ``num_trials`` nor the optimizer (a finite grid) bounds them.
+DEFAULT_NUM_TRIALS = 10
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass
+class HyperparameterOptConfig:
+    """What to tune and how.
+
+    Args:
+        searchspace: the hyperparameters, a :class:`maggy.Searchspace`.
+        optimizer: a name (``"randomsearch"``, ``"gridsearch"``) or an :class:`~maggy.optimizers.Optimizer`.
+        num_trials: how many trials to run; default: the whole grid for grid search, else 10.
+        direction: ``"max"`` or ``"min"``imise the metric.
+        optimization_key: the key of the metric when ``train_fn`` returns a dict.
+        es_policy: early stopping, ``"median"``, ``"none"`` or an :class:`~maggy.earlystop.EarlyStopPolicy`.
+        es_interval: seconds between early-stopping checks.
+        es_min: finished trials needed before early stopping acts.
+        hb_interval: seconds between a worker's heartbeats.
+        num_workers: parallel workers; default: the task slots of the backend.
+        name: the experiment's name (letters, digits, ``_ . -``).
+        description: free text kept with the results.
+        experiment_dir: root of the experiment directories; default ``./maggy_experiments``.
+        seed: seeds the optimizer, for reproducible suggestions.
+    """
+
+    searchspace: Searchspace
+    optimizer: str | Optimizer = "randomsearch"
+    num_trials: int | None = None
+    direction: str = "max"
+    optimization_key: str = "metric"
+    es_policy: str | EarlyStopPolicy = "median"
+    es_interval: float = 1.0
+    es_min: int = 10
+    hb_interval: float = 1.0
+    num_workers: int | None = None
+    name: str = "maggy"
+    description: str = ""
+    experiment_dir: str | None = None
+    seed: int | None = None
+    _optimizer_name: str = field(init=False, repr=False, default="")
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.searchspace, Searchspace):
+            raise fail("searchspace", self.searchspace, "a maggy.Searchspace",
+                       "Build one with Searchspace(name=('DOUBLE', [low, high]), ...).")
+        if len(self.searchspace) == 0:
+            raise InvalidParameterError(
+                "The searchspace is empty; add at least one hyperparameter with Searchspace(name=(TYPE, values)).")
+        if isinstance(self.optimizer, Optimizer):
+            self._optimizer_name = type(self.optimizer).__name__
+        else:
+            self._optimizer_name = check_choice("optimizer", self.optimizer, OPTIMIZERS)
+            self.optimizer = self._optimizer_name
+        self.num_trials = check_int("num_trials", self.num_trials, low=1, allow_none=True)
+        self.direction = check_choice("direction", self.direction, ("max", "min"))
+        self.optimization_key = check_str("optimization_key", self.optimization_key)
+        if not isinstance(self.es_policy, EarlyStopPolicy):
+            self.es_policy = check_choice("es_policy", self.es_policy, POLICY_NAMES)
+        self.es_interval = check_number("es_interval", self.es_interval, low=0, strict=True)
+        self.es_min = check_int("es_min", self.es_min, low=1)
+        self.hb_interval = check_number("hb_interval", self.hb_interval, low=0, strict=True)
+        self.num_workers = check_int("num_workers", self.num_workers, low=1, allow_none=True)
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise fail("name", self.name, "1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
+                       "It names the experiment directory, so e.g. name='mnist-lr'.")
+        self.description = check_str("description", self.description, allow_empty=True)
+        if self.experiment_dir is not None:
+            storage_for(check_str("experiment_dir", self.experiment_dir))
+        self.seed = check_int("seed", self.seed, low=0, allow_none=True)
+
+    @property
+    def optimizer_name(self) -> str:
+        return self._optimizer_name
+
+    def make_optimizer(self) -> Optimizer:
+        """A fresh optimizer set up for this experiment (the instance given, or one by name)."""
+        opt = self.optimizer if isinstance(self.optimizer, Optimizer) else OPTIMIZERS[self.optimizer]()
+        opt.setup(self.searchspace, direction=self.direction, seed=self.seed)
+        return opt
+
+    def make_policy(self) -> EarlyStopPolicy:
+        if isinstance(self.es_policy, EarlyStopPolicy):
+            return self.es_policy
+        return make_policy(self.es_policy, self.es_min)
+
+    def total_trials(self, optimizer: Optimizer) -> int:
+        """Trials to run: ``num_trials`` capped by what the optimizer can propose."""
+        cap = optimizer.max_trials()
+        if self.num_trials is None:
+            return cap if cap is not None else DEFAULT_NUM_TRIALS
+        return self.num_trials if cap is None else min(self.num_trials, cap)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description, as kept in the journal and result.json."""
+        return {
+            "name": self.name, "description": self.description,
+            "searchspace": self.searchspace.to_dict(), "optimizer": self.optimizer_name,
+            "num_trials": self.num_trials, "direction": self.direction,
+            "optimization_key": self.optimization_key,
+            "es_policy": self.es_policy if isinstance(self.es_policy, str) else type(self.es_policy).__name__,
+            "es_interval": self.es_interval, "es_min": self.es_min, "hb_interval": self.hb_interval,
+            "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
+        }

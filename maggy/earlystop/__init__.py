@@ -1,0 +1,17 @@
+"""Early-stopping policies, apart from optimizers, and lookup by name for the config."""
+
+from __future__ import annotations
+
+from maggy.earlystop.base import EarlyStopPolicy, NoStopping
+from maggy.earlystop.median import MedianStoppingRule
+
+#: Names accepted by ``HyperparameterOptConfig(es_policy=...)``.
+POLICY_NAMES = ("median", "none")
+
+
+def make_policy(name: str, es_min: int) -> EarlyStopPolicy:
+    """The policy called ``name`` (validated by the config)."""
+    return MedianStoppingRule(min_trials=es_min) if name == "median" else NoStopping()
+
+
+__all__ = ["EarlyStopPolicy", "MedianStoppingRule", "NoStopping", "POLICY_NAMES", "make_policy"]

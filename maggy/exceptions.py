@@ -1,0 +1,26 @@
+"""Exceptions that maggy raises to users and to their training functions."""
+
+from __future__ import annotations
+
+
+class MaggyError(Exception):
+    """Base class of maggy's own errors."""
+
+
+class InvalidParameterError(MaggyError, ValueError):
+    """A user-supplied parameter is invalid; the message names it, what it got and the fix."""
+
+
+class BackendUnavailableError(MaggyError, RuntimeError):
+    """The execution backend (Java, Spark, worker processes) cannot be started."""
+
+
+class ExperimentFailedError(MaggyError, RuntimeError):
+    """The experiment could not run to completion (e.g. every worker was lost)."""
+
+
+class EarlyStopped(Exception):
+    """Raised inside ``train_fn`` by ``reporter.broadcast`` once the driver has stopped the trial.
+
+    Let it propagate: maggy records the trial as EARLY_STOPPED with its last reported metric.
+    """

@@ -1,0 +1,60 @@
+"""The entry point: ``experiment.lagom(train_fn, searchspace_or_config)``."""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+from typing import Callable
+
+import cloudpickle
+
+from maggy.backends import Backend, make_backend
+from maggy.config import HyperparameterOptConfig
+from maggy.driver import Driver
+from maggy.exceptions import InvalidParameterError
+from maggy.result import Result
+from maggy.searchspace import Searchspace
+from maggy.storage import local_path, storage_for
+from maggy.trainfn import inspect_train_fn
+
+DEFAULT_ROOT = "maggy_experiments"
+
+
+def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
+          backend: str | Backend = "spark", verbose: bool = True) -> Result:
+    """Tune ``train_fn`` over a searchspace and return the :class:`~maggy.result.Result`.
+
+    Args:
+        train_fn: called as ``train_fn(**params)``, plus ``reporter=`` and ``budget=`` when its
+            signature names them; returns a number or a dict holding ``optimization_key``.
+        config: a :class:`HyperparameterOptConfig`, or a :class:`Searchspace` for the defaults.
+        backend: ``"spark"`` (the active SparkSession, else a local one), ``"local"`` (worker
+            processes on this machine) or a :class:`~maggy.backends.Backend`.
+        verbose: show live progress.
+
+    Everything is validated before any worker starts. Ctrl-C cancels the workers, keeps the
+    finished trials in the journal and re-raises KeyboardInterrupt.
+    """
+    if isinstance(config, Searchspace):
+        config = HyperparameterOptConfig(searchspace=config)
+    elif not isinstance(config, HyperparameterOptConfig):
+        raise InvalidParameterError(
+            f"lagom's second argument must be a Searchspace or a HyperparameterOptConfig; got {config!r}.")
+    signature = inspect_train_fn(train_fn, config.searchspace)
+    try:
+        cloudpickle.dumps(train_fn)
+    except Exception as exc:
+        raise InvalidParameterError(
+            f"train_fn cannot be serialised for the workers ({type(exc).__name__}: {exc}); "
+            "it probably captures an open resource (a SparkSession, a lock, a file): create it "
+            "inside train_fn instead.") from None
+    if not isinstance(verbose, bool):
+        raise InvalidParameterError(f"The 'verbose' parameter must be a bool; got {verbose!r}.")
+    runner = make_backend(backend)
+    runner.prepare()
+    root = config.experiment_dir or DEFAULT_ROOT
+    storage = storage_for(root)
+    run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    exp_dir = storage.join(local_path(root), config.name, run_id)
+    storage.makedirs(exp_dir)
+    return Driver(config, train_fn, signature, runner, storage, exp_dir, verbose=verbose).run()

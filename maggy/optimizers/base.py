@@ -1,0 +1,77 @@
+"""The ask/tell interface every optimizer implements.
+
+Optimizers are pure decision objects: they see the searchspace, the trials still running and
+the results told to them, and they answer with the next point. They never touch Spark, sockets
+or files, so each one is testable with plain objects.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence, Union
+
+import numpy as np
+
+from maggy.searchspace import Searchspace
+from maggy.trial import Trial
+
+WAIT: Literal["wait"] = "wait"
+DONE: Literal["done"] = "done"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A point to evaluate; ``budget`` is set by multi-fidelity optimizers and passed to train_fn."""
+
+    params: dict[str, Any]
+    budget: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+Answer = Union[Suggestion, Literal["wait", "done"]]
+
+
+class Optimizer(abc.ABC):
+    """Proposes trials with ``ask`` and learns from finished ones through ``tell``.
+
+    Subclasses implement :meth:`ask`; :meth:`tell` and :meth:`on_metric` are optional hooks.
+
+    >>> from maggy import Searchspace
+    >>> from maggy.optimizers import RandomSearch
+    >>> opt = RandomSearch()
+    >>> opt.setup(Searchspace(x=("DOUBLE", [0, 1])), direction="max", seed=0)
+    >>> 0 <= opt.ask(pending=[]).params["x"] <= 1
+    True
+    """
+
+    searchspace: Searchspace
+    direction: str
+    rng: np.random.Generator
+
+    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None) -> None:
+        """Bind the optimizer to an experiment; called once by the driver before the first ask."""
+        self.searchspace = searchspace
+        self.direction = direction
+        self.rng = np.random.default_rng(seed)
+
+    @abc.abstractmethod
+    def ask(self, pending: Sequence[Trial]) -> Answer:
+        """Return the next Suggestion, WAIT (ask again later) or DONE (nothing more to propose).
+
+        ``pending`` holds the trials handed out and not yet finished.
+        """
+
+    def tell(self, trial: Trial) -> None:
+        """Receive a finished trial (FINALIZED, EARLY_STOPPED or ERROR)."""
+
+    def on_metric(self, trial: Trial, step: int, value: float) -> None:
+        """Receive an intermediate metric of a running trial."""
+
+    def max_trials(self) -> int | None:
+        """How many trials this optimizer can propose at most, or None when unbounded."""
+        return None
+
+    def sign(self, value: float) -> float:
+        """``value`` oriented so that larger is better whatever the direction."""
+        return value if self.direction == "max" else -value

@@ -1,0 +1,66 @@
+"""The object ``train_fn`` receives as ``reporter``: metrics, log lines and the STOP signal."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import threading
+from typing import Any
+
+from maggy.exceptions import EarlyStopped
+
+
+class Reporter:
+    """Collects what one trial reports; the worker's heartbeat sends it to the driver.
+
+    ``broadcast(metric, step)`` records a metric and raises :class:`maggy.EarlyStopped` once the
+    driver has asked this trial to stop; ``log(msg)`` sends a line to the trial's log.
+    """
+
+    def __init__(self, trial_id: str, params: dict[str, Any], budget: float | None = None) -> None:
+        self.trial_id = trial_id
+        self.params = dict(params)
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._points: list[list] = []
+        self._logs: list[str] = []
+        self._stop = threading.Event()
+        self._last: tuple[int, float] | None = None
+
+    def broadcast(self, metric: float, step: int | None = None) -> None:
+        """Report ``metric`` at ``step`` (default: one after the last step)."""
+        if isinstance(metric, bool) or not isinstance(metric, numbers.Real) or not math.isfinite(metric):
+            raise TypeError(f"reporter.broadcast(metric=...) needs a finite number; got {metric!r}")
+        with self._lock:
+            if step is None:
+                step = 0 if self._last is None else self._last[0] + 1
+            elif isinstance(step, bool) or not isinstance(step, numbers.Integral):
+                raise TypeError(f"reporter.broadcast(step=...) needs an int; got {step!r}")
+            self._last = (int(step), float(metric))
+            self._points.append([int(step), float(metric)])
+        if self._stop.is_set():
+            raise EarlyStopped(f"trial {self.trial_id} was stopped early by the driver")
+
+    def log(self, msg: Any) -> None:
+        """Send one line to this trial's log on the driver."""
+        with self._lock:
+            self._logs.append(str(msg))
+
+    @property
+    def last(self) -> tuple[int, float] | None:
+        """The last (step, metric) broadcast, if any."""
+        return self._last
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def take(self) -> tuple[list[list], list[str]]:
+        """Remove and return the points and log lines not yet sent."""
+        with self._lock:
+            points, logs = self._points, self._logs
+            self._points, self._logs = [], []
+        return points, logs

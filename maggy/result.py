@@ -1,0 +1,97 @@
+"""What ``lagom`` returns: the best trial and a table of every trial."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pandas as pd
+
+from maggy.trial import Trial, TrialState
+
+_BASE_COLUMNS = ["trial_id", "state"]
+_TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "host", "error"]
+
+
+def best_trial(trials: Iterable[Trial], direction: str) -> Trial | None:
+    """The best FINALIZED trial (EARLY_STOPPED ones only when none finished)."""
+    trials = [t for t in trials if t.metric is not None]
+    for state in (TrialState.FINALIZED, TrialState.EARLY_STOPPED):
+        pool = [t for t in trials if t.state is state]
+        if pool:
+            pick = max if direction == "max" else min
+            return pick(pool, key=lambda t: t.metric)
+    return None
+
+
+def trials_frame(trials: Iterable[Trial], param_names: list[str]) -> pd.DataFrame:
+    """One row per finished trial; extra keys that ``train_fn`` returned become columns."""
+    rows = []
+    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names)
+    for t in trials:
+        if not t.state.finished:
+            continue
+        row: dict[str, Any] = {"trial_id": t.trial_id, "state": t.state.value}
+        row.update({n: t.params.get(n) for n in param_names})
+        row["metric"] = t.metric
+        for k, v in t.extra.items():
+            row[f"extra_{k}" if k in reserved else k] = v
+        row.update({
+            "steps": t.steps,
+            "start": pd.to_datetime(t.start, unit="s") if t.start else pd.NaT,
+            "end": pd.to_datetime(t.end, unit="s") if t.end else pd.NaT,
+            "duration": t.duration, "worker": t.worker, "host": t.host,
+            "error": f"{t.error['type']}: {t.error['message']}" if t.error else None,
+        })
+        rows.append(row)
+    columns = _BASE_COLUMNS + param_names + ["metric"]
+    extras = sorted({k for r in rows for k in r} - set(columns) - set(_TAIL_COLUMNS))
+    frame = pd.DataFrame(rows, columns=columns + extras + _TAIL_COLUMNS[1:])
+    return frame.sort_values("start", kind="stable", ignore_index=True)
+
+
+@dataclass
+class Result:
+    """The outcome of an experiment.
+
+    Attributes:
+        best_params: hyperparameters of the best trial (None when no trial succeeded).
+        best_metric: its metric.
+        best_trial_id: its id.
+        trials: a DataFrame, one row per finished trial.
+        experiment_dir: where the journal, result.json and trial logs are.
+        stats: run figures (makespan, hand-off latency, bad frames, counts by state).
+    """
+
+    name: str
+    direction: str
+    best_params: dict[str, Any] | None
+    best_metric: float | None
+    best_trial_id: str | None
+    trials: pd.DataFrame
+    experiment_dir: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        counts = self.trials["state"].value_counts().to_dict() if len(self.trials) else {}
+        parts = ", ".join(f"{counts.get(s, 0)} {s.lower()}" for s in
+                          ("FINALIZED", "EARLY_STOPPED", "ERROR"))
+        lines = [f"Experiment '{self.name}': {len(self.trials)} trials ({parts})"]
+        if self.best_trial_id is None:
+            lines.append("No trial produced a metric.")
+        else:
+            lines.append(f"Best {self.direction} metric: {self.best_metric:.6g} (trial {self.best_trial_id})")
+            lines.append("Best params: " + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items()))
+        if "makespan" in self.stats:
+            lines.append(f"Wall time: {self.stats['makespan']:.1f} s on {self.stats.get('num_workers')} workers")
+        lines.append(f"Results: {self.experiment_dir}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as written to result.json."""
+        return {"name": self.name, "direction": self.direction, "best_params": self.best_params,
+                "best_metric": self.best_metric, "best_trial_id": self.best_trial_id,
+                "experiment_dir": self.experiment_dir, "stats": self.stats}

@@ -1,0 +1,43 @@
+"""The worker's end of the RPC channel: one connection, request/reply under a lock."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+from maggy.rpc.protocol import HEADER, MAC_SIZE, Codec, MsgType
+
+
+class RpcClient:
+    """Sends a request and waits for its reply; safe to share between the worker's threads."""
+
+    def __init__(self, host: str, port: int, secret: bytes, *, timeout: float = 120.0) -> None:
+        self._codec = Codec(secret)
+        self._lock = threading.Lock()
+        self._sock = socket.create_connection((host, port), timeout=timeout)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def request(self, mtype: MsgType, body: dict[str, Any]) -> tuple[MsgType, dict[str, Any]]:
+        frame = self._codec.encode(mtype, body)
+        with self._lock:
+            self._sock.sendall(frame)
+            header = self._recv(HEADER.size)
+            length = self._codec.body_length(header)
+            rest = self._recv(MAC_SIZE + length)
+        return self._codec.decode(header, rest[:MAC_SIZE], rest[MAC_SIZE:])
+
+    def _recv(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self._sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("the maggy driver closed the connection")
+            buf += chunk
+        return bytes(buf)
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        except OSError:
+            pass

@@ -1,0 +1,60 @@
+"""Checks for user-supplied parameters that raise one clear InvalidParameterError each.
+
+Every message says which parameter, what it got, what is allowed and how to fix it, in the
+manner of scikit-learn's parameter constraints.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterable
+
+from maggy.exceptions import InvalidParameterError
+
+
+def fail(param: str, got: Any, expected: str, fix: str = "") -> InvalidParameterError:
+    """Build the error for ``param``: it got ``got`` where ``expected`` holds."""
+    msg = f"The '{param}' parameter must be {expected}; got {got!r}."
+    if fix:
+        msg += f" {fix}"
+    return InvalidParameterError(msg)
+
+
+def check_int(param: str, value: Any, *, low: int | None = None, allow_none: bool = False) -> int | None:
+    """Return ``value`` as an int, checking that it is an integer (not bool) ``>= low``."""
+    if value is None and allow_none:
+        return None
+    bound = "" if low is None else f" >= {low}"
+    expected = f"an int{bound}" + (" or None" if allow_none else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise fail(param, value, expected)
+    if low is not None and value < low:
+        raise fail(param, value, expected)
+    return int(value)
+
+
+def check_number(param: str, value: Any, *, low: float | None = None, strict: bool = False) -> float:
+    """Return ``value`` as a float, checking that it is a real number above ``low``."""
+    op = ">" if strict else ">="
+    expected = "a number" + ("" if low is None else f" {op} {low}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise fail(param, value, expected)
+    if low is not None and (value <= low if strict else value < low):
+        raise fail(param, value, expected)
+    return float(value)
+
+
+def check_choice(param: str, value: Any, options: Iterable[str]) -> str:
+    """Return ``value`` lower-cased, checking that it is one of ``options``."""
+    options = list(options)
+    allowed = ", ".join(repr(o) for o in options)
+    if not isinstance(value, str) or value.lower() not in options:
+        raise fail(param, value, f"one of {allowed}")
+    return value.lower()
+
+
+def check_str(param: str, value: Any, *, allow_empty: bool = False) -> str:
+    """Return ``value``, checking that it is a (non-empty unless allowed) string."""
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise fail(param, value, "a non-empty string" if not allow_empty else "a string")
+    return value

@@ -1,0 +1,137 @@
+"""The worker loop that runs inside one long-lived task (a Spark task or a local process).
+
+It registers with the driver, asks for a trial, runs ``train_fn`` in its main thread while a
+heartbeat thread reports metrics and hears STOP, and sends FINAL, whose reply is the next
+trial. It ends when the driver says DONE or goes away.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from maggy.exceptions import EarlyStopped
+from maggy.reporter import Reporter
+from maggy.rpc.client import RpcClient
+from maggy.rpc.protocol import MsgType
+from maggy.trainfn import Signature, parse_return
+from maggy.trial import TrialState
+
+_TRACEBACK_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs; it travels to executors inside Spark's task closure."""
+
+    host: str
+    port: int
+    secret: bytes
+    train_fn: Callable
+    signature: Signature
+    optimization_key: str
+    hb_interval: float
+
+
+class _Heartbeat(threading.Thread):
+    """Sends the current trial's new metrics and logs every ``hb_interval`` and hears STOP."""
+
+    def __init__(self, worker: "_Worker") -> None:
+        super().__init__(name="maggy-heartbeat", daemon=True)
+        self.worker = worker
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.worker.spec.hb_interval):
+            try:
+                self.worker.beat()
+            except (OSError, ConnectionError):
+                return
+
+
+class _Worker:
+    def __init__(self, spec: WorkerSpec, partition: int, gpus: list[str] | None) -> None:
+        self.spec = spec
+        self.partition = partition
+        self.gpus = gpus or []
+        self.client = RpcClient(spec.host, spec.port, spec.secret)
+        self.send_lock = threading.Lock()
+        self.current: Reporter | None = None
+
+    def request(self, mtype: MsgType, **body: Any) -> tuple[MsgType, dict[str, Any]]:
+        return self.client.request(mtype, {"worker": self.partition, **body})
+
+    def beat(self) -> None:
+        with self.send_lock:
+            rep = self.current
+            if rep is None:
+                return
+            points, logs = rep.take()
+            if logs:
+                self.request(MsgType.LOG, trial_id=rep.trial_id, lines=logs)
+            reply, _ = self.request(MsgType.METRIC, trial_id=rep.trial_id, points=points)
+        if reply is MsgType.STOP:
+            rep.request_stop()
+
+    def run(self) -> None:
+        self.request(MsgType.REGISTER, host=socket.gethostname(), pid=os.getpid(), gpus=self.gpus)
+        heartbeat = _Heartbeat(self)
+        heartbeat.start()
+        try:
+            reply, body = self.request(MsgType.GET)
+            handoff_from: float | None = None
+            while reply is not MsgType.DONE:
+                if reply is MsgType.WAIT:
+                    time.sleep(float(body.get("retry_after", 0.1)))
+                    reply, body = self.request(MsgType.GET)
+                    handoff_from = None
+                    continue
+                if reply is not MsgType.TRIAL:
+                    raise RuntimeError(f"unexpected reply {reply.name} from the maggy driver")
+                handoff = None if handoff_from is None else time.perf_counter() - handoff_from
+                final = self.run_trial(body, handoff)
+                with self.send_lock:
+                    handoff_from = time.perf_counter()
+                    reply, body = self.request(MsgType.FINAL, **final)
+        finally:
+            heartbeat.done.set()
+            self.client.close()
+
+    def run_trial(self, trial: dict[str, Any], handoff: float | None) -> dict[str, Any]:
+        rep = Reporter(trial["trial_id"], trial["params"], trial.get("budget"))
+        kwargs = dict(trial["params"])
+        if self.spec.signature.wants_reporter:
+            kwargs["reporter"] = rep
+        if self.spec.signature.wants_budget:
+            kwargs["budget"] = trial.get("budget")
+        self.current = rep
+        start = time.time()
+        metric, extra, error = None, {}, None
+        try:
+            value = self.spec.train_fn(**kwargs)
+            metric, extra = parse_return(value, self.spec.optimization_key)
+            state = TrialState.EARLY_STOPPED if rep.stop_requested else TrialState.FINALIZED
+        except EarlyStopped:
+            state = TrialState.EARLY_STOPPED
+            metric = rep.last[1] if rep.last else None
+        except Exception as exc:  # a failing trial fails that trial only
+            state = TrialState.ERROR
+            error = {"type": type(exc).__name__, "message": str(exc),
+                     "traceback": traceback.format_exc()[-_TRACEBACK_LIMIT:]}
+        end = time.time()
+        with self.send_lock:
+            self.current = None
+            points, logs = rep.take()
+        return {"trial_id": rep.trial_id, "state": state.value, "metric": metric, "extra": extra,
+                "error": error, "points": points, "logs": logs, "start": start, "end": end,
+                "handoff": handoff}
+
+
+def worker_main(spec: WorkerSpec, partition: int, gpus: list[str] | None = None) -> None:
+    """Serve trials from the driver at ``spec.host:spec.port`` until it says DONE."""
+    _Worker(spec, partition, gpus).run()
