@@ -65,15 +65,15 @@ class Driver:
         self.registered: list[dict[str, Any]] = []
         self.exhausted = False
         self.worker_errors: list[str] = []
+        self.secret = new_secret()
         self.server: RpcServer | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> Result:
-        secret = new_secret()
         bind, advertised = self.backend.addresses()
-        self.server = RpcServer(secret, self.inbox, host=bind).start()
-        spec = WorkerSpec(advertised, self.server.address[1], secret, self.train_fn, self.signature,
+        self.server = RpcServer(self.secret, self.inbox, host=bind).start()
+        spec = WorkerSpec(advertised, self.server.address[1], self.secret, self.train_fn, self.signature,
                           self.config.optimization_key, self.config.hb_interval)
         self.storage.makedirs(self.storage.join(self.exp_dir, "trials"))
         self.journal.append("experiment_start", config=self.config.to_dict(), total=self.total,

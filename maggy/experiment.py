@@ -35,6 +35,12 @@ def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
     Everything is validated before any worker starts. Ctrl-C cancels the workers, keeps the
     finished trials in the journal and re-raises KeyboardInterrupt.
     """
+    return build_driver(train_fn, config, backend=backend, verbose=verbose).run()
+
+
+def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
+                 backend: str | Backend = "spark", verbose: bool = True) -> Driver:
+    """Validate everything and return the experiment's Driver, not yet started (see ``lagom``)."""
     if isinstance(config, Searchspace):
         config = HyperparameterOptConfig(searchspace=config)
     elif not isinstance(config, HyperparameterOptConfig):
@@ -57,4 +63,4 @@ def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     exp_dir = storage.join(local_path(root), config.name, run_id)
     storage.makedirs(exp_dir)
-    return Driver(config, train_fn, signature, runner, storage, exp_dir, verbose=verbose).run()
+    return Driver(config, train_fn, signature, runner, storage, exp_dir, verbose=verbose)

@@ -67,7 +67,8 @@ def parse_return(value: Any, optimization_key: str) -> tuple[float, dict[str, An
         extra = {str(k): to_json_value(v) for k, v in value.items() if k != optimization_key}
     else:
         metric, extra = value, {}
-    metric = to_json_value(metric)
+    if isinstance(metric, np.generic):
+        metric = metric.item()
     if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
         raise TypeError(f"{expected}; it returned {type(value).__name__} {value!r:.200}.")
     if not math.isfinite(metric):

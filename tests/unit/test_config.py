@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+from maggy import HyperparameterOptConfig, InvalidParameterError, Searchspace
+from maggy.config import DEFAULT_NUM_TRIALS
+from maggy.earlystop import MedianStoppingRule, NoStopping
+from maggy.optimizers import GridSearch, RandomSearch
+
+SP = Searchspace(x=("DOUBLE", [0, 1]), c=("CATEGORICAL", ["a", "b"]))
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"num_trials": 0}, "'num_trials' parameter must be an int >= 1"),
+    ({"num_trials": 2.5}, "'num_trials'"),
+    ({"optimizer": "bayes"}, "'optimizer' parameter must be one of 'randomsearch', 'gridsearch'"),
+    ({"direction": "up"}, "'direction' parameter must be one of 'max', 'min'"),
+    ({"es_policy": "mean"}, "'es_policy' parameter must be one of 'median', 'none'"),
+    ({"es_interval": 0}, "'es_interval'"),
+    ({"es_min": 0}, "'es_min'"),
+    ({"hb_interval": -1}, "'hb_interval'"),
+    ({"num_workers": 0}, "'num_workers'"),
+    ({"name": "my experiment"}, "'name'"),
+    ({"name": ""}, "'name'"),
+    ({"seed": -1}, "'seed'"),
+    ({"seed": True}, "'seed'"),
+    ({"optimization_key": ""}, "'optimization_key'"),
+    ({"experiment_dir": "s3://bucket/x"}, "s3://"),
+])
+def test_invalid_fields_are_named(kwargs, fragment):
+    with pytest.raises(InvalidParameterError) as err:
+        HyperparameterOptConfig(searchspace=SP, **kwargs)
+    assert fragment in str(err.value)
+
+
+def test_searchspace_must_be_a_nonempty_searchspace():
+    with pytest.raises(InvalidParameterError, match="maggy.Searchspace"):
+        HyperparameterOptConfig(searchspace={"x": ("DOUBLE", [0, 1])})
+    with pytest.raises(InvalidParameterError, match="empty"):
+        HyperparameterOptConfig(searchspace=Searchspace())
+
+
+def test_defaults_and_normalisation():
+    cfg = HyperparameterOptConfig(searchspace=SP, optimizer="RandomSearch", direction="MIN")
+    assert cfg.optimizer == "randomsearch" and cfg.direction == "min"
+    assert isinstance(cfg.make_optimizer(), RandomSearch)
+    assert isinstance(cfg.make_policy(), MedianStoppingRule) and cfg.make_policy().min_trials == 10
+    assert cfg.total_trials(cfg.make_optimizer()) == DEFAULT_NUM_TRIALS
+    assert isinstance(HyperparameterOptConfig(searchspace=SP, es_policy="none").make_policy(), NoStopping)
+
+
+def test_grid_search_runs_the_whole_grid_unless_capped():
+    cfg = HyperparameterOptConfig(searchspace=SP, optimizer="gridsearch")
+    assert cfg.total_trials(cfg.make_optimizer()) == 5 * 2
+    capped = HyperparameterOptConfig(searchspace=SP, optimizer=GridSearch(resolution=2), num_trials=3)
+    assert capped.total_trials(capped.make_optimizer()) == 3
+    assert capped.optimizer_name == "GridSearch"
+
+
+def test_to_dict_is_json_ready():
+    import json
+    d = HyperparameterOptConfig(searchspace=SP, seed=4, name="exp-1").to_dict()
+    assert json.loads(json.dumps(d))["searchspace"]["x"] == {"type": "DOUBLE", "values": [0.0, 1.0]}
+    assert d["seed"] == 4 and d["name"] == "exp-1"
