@@ -1,0 +1,27 @@
+"""Every notebook under notebooks/ runs top to bottom in a fresh kernel."""
+
+from __future__ import annotations
+
+import pathlib
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((pathlib.Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert (tmp_path / "maggy_experiments").is_dir()
+    live = [o for o in outputs if o.output_type == "display_data" and " done, " in o.data.get("text/plain", "")]
+    assert live, "the live progress display did not appear"
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS
