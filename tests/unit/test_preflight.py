@@ -1,0 +1,81 @@
+"""Bad input fails with a clear error before any worker or cluster work starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from maggy import HyperparameterOptConfig, InvalidParameterError, Searchspace, experiment
+from maggy.backends import Backend
+
+SP = Searchspace(lr=("DOUBLE", [0.01, 0.1]))
+
+
+class RecordingBackend(Backend):
+    """Fails the test if the experiment gets as far as the backend."""
+
+    def prepare(self):
+        raise AssertionError("the backend was touched before validation finished")
+
+    num_slots = addresses = start = running = failure = wait = cancel = prepare
+
+
+def test_signature_mismatch_is_caught_before_the_backend():
+    def wrong(learning_rate):
+        return learning_rate
+    with pytest.raises(InvalidParameterError, match=r"requires \['learning_rate'\]"):
+        experiment.lagom(wrong, SP, backend=RecordingBackend())
+
+
+def test_unpicklable_train_fn_is_caught_before_the_backend():
+    import threading
+    lock = threading.Lock()
+
+    def uses_lock(lr):
+        with lock:
+            return lr
+    with pytest.raises(InvalidParameterError, match="cannot be serialised"):
+        experiment.lagom(uses_lock, SP, backend=RecordingBackend())
+
+
+def test_bad_second_argument_and_backend_name():
+    with pytest.raises(InvalidParameterError, match="Searchspace or a HyperparameterOptConfig"):
+        experiment.lagom(lambda lr: lr, {"lr": ("DOUBLE", [0, 1])})
+    with pytest.raises(InvalidParameterError, match="'backend' parameter must be 'spark', 'local'"):
+        experiment.lagom(lambda lr: lr, HyperparameterOptConfig(searchspace=SP), backend="yarn")
+
+
+def _run_isolated(code: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_missing_java_is_reported_before_spark_starts():
+    code = """
+        from maggy import experiment, Searchspace
+        from maggy.exceptions import BackendUnavailableError
+        try:
+            experiment.lagom(lambda x: x, Searchspace(x=("DOUBLE", [0, 1])), verbose=False)
+        except BackendUnavailableError as e:
+            print("ERROR:", e)
+    """
+    out = _run_isolated(code, {"PATH": "/nonexistent"})
+    assert "ERROR: Spark needs Java 17 or newer" in out.stdout, out.stderr
+
+
+def test_missing_pyspark_is_reported():
+    code = """
+        import sys
+        sys.modules["pyspark"] = None  # as if PySpark were not installed
+        from maggy import experiment, Searchspace
+        from maggy.exceptions import BackendUnavailableError
+        try:
+            experiment.lagom(lambda x: x, Searchspace(x=("DOUBLE", [0, 1])), verbose=False)
+        except BackendUnavailableError as e:
+            print("ERROR:", e)
+    """
+    out = _run_isolated(code, {"PATH": "/usr/bin:/bin"})
+    assert "ERROR: backend='spark' needs PySpark" in out.stdout, out.stderr
