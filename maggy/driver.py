@@ -26,7 +26,7 @@ from maggy.rpc.protocol import MsgType, new_secret
 from maggy.rpc.server import Inbound, RpcServer
 from maggy.storage import Storage
 from maggy.trainfn import Signature
-from maggy.trial import Trial, TrialState
+from maggy.trial import IllegalTransition, Trial, TrialState
 from maggy.worker import WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class Driver:
             return
         try:
             handler(msg)
-        except (KeyError, TypeError, ValueError) as exc:  # a malformed but authentic message
+        except (KeyError, TypeError, ValueError, IllegalTransition) as exc:  # malformed but authentic
             log.warning("maggy: dropped a malformed %s message: %s", msg.mtype.name, exc)
             self.server.close_connection(msg.conn)
 

@@ -100,7 +100,6 @@ class _Worker:
                     reply, body = self.request(MsgType.FINAL, **final)
         finally:
             heartbeat.done.set()
-            self.client.close()
 
     def run_trial(self, trial: dict[str, Any], handoff: float | None) -> dict[str, Any]:
         rep = Reporter(trial["trial_id"], trial["params"], trial.get("budget"))
@@ -133,5 +132,20 @@ class _Worker:
 
 
 def worker_main(spec: WorkerSpec, partition: int, gpus: list[str] | None = None) -> None:
-    """Serve trials from the driver at ``spec.host:spec.port`` until it says DONE."""
-    _Worker(spec, partition, gpus).run()
+    """Serve trials from the driver at ``spec.host:spec.port`` until it says DONE.
+
+    A failure outside ``train_fn`` is reported to the driver as ERROR, then raised, so that
+    the backend sees the worker fail.
+    """
+    worker = _Worker(spec, partition, gpus)
+    try:
+        worker.run()
+    except Exception as exc:
+        try:
+            worker.request(MsgType.ERROR, message=f"{type(exc).__name__}: {exc}",
+                           traceback=traceback.format_exc()[-_TRACEBACK_LIMIT:])
+        except (OSError, ConnectionError, ValueError):
+            pass
+        raise
+    finally:
+        worker.client.close()

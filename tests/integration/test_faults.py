@@ -130,3 +130,25 @@ def test_ctrl_c_cancels_workers_and_keeps_finished_trials(backend, tmp_path):
     saved = json.load(open(result_json))
     assert saved["outcome"] == "interrupted"
     assert sorted(t["params"]["k"] for t in saved["trials"] if t["state"] == "FINALIZED") == [0, 1]
+
+
+def test_trial_of_a_dead_worker_is_requeued(tmp_path):
+    marker = tmp_path / "died-once"
+    sp = Searchspace(k=("DISCRETE", [0, 1, 2, 3, 4, 5]))
+
+    def train(k):
+        import os
+        if k == 3 and not os.path.exists(str(marker)):
+            open(str(marker), "w").close()
+            os._exit(3)  # the worker process dies in the middle of the trial
+        return k
+
+    cfg = HyperparameterOptConfig(searchspace=sp, optimizer="gridsearch", num_workers=2,
+                                  es_policy="none", experiment_dir=str(tmp_path / "exp"))
+    result = experiment.lagom(train, cfg, backend=LocalBackend(), verbose=False)
+    assert marker.exists()
+    assert len(result.trials) == 6 and set(result.trials["state"]) == {"FINALIZED"}
+    saved = json.load(open(os.path.join(result.experiment_dir, "result.json")))
+    attempts = {t["params"]["k"]: t["attempts"] for t in saved["trials"]}
+    assert attempts == {0: 0, 1: 0, 2: 0, 3: 1, 4: 0, 5: 0}
+    assert "LOST" in _journal_states(tmp_path / "exp")

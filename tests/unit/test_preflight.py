@@ -48,34 +48,26 @@ def test_bad_second_argument_and_backend_name():
         experiment.lagom(lambda lr: lr, HyperparameterOptConfig(searchspace=SP), backend="yarn")
 
 
-def _run_isolated(code: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=120)
+def _lagom_error_in_fresh_process(preamble: str, env: dict) -> str:
+    """Run a default lagom in a new interpreter (no Spark session yet); return what it printed."""
+    code = preamble + textwrap.dedent("""
+        from maggy import experiment, Searchspace
+        from maggy.exceptions import BackendUnavailableError
+        try:
+            experiment.lagom(lambda x: x, Searchspace(x=("DOUBLE", [0, 1])), verbose=False)
+        except BackendUnavailableError as e:
+            print("ERROR:", e)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    return out.stdout + out.stderr
 
 
 def test_missing_java_is_reported_before_spark_starts():
-    code = """
-        from maggy import experiment, Searchspace
-        from maggy.exceptions import BackendUnavailableError
-        try:
-            experiment.lagom(lambda x: x, Searchspace(x=("DOUBLE", [0, 1])), verbose=False)
-        except BackendUnavailableError as e:
-            print("ERROR:", e)
-    """
-    out = _run_isolated(code, {"PATH": "/nonexistent"})
-    assert "ERROR: Spark needs Java 17 or newer" in out.stdout, out.stderr
+    out = _lagom_error_in_fresh_process("", {"PATH": "/nonexistent"})
+    assert "ERROR: Spark needs Java 17 or newer" in out
 
 
 def test_missing_pyspark_is_reported():
-    code = """
-        import sys
-        sys.modules["pyspark"] = None  # as if PySpark were not installed
-        from maggy import experiment, Searchspace
-        from maggy.exceptions import BackendUnavailableError
-        try:
-            experiment.lagom(lambda x: x, Searchspace(x=("DOUBLE", [0, 1])), verbose=False)
-        except BackendUnavailableError as e:
-            print("ERROR:", e)
-    """
-    out = _run_isolated(code, {"PATH": "/usr/bin:/bin"})
-    assert "ERROR: backend='spark' needs PySpark" in out.stdout, out.stderr
+    # as if PySpark were not installed
+    out = _lagom_error_in_fresh_process("import sys; sys.modules['pyspark'] = None\n", {"PATH": "/usr/bin:/bin"})
+    assert "ERROR: backend='spark' needs PySpark" in out
