@@ -11,7 +11,7 @@ from maggy.exceptions import InvalidParameterError
 from maggy.optimizers import OPTIMIZERS, Optimizer
 from maggy.searchspace import Searchspace
 from maggy.storage import storage_for
-from maggy.validation import check_choice, check_int, check_number, check_str, fail
+from maggy.validation import check_choice, check_int, check_number, check_str, invalid
 
 #: Trials run when neither ``num_trials`` nor the optimizer (a finite grid) bounds them.
 DEFAULT_NUM_TRIALS = 10
@@ -57,7 +57,7 @@ class HyperparameterOptConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.searchspace, Searchspace):
-            raise fail("searchspace", self.searchspace, "a maggy.Searchspace",
+            raise invalid("searchspace", self.searchspace, "a maggy.Searchspace",
                        "Build one with Searchspace(name=('DOUBLE', [low, high]), ...).")
         if len(self.searchspace) == 0:
             raise InvalidParameterError(
@@ -77,7 +77,7 @@ class HyperparameterOptConfig:
         self.hb_interval = check_number("hb_interval", self.hb_interval, low=0, strict=True)
         self.num_workers = check_int("num_workers", self.num_workers, low=1, allow_none=True)
         if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise fail("name", self.name, "1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
+            raise invalid("name", self.name, "1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
                        "It names the experiment directory, so e.g. name='mnist-lr'.")
         self.description = check_str("description", self.description, allow_empty=True)
         if self.experiment_dir is not None:

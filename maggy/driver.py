@@ -96,7 +96,7 @@ class Driver:
                                                 "trials": [t.to_record() for t in self.trials.values()]},
                                                indent=1, default=str))
             self.journal.append("experiment_end", outcome=outcome, stats=result.stats)
-            self.progress.close(self._counts())
+            self.progress.close(self._counts)
         return result
 
     def _loop(self) -> None:
@@ -117,7 +117,7 @@ class Driver:
                     f"All workers ended before the experiment finished "
                     f"({self.backend.failure() or 'no error reported'}); "
                     f"{len(self._finished_trials())} finished trials are kept in {self.exp_dir}.")
-            self.progress.update(self._counts())
+            self.progress.update(self._counts)
 
     def _shutdown(self, graceful: bool) -> None:
         """Answer DONE until the workers have ended, then make sure none is left."""
@@ -201,7 +201,7 @@ class Driver:
         self.optimizer.tell(trial)
         self.journal.trial(trial)
         self._prepare()
-        self.progress.update(self._counts(), force=True)
+        self.progress.update(self._counts, force=True)
 
     def _on_log(self, msg: Inbound) -> None:
         self.server.reply(msg.conn, MsgType.OK, {})

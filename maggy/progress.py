@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 
 @dataclass
@@ -47,11 +48,13 @@ class Progress:
         return (f"{self.name} [{'#' * filled}{'.' * (width - filled)}] {c.done}/{c.total} done, "
                 f"{c.running} running, {c.early_stopped} early-stopped, {c.failed} failed, best {best}")
 
-    def update(self, c: Counts, force: bool = False) -> None:
+    def update(self, counts: Callable[[], Counts], force: bool = False) -> None:
+        """Show ``counts()``; it is only computed when a refresh is due."""
         now = time.monotonic()
         if not self.verbose or (not force and now - self._last < self.min_interval):
             return
         self._last = now
+        c = counts()
         text = self.text(c)
         if text == self._last_text:
             return
@@ -69,8 +72,8 @@ class Progress:
             self._last_done = c.done
             print(text, file=sys.stderr, flush=True)
 
-    def close(self, c: Counts) -> None:
-        self.update(c, force=True)
+    def close(self, counts: Callable[[], Counts]) -> None:
+        self.update(counts, force=True)
         if self._tty:
             sys.stderr.write("\n")
             sys.stderr.flush()

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from maggy.exceptions import InvalidParameterError
 
 
-def fail(param: str, got: Any, expected: str, fix: str = "") -> InvalidParameterError:
+def invalid(param: str, got: Any, expected: str, fix: str = "") -> InvalidParameterError:
     """Build the error for ``param``: it got ``got`` where ``expected`` holds."""
     msg = f"The '{param}' parameter must be {expected}; got {got!r}."
     if fix:
@@ -27,9 +27,9 @@ def check_int(param: str, value: Any, *, low: int | None = None, allow_none: boo
     bound = "" if low is None else f" >= {low}"
     expected = f"an int{bound}" + (" or None" if allow_none else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise fail(param, value, expected)
+        raise invalid(param, value, expected)
     if low is not None and value < low:
-        raise fail(param, value, expected)
+        raise invalid(param, value, expected)
     return int(value)
 
 
@@ -38,9 +38,9 @@ def check_number(param: str, value: Any, *, low: float | None = None, strict: bo
     op = ">" if strict else ">="
     expected = "a number" + ("" if low is None else f" {op} {low}")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise fail(param, value, expected)
+        raise invalid(param, value, expected)
     if low is not None and (value <= low if strict else value < low):
-        raise fail(param, value, expected)
+        raise invalid(param, value, expected)
     return float(value)
 
 
@@ -49,12 +49,12 @@ def check_choice(param: str, value: Any, options: Iterable[str]) -> str:
     options = list(options)
     allowed = ", ".join(repr(o) for o in options)
     if not isinstance(value, str) or value.lower() not in options:
-        raise fail(param, value, f"one of {allowed}")
+        raise invalid(param, value, f"one of {allowed}")
     return value.lower()
 
 
 def check_str(param: str, value: Any, *, allow_empty: bool = False) -> str:
     """Return ``value``, checking that it is a (non-empty unless allowed) string."""
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
-        raise fail(param, value, "a non-empty string" if not allow_empty else "a string")
+        raise invalid(param, value, "a non-empty string" if not allow_empty else "a string")
     return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from maggy.backends.base import Backend
 from maggy.backends.local import LocalBackend
 from maggy.backends.spark import SparkBackend
-from maggy.validation import fail
+from maggy.validation import invalid
 
 BACKENDS = {"spark": SparkBackend, "local": LocalBackend}
 
@@ -15,7 +15,7 @@ def make_backend(backend: str | Backend) -> Backend:
     if isinstance(backend, Backend):
         return backend
     if not isinstance(backend, str) or backend.lower() not in BACKENDS:
-        raise fail("backend", backend, "'spark', 'local' or a maggy.backends.Backend")
+        raise invalid("backend", backend, "'spark', 'local' or a maggy.backends.Backend")
     return BACKENDS[backend.lower()]()
 
 

@@ -75,11 +75,12 @@ class SparkBackend(Backend):
         return max(1, self._sc.defaultParallelism // cpus)
 
     def addresses(self) -> tuple[str, str]:
-        conf = self._sc.getConf()
+        """Loopback in local mode; else where Spark's own driver binds and is reached."""
         if self._sc.master.startswith("local"):
             return "127.0.0.1", "127.0.0.1"
+        conf = self._sc.getConf()
         advertised = conf.get("spark.driver.host", "127.0.0.1")
-        return conf.get("spark.driver.bindAddress", "0.0.0.0"), advertised
+        return conf.get("spark.driver.bindAddress", advertised), advertised
 
     def start(self, spec: WorkerSpec, num_workers: int, job_name: str) -> None:
         self.job_group = f"maggy-{job_name}-{uuid.uuid4().hex[:8]}"
