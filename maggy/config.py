@@ -89,9 +89,10 @@ class HyperparameterOptConfig:
         return self._optimizer_name
 
     def make_optimizer(self) -> Optimizer:
-        """A fresh optimizer set up for this experiment (the instance given, or one by name)."""
+        """The optimizer set up for this experiment (the instance given, or a new one by name)."""
         opt = self.optimizer if isinstance(self.optimizer, Optimizer) else OPTIMIZERS[self.optimizer]()
-        opt.setup(self.searchspace, direction=self.direction, seed=self.seed)
+        opt.setup(self.searchspace, direction=self.direction, seed=self.seed,
+                  num_trials=self.total_trials(opt))
         return opt
 
     def make_policy(self) -> EarlyStopPolicy:
@@ -101,7 +102,7 @@ class HyperparameterOptConfig:
 
     def total_trials(self, optimizer: Optimizer) -> int:
         """Trials to run: ``num_trials`` capped by what the optimizer can propose."""
-        cap = optimizer.max_trials()
+        cap = optimizer.max_trials(self.searchspace)
         if self.num_trials is None:
             return cap if cap is not None else DEFAULT_NUM_TRIALS
         return self.num_trials if cap is None else min(self.num_trials, cap)

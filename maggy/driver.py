@@ -19,11 +19,12 @@ from maggy.backends.base import Backend
 from maggy.config import HyperparameterOptConfig
 from maggy.exceptions import ExperimentFailedError
 from maggy.journal import Journal
-from maggy.optimizers.base import DONE, WAIT, Suggestion
+from maggy.optimizers.base import DONE, WAIT
 from maggy.progress import Counts, Progress
 from maggy.result import Result, best_trial, trials_frame
 from maggy.rpc.protocol import MsgType, new_secret
 from maggy.rpc.server import Inbound, RpcServer
+from maggy.scheduler import Scheduler
 from maggy.storage import Storage
 from maggy.trainfn import Signature
 from maggy.trial import IllegalTransition, Trial, TrialState
@@ -31,13 +32,10 @@ from maggy.worker import WorkerSpec
 
 log = logging.getLogger(__name__)
 
-#: How often a trial whose worker vanished is re-queued before it counts as ERROR.
-MAX_LOST_RETRIES = 2
 #: Seconds a worker waits before asking again when no trial is ready.
 WAIT_RETRY = 0.05
 #: Seconds to let workers hear DONE and end their tasks before cancelling them.
 SHUTDOWN_GRACE = 30.0
-_DUPLICATE_ASKS = 50
 
 
 class Driver:
@@ -52,18 +50,16 @@ class Driver:
         self.storage = storage
         self.exp_dir = exp_dir
         self.journal = Journal(storage, storage.join(exp_dir, "journal.jsonl"))
-        self.optimizer = config.make_optimizer()
-        self.policy = config.make_policy()
-        self.total = config.total_trials(self.optimizer)
+        optimizer = config.make_optimizer()
+        self.total = config.total_trials(optimizer)
+        self.sched = Scheduler(optimizer, config.make_policy(), total=self.total, direction=config.direction,
+                               on_change=lambda t: self._changes.append(t.to_record()))
+        self._changes: list[dict[str, Any]] = []
         self.num_workers = min(config.num_workers or backend.num_slots(), self.total)
         self.progress = Progress(config.name, verbose)
         self.inbox: queue.Queue[Inbound] = queue.Queue()
-        self.trials: dict[str, Trial] = {}
-        self.ready: collections.deque[Trial] = collections.deque()
-        self.running: dict[str, Trial] = {}
         self.workers: dict[int, dict[str, Any]] = {}
         self.registered: list[dict[str, Any]] = []
-        self.exhausted = False
         self.worker_errors: list[str] = []
         self.secret = new_secret()
         self.server: RpcServer | None = None
@@ -78,7 +74,7 @@ class Driver:
         self.storage.makedirs(self.storage.join(self.exp_dir, "trials"))
         self.journal.append("experiment_start", config=self.config.to_dict(), total=self.total,
                             num_workers=self.num_workers)
-        self._prepare()
+        self.sched.prepare()
         started = time.time()
         outcome = "interrupted"
         try:
@@ -90,10 +86,12 @@ class Driver:
             raise
         finally:
             self._shutdown(outcome == "finished")
+            self.sched.finalize()
+            self._write_changes()
             result = self._result(started)
             self.storage.write_text(self.storage.join(self.exp_dir, "result.json"),
                                     json.dumps({**result.to_dict(), "outcome": outcome,
-                                                "trials": [t.to_record() for t in self.trials.values()]},
+                                                "trials": [t.to_record() for t in self.sched.trials.values()]},
                                                indent=1, default=str))
             self.journal.append("experiment_end", outcome=outcome, stats=result.stats)
             self.progress.close(self._counts)
@@ -101,7 +99,7 @@ class Driver:
 
     def _loop(self) -> None:
         next_es = time.monotonic() + self.config.es_interval
-        while not self._finished():
+        while not self.sched.finished():
             try:
                 msg = self.inbox.get(timeout=0.2)
             except queue.Empty:
@@ -110,13 +108,13 @@ class Driver:
                 self._handle(msg)
             now = time.monotonic()
             if now >= next_es:
-                self._early_stop()
+                self.sched.check_early_stop()
                 next_es = now + self.config.es_interval
             if not self.backend.running() and self.inbox.empty():
                 raise ExperimentFailedError(
                     f"All workers ended before the experiment finished "
                     f"({self.backend.failure() or 'no error reported'}); "
-                    f"{len(self._finished_trials())} finished trials are kept in {self.exp_dir}.")
+                    f"{len(self.sched.ended())} finished trials are kept in {self.exp_dir}.")
             self.progress.update(self._counts)
 
     def _shutdown(self, graceful: bool) -> None:
@@ -132,12 +130,6 @@ class Driver:
         self.backend.wait(10.0)
         if self.server is not None:
             self.server.stop()
-
-    def _finished(self) -> bool:
-        return not self.running and not self.ready and (self.exhausted or self._created() >= self.total)
-
-    def _created(self) -> int:
-        return len(self.trials)
 
     # ---- requests --------------------------------------------------------------------------
 
@@ -158,13 +150,19 @@ class Driver:
         except (KeyError, TypeError, ValueError, IllegalTransition) as exc:  # malformed but authentic
             log.warning("maggy: dropped a malformed %s message: %s", msg.mtype.name, exc)
             self.server.close_connection(msg.conn)
+        self._write_changes()
+
+    def _write_changes(self) -> None:
+        """Journal the trial state changes of the last message, after its reply has gone out."""
+        if self._changes:
+            changes, self._changes = self._changes, []
+            self.journal.append_trials(changes)
 
     def _on_register(self, msg: Inbound) -> None:
         b = msg.body
         partition = int(b["worker"])
-        for t in list(self.running.values()):
-            if t.worker == partition:  # the task was relaunched: its trial was lost
-                self._lost(t)
+        for trial in self.sched.running_on(partition):  # the task was relaunched: its trial was lost
+            self.sched.lose(trial)
         self.workers[msg.conn] = {"partition": partition, "host": str(b.get("host")), "pid": b.get("pid"),
                                   "gpus": b.get("gpus") or []}
         self.registered.append(self.workers[msg.conn])
@@ -175,37 +173,31 @@ class Driver:
         self._hand_out(msg.conn)
 
     def _on_metric(self, msg: Inbound) -> None:
-        trial = self.running.get(msg.body["trial_id"])
-        if trial is None:
-            self.server.reply(msg.conn, MsgType.OK, {})
-            return
-        self.server.reply(msg.conn, MsgType.STOP if trial.stop_requested else MsgType.OK, {})
-        self._record_points(trial, msg.body.get("points") or [])
+        trial = self.sched.running.get(msg.body["trial_id"])
+        stop = trial is not None and trial.stop_requested
+        self.server.reply(msg.conn, MsgType.STOP if stop else MsgType.OK, {})
+        if trial is not None:
+            self.sched.record_points(trial, msg.body.get("points") or [])
 
     def _on_final(self, msg: Inbound) -> None:
         b = msg.body
-        trial = self.running.pop(b["trial_id"], None)
-        if trial is None:  # a late report of a trial already re-queued or stopped
-            self._hand_out(msg.conn)
-            return
-        trial.transition(TrialState(b["state"]))
-        trial.metric = None if b.get("metric") is None else float(b["metric"])
-        trial.extra = dict(b.get("extra") or {})
-        trial.error = b.get("error")
-        trial.start, trial.end = b.get("start"), b.get("end")
-        trial.handoff = b.get("handoff")
+        trial = self.sched.record_end(
+            b["trial_id"], b["state"],
+            metric=None if b.get("metric") is None else float(b["metric"]),
+            extra=dict(b.get("extra") or {}), error=b.get("error"),
+            start=b.get("start"), end=b.get("end"), handoff=b.get("handoff"))
         self._hand_out(msg.conn)
+        if trial is None:  # a late report of a trial already re-queued
+            return
         # off the reply path from here on
-        self._record_points(trial, b.get("points") or [])
+        self.sched.record_points(trial, b.get("points") or [])
         self._write_log(trial, b.get("logs") or [], trial.error)
-        self.optimizer.tell(trial)
-        self.journal.trial(trial)
-        self._prepare()
+        self.sched.learn(trial)
         self.progress.update(self._counts, force=True)
 
     def _on_log(self, msg: Inbound) -> None:
         self.server.reply(msg.conn, MsgType.OK, {})
-        trial = self.trials.get(msg.body["trial_id"])
+        trial = self.sched.trials.get(msg.body["trial_id"])
         if trial is not None:
             self._write_log(trial, [str(x) for x in msg.body.get("lines") or []])
 
@@ -216,89 +208,27 @@ class Driver:
 
     def _disconnected(self, conn: int) -> None:
         worker = self.workers.pop(conn, None)
-        if worker is None:
-            return
-        for t in list(self.running.values()):
-            if t.worker == worker["partition"]:
-                self._lost(t)
+        if worker is not None:
+            for trial in self.sched.running_on(worker["partition"]):
+                self.sched.lose(trial)
 
     # ---- trials ----------------------------------------------------------------------------
 
     def _hand_out(self, conn: int) -> None:
         """Reply TRIAL, WAIT or DONE to the worker on ``conn``."""
-        if not self.ready:
-            self._prepare()
         worker = self.workers.get(conn)
-        if not self.ready or worker is None:
-            done = self._finished() or worker is None
-            self.server.reply(conn, MsgType.DONE if done else MsgType.WAIT, {"retry_after": WAIT_RETRY})
+        if worker is None:  # never registered: nothing to give it
+            self.server.reply(conn, MsgType.DONE, {})
             return
-        trial = self.ready.popleft()
-        trial.transition(TrialState.RUNNING)
-        trial.worker, trial.host = worker["partition"], worker["host"]
-        self.running[trial.trial_id] = trial
-        self.server.reply(conn, MsgType.TRIAL, {"trial_id": trial.trial_id, "params": trial.params,
-                                                "budget": trial.budget})
-        self.journal.trial(trial)
-
-    def _prepare(self) -> None:
-        """Keep one suggestion ready ahead of the next request."""
-        while not self.ready and not self.exhausted and self._created() < self.total:
-            answer = self.optimizer.ask(list(self.running.values()))
-            if answer == WAIT:
-                return
-            if answer == DONE:
-                self.exhausted = True
-                return
-            trial = self._new_trial(answer)
-            if trial is None:
-                return
-            self.ready.append(trial)
-
-    def _new_trial(self, suggestion: Suggestion) -> Trial | None:
-        for _ in range(_DUPLICATE_ASKS):
-            trial = Trial.create(suggestion.params, suggestion.budget)
-            if trial.trial_id not in self.trials:
-                self.trials[trial.trial_id] = trial
-                return trial
-            answer = self.optimizer.ask(list(self.running.values()))
-            if not isinstance(answer, Suggestion):
-                return None
-            suggestion = answer
-        log.warning("maggy: the optimizer keeps proposing points already tried; the searchspace "
-                    "looks exhausted after %d trials", len(self.trials))
-        self.exhausted = True
-        return None
-
-    def _record_points(self, trial: Trial, points: list) -> None:
-        for step, value in points:
-            trial.history.append((int(step), float(value)))
-            self.optimizer.on_metric(trial, int(step), float(value))
-
-    def _lost(self, trial: Trial) -> None:
-        self.running.pop(trial.trial_id, None)
-        trial.transition(TrialState.LOST)
-        self.journal.trial(trial)
-        trial.attempts += 1
-        if trial.attempts > MAX_LOST_RETRIES:
-            trial.transition(TrialState.ERROR)
-            trial.error = {"type": "TrialLost", "message": f"its worker was lost {trial.attempts} times",
-                           "traceback": ""}
-            self.optimizer.tell(trial)
-        else:
-            trial.transition(TrialState.PENDING)
-            trial.history.clear()
-            trial.stop_requested = False
-            self.ready.appendleft(trial)
-        self.journal.trial(trial)
-
-    def _early_stop(self) -> None:
-        finished = [t for t in self.trials.values()
-                    if t.state in (TrialState.FINALIZED, TrialState.EARLY_STOPPED)]
-        for trial in self.running.values():
-            if not trial.stop_requested and trial.history and \
-                    self.policy.should_stop(trial, finished, self.config.direction):
-                trial.stop_requested = True
+        trial = self.sched.next_trial(worker["partition"], worker["host"])
+        if trial == DONE or trial == WAIT:
+            self.server.reply(conn, MsgType.DONE if trial == DONE else MsgType.WAIT,
+                              {"retry_after": WAIT_RETRY})
+            return
+        self.server.reply(conn, MsgType.TRIAL, {
+            "trial_id": trial.trial_id, "params": trial.params, "budget": trial.budget,
+            "next_step": trial.history[-1][0] + 1 if trial.history else 0,
+            "checkpoint_dir": self.storage.join(self.exp_dir, "trials", trial.trial_id)})
 
     def _write_log(self, trial: Trial, lines: list[str], error: dict | None = None) -> None:
         if error:
@@ -308,19 +238,16 @@ class Driver:
 
     # ---- reporting -------------------------------------------------------------------------
 
-    def _finished_trials(self) -> list[Trial]:
-        return [t for t in self.trials.values() if t.state.finished]
-
     def _counts(self) -> Counts:
-        done = self._finished_trials()
+        done = self.sched.ended()
         best = best_trial(done, self.config.direction)
-        return Counts(done=len(done), total=self.total, running=len(self.running),
+        return Counts(done=len(done), total=self.total, running=len(self.sched.running),
                       early_stopped=sum(t.state is TrialState.EARLY_STOPPED for t in done),
                       failed=sum(t.state is TrialState.ERROR for t in done),
                       best=None if best is None else best.metric)
 
     def _result(self, started: float) -> Result:
-        done = self._finished_trials()
+        done = self.sched.ended()
         best = best_trial(done, self.config.direction)
         handoffs = sorted(t.handoff for t in done if t.handoff is not None)
         stats: dict[str, Any] = {
@@ -340,5 +267,5 @@ class Driver:
             best_params=None if best is None else dict(best.params),
             best_metric=None if best is None else best.metric,
             best_trial_id=None if best is None else best.trial_id,
-            trials=trials_frame(self.trials.values(), self.config.searchspace.names),
+            trials=trials_frame(self.sched.trials.values(), self.config.searchspace.names),
             experiment_dir=self.exp_dir, stats=stats)

@@ -25,9 +25,11 @@ class Journal:
         record = {"event": event, "time": time.time(), **fields}
         self.storage.append_lines(self.path, [json.dumps(record, default=str)])
 
-    def trial(self, trial: Trial) -> None:
-        """Record ``trial``'s current state."""
-        self.append("trial", **trial.to_record())
+    def append_trials(self, records: list[dict[str, Any]]) -> None:
+        """Record trial snapshots (``Trial.to_record()``), in one durable append."""
+        now = time.time()
+        self.storage.append_lines(self.path, [json.dumps({"event": "trial", "time": now, **r}, default=str)
+                                              for r in records])
 
     def read(self) -> list[dict[str, Any]]:
         if not self.storage.exists(self.path):

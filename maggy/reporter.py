@@ -15,17 +15,22 @@ class Reporter:
 
     ``broadcast(metric, step)`` records a metric and raises :class:`maggy.EarlyStopped` once the
     driver has asked this trial to stop; ``log(msg)`` sends a line to the trial's log.
+    ``checkpoint_dir`` is this trial's own directory: save state there so that a promoted trial
+    (multi-fidelity optimizers such as ASHA) continues where it stopped instead of retraining.
     """
 
-    def __init__(self, trial_id: str, params: dict[str, Any], budget: float | None = None) -> None:
+    def __init__(self, trial_id: str, params: dict[str, Any], budget: float | None = None,
+                 checkpoint_dir: str | None = None, next_step: int = 0) -> None:
         self.trial_id = trial_id
         self.params = dict(params)
         self.budget = budget
+        self.checkpoint_dir = checkpoint_dir
         self._lock = threading.Lock()
         self._points: list[list] = []
         self._logs: list[str] = []
         self._stop = threading.Event()
         self._last: tuple[int, float] | None = None
+        self._next_step = next_step
 
     def broadcast(self, metric: float, step: int | None = None) -> None:
         """Report ``metric`` at ``step`` (default: one after the last step)."""
@@ -33,7 +38,7 @@ class Reporter:
             raise TypeError(f"reporter.broadcast(metric=...) needs a finite number; got {metric!r}")
         with self._lock:
             if step is None:
-                step = 0 if self._last is None else self._last[0] + 1
+                step = self._next_step if self._last is None else self._last[0] + 1
             elif isinstance(step, bool) or not isinstance(step, numbers.Integral):
                 raise TypeError(f"reporter.broadcast(step=...) needs an int; got {step!r}")
             self._last = (int(step), float(metric))

@@ -14,10 +14,17 @@ _TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "host"
 
 
 def best_trial(trials: Iterable[Trial], direction: str) -> Trial | None:
-    """The best FINALIZED trial (EARLY_STOPPED ones only when none finished)."""
+    """The best completed trial (EARLY_STOPPED ones only when none completed).
+
+    Among multi-fidelity trials only those that reached the largest budget compete, since a
+    metric at a small budget is not comparable with one at a large budget.
+    """
     trials = [t for t in trials if t.metric is not None]
-    for state in (TrialState.FINALIZED, TrialState.EARLY_STOPPED):
-        pool = [t for t in trials if t.state is state]
+    for states in ((TrialState.FINALIZED, TrialState.PAUSED), (TrialState.EARLY_STOPPED,)):
+        pool = [t for t in trials if t.state in states]
+        budgets = [t.budget for t in pool if t.budget is not None]
+        if budgets:
+            pool = [t for t in pool if t.budget == max(budgets)]
         if pool:
             pick = max if direction == "max" else min
             return pick(pool, key=lambda t: t.metric)
@@ -27,13 +34,16 @@ def best_trial(trials: Iterable[Trial], direction: str) -> Trial | None:
 def trials_frame(trials: Iterable[Trial], param_names: list[str]) -> pd.DataFrame:
     """One row per finished trial; extra keys that ``train_fn`` returned become columns."""
     rows = []
-    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names)
+    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names) | {"budget", "rungs"}
     for t in trials:
         if not t.state.finished:
             continue
         row: dict[str, Any] = {"trial_id": t.trial_id, "state": t.state.value}
         row.update({n: t.params.get(n) for n in param_names})
         row["metric"] = t.metric
+        if t.budget is not None:
+            row["budget"] = t.budget
+            row["rungs"] = [b for b, _ in t.rungs]
         for k, v in t.extra.items():
             row[f"extra_{k}" if k in reserved else k] = v
         row.update({
@@ -45,6 +55,8 @@ def trials_frame(trials: Iterable[Trial], param_names: list[str]) -> pd.DataFram
         })
         rows.append(row)
     columns = _BASE_COLUMNS + param_names + ["metric"]
+    if any("budget" in r for r in rows):
+        columns += ["budget", "rungs"]
     extras = sorted({k for r in rows for k in r} - set(columns) - set(_TAIL_COLUMNS))
     frame = pd.DataFrame(rows, columns=columns + extras + _TAIL_COLUMNS[1:])
     return frame.sort_values("start", kind="stable", ignore_index=True)

@@ -16,6 +16,7 @@ class TrialState(str, enum.Enum):
     EARLY_STOPPED = "EARLY_STOPPED"
     ERROR = "ERROR"
     LOST = "LOST"
+    PAUSED = "PAUSED"
 
     @property
     def finished(self) -> bool:
@@ -25,8 +26,10 @@ class TrialState(str, enum.Enum):
 _ALLOWED = {
     TrialState.PENDING: {TrialState.RUNNING},
     TrialState.RUNNING: {TrialState.FINALIZED, TrialState.EARLY_STOPPED, TrialState.ERROR,
-                         TrialState.LOST},
+                         TrialState.LOST, TrialState.PAUSED},
     TrialState.LOST: {TrialState.PENDING, TrialState.ERROR},
+    # a multi-fidelity run ended below the top budget: it may be promoted, else it is finalized
+    TrialState.PAUSED: {TrialState.PENDING, TrialState.FINALIZED},
     TrialState.FINALIZED: set(),
     TrialState.EARLY_STOPPED: set(),
     TrialState.ERROR: set(),
@@ -63,6 +66,10 @@ class Trial:
     stop_requested: bool = False
     handoff: float | None = None
     attempts: int = 0
+    #: (budget, metric) of each completed multi-fidelity run, lowest budget first.
+    rungs: list[tuple[float, float]] = field(default_factory=list)
+    #: Index in ``history`` where the current run's points begin.
+    run_start: int = 0
 
     @classmethod
     def create(cls, params: dict[str, Any], budget: float | None = None) -> "Trial":
@@ -94,6 +101,7 @@ class Trial:
             "history": [list(p) for p in self.history], "start": self.start, "end": self.end,
             "worker": self.worker, "host": self.host, "error": self.error,
             "handoff": self.handoff, "attempts": self.attempts,
+            "rungs": [list(r) for r in self.rungs],
         }
 
     @classmethod
@@ -105,4 +113,5 @@ class Trial:
         t.start, t.end = rec.get("start"), rec.get("end")
         t.worker, t.host = rec.get("worker"), rec.get("host")
         t.handoff, t.attempts = rec.get("handoff"), rec.get("attempts", 0)
+        t.rungs = [(float(b), float(m)) for b, m in rec.get("rungs") or []]
         return t

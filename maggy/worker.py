@@ -102,7 +102,11 @@ class _Worker:
             heartbeat.done.set()
 
     def run_trial(self, trial: dict[str, Any], handoff: float | None) -> dict[str, Any]:
-        rep = Reporter(trial["trial_id"], trial["params"], trial.get("budget"))
+        checkpoint_dir = trial.get("checkpoint_dir")
+        if checkpoint_dir:
+            os.makedirs(checkpoint_dir, exist_ok=True)
+        rep = Reporter(trial["trial_id"], trial["params"], trial.get("budget"), checkpoint_dir,
+                       int(trial.get("next_step") or 0))
         kwargs = dict(trial["params"])
         if self.spec.signature.wants_reporter:
             kwargs["reporter"] = rep

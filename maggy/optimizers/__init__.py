@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import Callable
 
+from maggy.optimizers.asha import ASHA, Hyperband
 from maggy.optimizers.base import DONE, WAIT, Optimizer, Suggestion
+from maggy.optimizers.gp import GP
 from maggy.optimizers.gridsearch import GridSearch
+from maggy.optimizers.optuna import OptunaSampler
 from maggy.optimizers.randomsearch import RandomSearch
+from maggy.optimizers.tpe import TPE
 
-#: Names accepted by ``HyperparameterOptConfig(optimizer=...)``.
+#: Names accepted by ``HyperparameterOptConfig(optimizer=...)``; each makes the default instance.
 OPTIMIZERS: dict[str, Callable[[], Optimizer]] = {
     "randomsearch": RandomSearch,
     "gridsearch": GridSearch,
+    "asha": ASHA,
+    "hyperband": Hyperband,
+    "tpe": TPE,
+    "gp": GP,
 }
 
-__all__ = ["DONE", "WAIT", "GridSearch", "OPTIMIZERS", "Optimizer", "RandomSearch", "Suggestion"]
+__all__ = ["ASHA", "DONE", "GP", "WAIT", "GridSearch", "Hyperband", "OPTIMIZERS", "Optimizer",
+           "OptunaSampler", "RandomSearch", "Suggestion", "TPE"]

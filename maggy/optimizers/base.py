@@ -22,10 +22,15 @@ DONE: Literal["done"] = "done"
 
 @dataclass(frozen=True)
 class Suggestion:
-    """A point to evaluate; ``budget`` is set by multi-fidelity optimizers and passed to train_fn."""
+    """A point to evaluate.
+
+    ``budget`` is set by multi-fidelity optimizers and passed to ``train_fn``; ``trial_id`` names
+    a PAUSED trial to continue (a promotion) instead of starting a new one.
+    """
 
     params: dict[str, Any]
     budget: float | None = None
+    trial_id: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -45,15 +50,25 @@ class Optimizer(abc.ABC):
     True
     """
 
+    #: Whether ``ask`` may continue PAUSED trials (multi-fidelity promotion).
+    resumes_trials: bool = False
+
     searchspace: Searchspace
     direction: str
     rng: np.random.Generator
+    num_trials: int | None
 
-    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None) -> None:
-        """Bind the optimizer to an experiment; called once by the driver before the first ask."""
+    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
+              num_trials: int | None = None) -> None:
+        """Bind the optimizer to an experiment; called once by the driver before the first ask.
+
+        ``num_trials`` is how many new trials the experiment will start; optimizers that resume
+        trials use it to know when they are done.
+        """
         self.searchspace = searchspace
         self.direction = direction
         self.rng = np.random.default_rng(seed)
+        self.num_trials = num_trials
 
     @abc.abstractmethod
     def ask(self, pending: Sequence[Trial]) -> Answer:
@@ -63,15 +78,19 @@ class Optimizer(abc.ABC):
         """
 
     def tell(self, trial: Trial) -> None:
-        """Receive a finished trial (FINALIZED, EARLY_STOPPED or ERROR)."""
+        """Receive a trial whose run ended (FINALIZED, PAUSED, EARLY_STOPPED or ERROR)."""
 
     def on_metric(self, trial: Trial, step: int, value: float) -> None:
         """Receive an intermediate metric of a running trial."""
 
-    def max_trials(self) -> int | None:
-        """How many trials this optimizer can propose at most, or None when unbounded."""
+    def completes(self, trial: Trial) -> bool:
+        """Whether a run that ended normally completes ``trial``; if not, it is PAUSED."""
+        return True
+
+    def max_trials(self, searchspace: Searchspace) -> int | None:
+        """How many trials this optimizer can propose over ``searchspace``, or None if unbounded."""
         return None
 
-    def sign(self, value: float) -> float:
+    def score(self, value: float) -> float:
         """``value`` oriented so that larger is better whatever the direction."""
         return value if self.direction == "max" else -value

@@ -29,8 +29,9 @@ class GridSearch(Optimizer):
         self._points: list[dict] = []
         self._next = 0
 
-    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None) -> None:
-        super().setup(searchspace, direction=direction, seed=seed)
+    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
+              num_trials: int | None = None) -> None:
+        super().setup(searchspace, direction=direction, seed=seed, num_trials=num_trials)
         self._points = searchspace.grid(self.resolution)
         self._next = 0
 
@@ -40,5 +41,5 @@ class GridSearch(Optimizer):
         self._next += 1
         return Suggestion(dict(self._points[self._next - 1]))
 
-    def max_trials(self) -> int | None:
-        return len(self._points)
+    def max_trials(self, searchspace: Searchspace) -> int | None:
+        return searchspace.grid_size(self.resolution)

@@ -72,7 +72,7 @@ def test_bad_frames_are_dropped_and_workers_carry_on(backend, tmp_path):
     runner = threading.Thread(target=lambda: out.setdefault("result", driver.run()))
     runner.start()
     try:
-        wait_for(lambda: driver.server is not None and len(driver.running) == 2, what="two running trials")
+        wait_for(lambda: driver.server is not None and len(driver.sched.running) == 2, what="two running trials")
         for reason, frame in _bad_frames(driver.secret).items():
             before = driver.server.bad_frames[reason]
             assert _send_and_expect_close(driver.server.address, frame) == b"", reason

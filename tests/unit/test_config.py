@@ -15,7 +15,7 @@ SP = Searchspace(x=("DOUBLE", [0, 1]), c=("CATEGORICAL", ["a", "b"]))
     ({"num_trials": 2.5}, "'num_trials'"),
     ({"optimizer": "bayes"}, "'optimizer' parameter must be one of 'randomsearch', 'gridsearch'"),
     ({"direction": "up"}, "'direction' parameter must be one of 'max', 'min'"),
-    ({"es_policy": "mean"}, "'es_policy' parameter must be one of 'median', 'none'"),
+    ({"es_policy": "mean"}, "'es_policy' parameter must be one of 'median', 'asha', 'none'"),
     ({"es_interval": 0}, "'es_interval'"),
     ({"es_min": 0}, "'es_min'"),
     ({"hb_interval": -1}, "'hb_interval'"),

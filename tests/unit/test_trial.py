@@ -36,11 +36,11 @@ def test_journal_replays_the_last_state(tmp_path):
     journal = Journal(LocalStorage(), str(tmp_path / "journal.jsonl"))
     t = Trial.create({"x": 0.5})
     t.transition(TrialState.RUNNING)
-    journal.trial(t)
+    journal.append_trials([t.to_record()])
     t.history = [(0, 0.1), (1, 0.2)]
     t.metric = 0.2
     t.transition(TrialState.FINALIZED)
-    journal.trial(t)
+    journal.append_trials([t.to_record()])
     replayed = journal.replay()
     assert list(replayed) == [t.trial_id]
     again = replayed[t.trial_id]

@@ -13,7 +13,7 @@ def test_enumerates_the_whole_grid_once_then_done():
     seen = []
     while (s := opt.ask(pending=[])) != DONE:
         seen.append(tuple(sorted(s.params.items())))
-    assert len(seen) == len(set(seen)) == 3 * 2 * 3 == opt.max_trials()
+    assert len(seen) == len(set(seen)) == 3 * 2 * 3 == opt.max_trials(sp)
     assert opt.ask(pending=[]) == DONE
     opt.setup(sp, direction="min")  # a new experiment starts over
     assert opt.ask(pending=[]) != DONE

@@ -19,4 +19,4 @@ def test_valid_and_reproducible():
     assert [s.params for s in a] == [s.params for s in b]
     assert [s.params for s in a] != [s.params for s in draws(12)]
     assert all(SP.contains(s.params) for s in a)
-    assert RandomSearch().max_trials() is None
+    assert RandomSearch().max_trials(SP) is None

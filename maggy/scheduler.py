@@ -1,0 +1,212 @@
+"""The trial table and its rules, without any I/O.
+
+The scheduler decides which trial a free worker gets next, what an ended run means (FINALIZED,
+or PAUSED for a multi-fidelity optimizer to promote later), which running trials the stopping
+policy ends, and when the experiment is over. The driver wraps it with the network, the journal
+and progress; :func:`run_sequential` runs it in this process for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Any, Callable, Literal, Sequence
+
+from maggy.earlystop.base import EarlyStopPolicy
+from maggy.optimizers.base import DONE, WAIT, Optimizer, Suggestion
+from maggy.trial import Trial, TrialState
+
+log = logging.getLogger(__name__)
+
+#: How often a trial whose worker vanished is re-queued before it counts as ERROR.
+MAX_LOST_RETRIES = 2
+_DUPLICATE_ASKS = 50
+
+
+class Scheduler:
+    """Owns every :class:`Trial` of one experiment; ``total`` bounds the new trials started."""
+
+    def __init__(self, optimizer: Optimizer, policy: EarlyStopPolicy, *, total: int, direction: str,
+                 on_change: Callable[[Trial], None] | None = None) -> None:
+        self.optimizer = optimizer
+        self.on_change = on_change
+        self.policy = policy
+        self.total = total
+        self.direction = direction
+        self.trials: dict[str, Trial] = {}
+        self.ready: collections.deque[Trial] = collections.deque()
+        self.running: dict[str, Trial] = {}
+        self.exhausted = False
+
+    def _move(self, trial: Trial, state: TrialState) -> None:
+        """Every state change goes through here, so that ``on_change`` sees each one."""
+        trial.transition(state)
+        if self.on_change is not None:
+            self.on_change(trial)
+
+    # ---- handing out -----------------------------------------------------------------------
+
+    def next_trial(self, worker: int, host: str | None = None) -> Trial | Literal["wait", "done"]:
+        """The trial for a free worker, WAIT or DONE."""
+        if not self.ready:
+            self.prepare()
+        if not self.ready:
+            return DONE if self.finished() else WAIT
+        trial = self.ready.popleft()
+        trial.worker, trial.host = worker, host
+        trial.run_start = len(trial.history)
+        trial.stop_requested = False
+        self._move(trial, TrialState.RUNNING)
+        self.running[trial.trial_id] = trial
+        return trial
+
+    def prepare(self) -> None:
+        """Keep one suggestion ready ahead of the next request."""
+        while not self.ready and not self.exhausted:
+            if len(self.trials) >= self.total and not self.optimizer.resumes_trials:
+                return
+            answer = self.optimizer.ask(self._pending())
+            if answer == WAIT:
+                return
+            if answer == DONE:
+                self.exhausted = True
+                return
+            trial = self._accept(answer)
+            if trial is None:
+                return
+            self.ready.append(trial)
+
+    def _pending(self) -> list[Trial]:
+        """Trials handed out or about to be, and not yet ended."""
+        return [*self.running.values(), *self.ready]
+
+    def _accept(self, suggestion: Suggestion) -> Trial | None:
+        """The trial a suggestion asks for: a promoted PAUSED one, or a new, unseen point."""
+        if suggestion.trial_id is not None:
+            trial = self.trials[suggestion.trial_id]
+            trial.budget = suggestion.budget
+            self._move(trial, TrialState.PENDING)
+            return trial
+        for _ in range(_DUPLICATE_ASKS):
+            if len(self.trials) >= self.total:
+                self.exhausted = True
+                return None
+            trial = Trial.create(suggestion.params, suggestion.budget)
+            if trial.trial_id not in self.trials:
+                self.trials[trial.trial_id] = trial
+                return trial
+            answer = self.optimizer.ask(self._pending())
+            if not isinstance(answer, Suggestion):
+                return None
+            suggestion = answer
+        log.warning("maggy: the optimizer keeps proposing points already tried; the searchspace "
+                    "looks exhausted after %d trials", len(self.trials))
+        self.exhausted = True
+        return None
+
+    # ---- reports ---------------------------------------------------------------------------
+
+    def record_points(self, trial: Trial, points: Sequence[Sequence[float]]) -> None:
+        for step, value in points:
+            trial.history.append((int(step), float(value)))
+            self.optimizer.on_metric(trial, int(step), float(value))
+
+    def record_end(self, trial_id: str, state: str, **fields: Any) -> Trial | None:
+        """Apply a run's end to the running trial ``trial_id``; None if it is not running.
+
+        A run that ended normally but does not complete the trial (a multi-fidelity rung below
+        the top) leaves it PAUSED. Call :meth:`learn` once the reply has gone out.
+        """
+        trial = self.running.pop(trial_id, None)
+        if trial is None:
+            return None
+        new = TrialState(state)
+        if new not in (TrialState.FINALIZED, TrialState.EARLY_STOPPED, TrialState.ERROR):
+            raise ValueError(f"a run cannot end in state {state}")
+        for key, value in fields.items():
+            setattr(trial, key, value)
+        if new is TrialState.FINALIZED and trial.metric is not None and trial.budget is not None:
+            trial.rungs.append((trial.budget, trial.metric))
+        if new is TrialState.FINALIZED and not self.optimizer.completes(trial):
+            new = TrialState.PAUSED
+        self._move(trial, new)
+        return trial
+
+    def learn(self, trial: Trial) -> None:
+        """Tell the optimizer about an ended run and prepare the next suggestion."""
+        self.optimizer.tell(trial)
+        self.prepare()
+
+    def lose(self, trial: Trial) -> None:
+        """The worker of a running trial vanished: re-queue the trial, or fail it after retries."""
+        self.running.pop(trial.trial_id, None)
+        trial.attempts += 1
+        del trial.history[trial.run_start:]
+        self._move(trial, TrialState.LOST)
+        if trial.attempts > MAX_LOST_RETRIES:
+            trial.error = {"type": "TrialLost", "message": f"its worker was lost {trial.attempts} times",
+                           "traceback": ""}
+            self._move(trial, TrialState.ERROR)
+            self.optimizer.tell(trial)
+        else:
+            self._move(trial, TrialState.PENDING)
+            self.ready.appendleft(trial)
+
+    def running_on(self, worker: int) -> list[Trial]:
+        return [t for t in self.running.values() if t.worker == worker]
+
+    def check_early_stop(self) -> list[Trial]:
+        """Mark the running trials the policy stops; returns them."""
+        done = [t for t in self.trials.values()
+                if t.state in (TrialState.FINALIZED, TrialState.EARLY_STOPPED, TrialState.PAUSED)]
+        stopped = []
+        for trial in self.running.values():
+            if not trial.stop_requested and len(trial.history) > trial.run_start and \
+                    self.policy.should_stop(trial, done, self.direction):
+                trial.stop_requested = True
+                stopped.append(trial)
+        return stopped
+
+    # ---- the end ---------------------------------------------------------------------------
+
+    def finished(self) -> bool:
+        if self.running or self.ready:
+            return False
+        return self.exhausted or (len(self.trials) >= self.total and not self.optimizer.resumes_trials)
+
+    def finalize(self) -> list[Trial]:
+        """At the end, PAUSED trials are final at the budget they reached; returns them."""
+        paused = [t for t in self.trials.values() if t.state is TrialState.PAUSED]
+        for t in paused:
+            self._move(t, TrialState.FINALIZED)
+        return paused
+
+    def ended(self) -> list[Trial]:
+        """Trials with an outcome (FINALIZED, PAUSED, EARLY_STOPPED, ERROR)."""
+        return [t for t in self.trials.values() if t.state.finished or t.state is TrialState.PAUSED]
+
+
+def run_sequential(objective: Callable[[dict[str, Any], float | None, str], float],
+                   optimizer: Optimizer, policy: EarlyStopPolicy, *, total: int,
+                   direction: str) -> list[Trial]:
+    """Run trials one after another in this process; ``objective(params, budget, trial_id)``.
+
+    For tests and benchmarks of optimizers: the same scheduling rules as the driver, no workers.
+    An exception in ``objective`` fails that trial.
+    """
+    sched = Scheduler(optimizer, policy, total=total, direction=direction)
+    while True:
+        trial = sched.next_trial(worker=0)
+        if trial == DONE:
+            break
+        if trial == WAIT:
+            raise RuntimeError("the optimizer waits with no trial running: it can never proceed")
+        try:
+            metric = float(objective(dict(trial.params), trial.budget, trial.trial_id))
+            ended = sched.record_end(trial.trial_id, "FINALIZED", metric=metric)
+        except Exception as exc:
+            ended = sched.record_end(trial.trial_id, "ERROR",
+                                     error={"type": type(exc).__name__, "message": str(exc), "traceback": ""})
+        sched.learn(ended)
+    sched.finalize()
+    return list(sched.trials.values())
