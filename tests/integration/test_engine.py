@@ -59,7 +59,8 @@ def test_two_worker_processes_on_local_backend(tmp_path):
     assert os.getpid() not in set(result.trials["pid"])
 
 
-def test_median_rule_stops_bad_trials_midway(backend, tmp_path):
+@pytest.mark.parametrize("policy", ["median", "asha"])
+def test_stopping_policy_stops_bad_trials_midway(backend, policy, tmp_path):
     steps = 20
     sp = Searchspace(quality=("CATEGORICAL", ["good", "bad"]), i=("INTEGER", [0, 3]))
 
@@ -71,7 +72,7 @@ def test_median_rule_stops_bad_trials_midway(backend, tmp_path):
             reporter.broadcast(metric=value, step=step)
         return value
 
-    cfg = config(tmp_path, sp, optimizer=GridSearch(), es_policy="median", es_min=2, es_interval=0.05)
+    cfg = config(tmp_path, sp, optimizer=GridSearch(), es_policy=policy, es_min=2, es_interval=0.05)
     result = experiment.lagom(train, cfg, backend=backend, verbose=False)
     trials = result.trials.set_index("quality")
     good, bad = trials.loc["good"], trials.loc["bad"]

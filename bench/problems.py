@@ -1,0 +1,43 @@
+"""Benchmark problems shared by the optimizer benchmark and the quality tests."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from maggy import Searchspace
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    searchspace: Searchspace
+    objective: Callable[[dict[str, Any]], float]
+    optimum: float
+    direction: str = "min"
+
+
+def branin(p: dict[str, Any]) -> float:
+    x1, x2 = p["x1"], p["x2"]
+    return ((x2 - 5.1 / (4 * math.pi ** 2) * x1 ** 2 + 5 / math.pi * x1 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
+
+
+_H6_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
+                  [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
+_H6_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+                         [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
+_H6_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+
+
+def hartmann6(p: dict[str, Any]) -> float:
+    x = np.array([p[f"x{i}"] for i in range(1, 7)])
+    return float(-np.sum(_H6_ALPHA * np.exp(-np.sum(_H6_A * (x - _H6_P) ** 2, axis=1))))
+
+
+BRANIN = Problem("branin", Searchspace(x1=("DOUBLE", [-5, 10]), x2=("DOUBLE", [0, 15])), branin, 0.397887)
+HARTMANN6 = Problem("hartmann6", Searchspace(**{f"x{i}": ("DOUBLE", [0, 1]) for i in range(1, 7)}),
+                    hartmann6, -3.32237)
