@@ -1,0 +1,250 @@
+"""Optimizer quality: maggy's optimizers against Optuna's, side by side, over many seeds.
+
+    .venv/bin/python bench/optimizer_quality.py [--seeds 10] [--trials 100] [--only branin,...]
+
+Black-box problems (Branin, Hartmann-6): the median [quartiles] of the best value found after
+10, 25, 50 and 100 trials. Multi-fidelity problem (an SGD classifier on scikit-learn's digits,
+trained epoch by epoch with ``partial_fit``, validation error): the best error found against the
+epochs spent, as a fraction of what random search spends on its trials at full budget, and how
+much budget ASHA and Hyperband need to reach random search's final best.
+Everything runs in this process through the same scheduler the driver uses (no Spark), so the
+figures measure the optimizers alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.problems import BRANIN, HARTMANN6, Problem  # noqa: E402
+from maggy import Searchspace  # noqa: E402
+from maggy.earlystop import NoStopping  # noqa: E402
+from maggy.optimizers import ASHA, GP, TPE, Hyperband, Optimizer, RandomSearch  # noqa: E402
+from maggy.scheduler import run_sequential  # noqa: E402
+
+Curve = list[tuple[float, float]]  # (trials or budget spent, best so far), minimisation
+
+
+def quartiles(xs: list[float]) -> tuple[float, float, float]:
+    q = np.percentile(xs, [25, 50, 75])
+    return float(q[1]), float(q[0]), float(q[2])
+
+
+def best_at(curve: Curve, spent: float) -> float:
+    vals = [b for s, b in curve if s <= spent]
+    return vals[-1] if vals else float("inf")
+
+
+# ---- maggy ------------------------------------------------------------------------------------
+
+def maggy_curve(opt: Optimizer, sp: Searchspace, objective: Callable, trials: int, seed: int,
+                cost: Callable[[float | None, float | None], float] = lambda b, prev: 1.0) -> Curve:
+    """Run ``opt`` sequentially; ``cost(budget, previous budget)`` is what one run spends."""
+    opt.setup(sp, direction="min", seed=seed, num_trials=trials)
+    curve: Curve = []
+    spent, best = 0.0, float("inf")
+    reached: dict[str, float] = {}
+
+    def measured(params, budget, trial_id):
+        nonlocal spent, best
+        value = objective(params, budget, trial_id)
+        spent += cost(budget, reached.get(trial_id))
+        reached[trial_id] = budget
+        best = min(best, value)
+        curve.append((spent, best))
+        return value
+
+    run_sequential(measured, opt, NoStopping(), total=trials, direction="min")
+    return curve
+
+
+# ---- optuna -----------------------------------------------------------------------------------
+
+def optuna_params(trial, sp: Searchspace) -> dict[str, Any]:
+    out = {}
+    for hp in sp:
+        if hp.type == "DOUBLE":
+            out[hp.name] = trial.suggest_float(hp.name, hp.low, hp.high, log=hp.log)
+        elif hp.type == "INTEGER":
+            out[hp.name] = trial.suggest_int(hp.name, int(hp.low), int(hp.high), log=hp.log)
+        else:
+            out[hp.name] = trial.suggest_categorical(hp.name, list(hp.values))
+    return out
+
+
+def optuna_curve(sampler_name: str, sp: Searchspace, objective: Callable, trials: int, seed: int,
+                 pruner_name: str | None = None, epochs: int | None = None) -> Curve:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    sampler = (optuna.samplers.TPESampler(seed=seed) if sampler_name == "tpe"
+               else optuna.samplers.RandomSampler(seed=seed))
+    pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+              "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs or 1,
+                                                          reduction_factor=3),
+              None: optuna.pruners.NopPruner()}[pruner_name]
+    study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
+    curve: Curve = []
+    state = {"spent": 0.0, "best": float("inf")}
+
+    def record(value: float, cost: float) -> None:
+        state["spent"] += cost
+        state["best"] = min(state["best"], value)
+        curve.append((state["spent"], state["best"]))
+
+    def obj(trial):
+        params = optuna_params(trial, sp)
+        if epochs is None:
+            value = objective(params, None, str(trial.number))
+            record(value, 1.0)
+            return value
+        value = float("inf")
+        for epoch in range(1, epochs + 1):
+            value = objective(params, epoch, str(trial.number))
+            trial.report(value, epoch)
+            if trial.should_prune():
+                record(value, epoch)
+                raise optuna.TrialPruned()
+        record(value, epochs)
+        return value
+
+    study.optimize(obj, n_trials=trials)
+    return curve
+
+
+# ---- the multi-fidelity problem -----------------------------------------------------------------
+
+class DigitsSGD:
+    """Validation error of an SGD classifier on digits after ``budget`` epochs; resumable."""
+
+    epochs = 27
+    searchspace = Searchspace(alpha=("DOUBLE", [1e-7, 1e-1], "log"), eta0=("DOUBLE", [1e-5, 1.0], "log"),
+                              learning_rate=("CATEGORICAL", ["constant", "invscaling", "adaptive"]),
+                              loss=("CATEGORICAL", ["hinge", "log_loss", "modified_huber"]),
+                              average=("CATEGORICAL", [False, True]))
+
+    def __init__(self) -> None:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import StandardScaler
+
+        x, y = load_digits(return_X_y=True)
+        xt, xv, self.yt, self.yv = train_test_split(x, y, test_size=0.4, random_state=0)
+        scaler = StandardScaler().fit(xt)
+        self.xt, self.xv = scaler.transform(xt), scaler.transform(xv)
+        self.classes = np.unique(y)
+        self.models: dict[str, tuple[Any, int]] = {}
+
+    def __call__(self, params: dict[str, Any], budget: float | None, key: str) -> float:
+        from sklearn.linear_model import SGDClassifier
+
+        budget = int(budget or self.epochs)
+        model, done = self.models.get(key, (None, 0))
+        if model is None or done > budget:
+            model, done = SGDClassifier(random_state=0, **params), 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(done, budget):
+                model.partial_fit(self.xt, self.yt, classes=self.classes)
+        self.models[key] = (model, budget)
+        return float(1.0 - model.score(self.xv, self.yv))
+
+
+# ---- the tables -------------------------------------------------------------------------------
+
+def blackbox_table(problem: Problem, seeds: range, trials: int) -> None:
+    def obj(p, b, t):
+        return problem.objective(p)
+    contenders: dict[str, Callable[[int], Curve]] = {
+        "maggy random": lambda s: maggy_curve(RandomSearch(), problem.searchspace, obj, trials, s),
+        "maggy TPE": lambda s: maggy_curve(TPE(), problem.searchspace, obj, trials, s),
+        "maggy GP": lambda s: maggy_curve(GP(), problem.searchspace, obj, trials, s),
+        "optuna TPESampler": lambda s: optuna_curve("tpe", problem.searchspace, obj, trials, s),
+        "optuna RandomSampler": lambda s: optuna_curve("random", problem.searchspace, obj, trials, s),
+    }
+    marks = [m for m in (10, 25, 50, 100) if m <= trials]
+    print(f"\n## {problem.name} (minimum {problem.optimum}), best value after n trials, "
+          f"median [q1, q3] over {len(seeds)} seeds")
+    print(f"{'contender':22}" + "".join(f"{f'n={m}':>26}" for m in marks) + f"{'s/run':>8}")
+    for name, fn in contenders.items():
+        t0 = time.perf_counter()
+        curves = [fn(s) for s in seeds]
+        cells = []
+        for m in marks:
+            med, q1, q3 = quartiles([best_at(c, m) for c in curves])
+            cells.append(f"{med:9.4f} [{q1:7.4f}, {q3:7.4f}]")
+        print(f"{name:22}" + "".join(f"{c:>26}" for c in cells) + f"{(time.perf_counter() - t0) / len(seeds):8.2f}",
+              flush=True)
+
+
+def multifidelity_table(seeds: range, full_trials: int) -> None:
+    problem = DigitsSGD()
+    sp, R = problem.searchspace, problem.epochs
+    full_budget = full_trials * R
+
+    def resumed(budget, previous):  # a promoted trial continues from its checkpoint
+        return budget - (previous or 0)
+
+    def full(budget, previous):
+        return R
+
+    mf_trials = 3 * full_trials
+    contenders: dict[str, Callable[[int], Curve]] = {
+        "maggy random (27 ep)": lambda s: maggy_curve(RandomSearch(), sp, problem, full_trials, s, full),
+        "maggy TPE (27 ep)": lambda s: maggy_curve(TPE(), sp, problem, full_trials, s, full),
+        "maggy ASHA": lambda s: maggy_curve(ASHA(3, 1, R), sp, problem, mf_trials, s, resumed),
+        "maggy Hyperband": lambda s: maggy_curve(Hyperband(3, 1, R), sp, problem, mf_trials, s, resumed),
+        "maggy ASHA + TPE": lambda s: maggy_curve(ASHA(3, 1, R, sampler="tpe"), sp, problem, mf_trials, s, resumed),
+        "optuna TPE+Median": lambda s: optuna_curve("tpe", sp, problem, mf_trials, s, "median", R),
+        "optuna TPE+Hyperband": lambda s: optuna_curve("tpe", sp, problem, mf_trials, s, "hyperband", R),
+        "optuna Random": lambda s: optuna_curve("random", sp, problem, full_trials, s, None, R),
+    }
+    fractions = (0.1, 1 / 3, 1.0)
+    print(f"\n## digits SGD, validation error against epochs spent (random search: {full_trials} trials "
+          f"x {R} epochs = {full_budget}), median [q1, q3] over {len(seeds)} seeds")
+    print(f"{'contender':22}" + "".join(f"{f'{f:.0%} budget':>26}" for f in fractions)
+          + f"{'to reach random':>18}")
+    random_final: list[float] = []
+    for name, fn in contenders.items():
+        curves = [fn(s) for s in seeds]
+        if not random_final:  # the first contender is random search
+            random_final = [best_at(c, full_budget) for c in curves]
+        cells = []
+        for f in fractions:
+            med, q1, q3 = quartiles([best_at(c, f * full_budget) for c in curves])
+            cells.append(f"{med:9.4f} [{q1:7.4f}, {q3:7.4f}]")
+        need = [next((spent for spent, b in c if b <= goal), float("inf")) for c, goal in zip(curves, random_final)]
+        reach = statistics.median(need) / full_budget
+        reach_text = f"{reach:.0%}" if reach != float("inf") else "never"
+        print(f"{name:22}" + "".join(f"{c:>26}" for c in cells) + f"{reach_text:>18}", flush=True)
+    print("'to reach random': median over seeds of the epochs spent until the best error is as low as "
+          "random search's final best on the same seed, as a share of random search's budget")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--mf-trials", type=int, default=30, help="full-budget trials of random search")
+    parser.add_argument("--only", default="branin,hartmann6,digits")
+    args = parser.parse_args()
+    seeds = range(args.seeds)
+    only = set(args.only.split(","))
+    for problem in (BRANIN, HARTMANN6):
+        if problem.name in only:
+            blackbox_table(problem, seeds, args.trials)
+    if "digits" in only:
+        multifidelity_table(seeds, args.mf_trials)
+
+
+if __name__ == "__main__":
+    main()
