@@ -24,11 +24,14 @@ class HyperparameterOptConfig:
 
     Args:
         searchspace: the hyperparameters, a :class:`maggy.Searchspace`.
-        optimizer: a name (``"randomsearch"``, ``"gridsearch"``) or an :class:`~maggy.optimizers.Optimizer`.
-        num_trials: how many trials to run; default: the whole grid for grid search, else 10.
+        optimizer: a name (``"randomsearch"``, ``"gridsearch"``, ``"tpe"``, ``"gp"``, ``"asha"``,
+            ``"hyperband"``) or an :class:`~maggy.optimizers.Optimizer` instance.
+        num_trials: how many trials to start; default: the whole grid for grid search, else 10.
+            ASHA and Hyperband promote trials on top of these.
         direction: ``"max"`` or ``"min"``imise the metric.
         optimization_key: the key of the metric when ``train_fn`` returns a dict.
-        es_policy: early stopping, ``"median"``, ``"none"`` or an :class:`~maggy.earlystop.EarlyStopPolicy`.
+        es_policy: early stopping, ``"median"``, ``"asha"``, ``"none"`` or an
+            :class:`~maggy.earlystop.EarlyStopPolicy`.
         es_interval: seconds between early-stopping checks.
         es_min: finished trials needed before early stopping acts.
         hb_interval: seconds between a worker's heartbeats.
