@@ -31,7 +31,8 @@ class HyperparameterOptConfig:
         direction: ``"max"`` or ``"min"``imise the metric.
         optimization_key: the key of the metric when ``train_fn`` returns a dict.
         es_policy: early stopping, ``"median"``, ``"asha"``, ``"none"`` or an
-            :class:`~maggy.earlystop.EarlyStopPolicy`.
+            :class:`~maggy.earlystop.EarlyStopPolicy`; default ``"median"``, or ``"none"`` with
+            ASHA and Hyperband, which stop trials themselves.
         es_interval: seconds between early-stopping checks.
         es_min: finished trials needed before early stopping acts.
         hb_interval: seconds between a worker's heartbeats.
@@ -47,7 +48,7 @@ class HyperparameterOptConfig:
     num_trials: int | None = None
     direction: str = "max"
     optimization_key: str = "metric"
-    es_policy: str | EarlyStopPolicy = "median"
+    es_policy: str | EarlyStopPolicy | None = None
     es_interval: float = 1.0
     es_min: int = 10
     hb_interval: float = 1.0
@@ -73,7 +74,11 @@ class HyperparameterOptConfig:
         self.num_trials = check_int("num_trials", self.num_trials, low=1, allow_none=True)
         self.direction = check_choice("direction", self.direction, ("max", "min"))
         self.optimization_key = check_str("optimization_key", self.optimization_key)
-        if not isinstance(self.es_policy, EarlyStopPolicy):
+        if self.es_policy is None:
+            resumes = self.optimizer.resumes_trials if isinstance(self.optimizer, Optimizer) else \
+                OPTIMIZERS[self.optimizer].resumes_trials
+            self.es_policy = "none" if resumes else "median"
+        elif not isinstance(self.es_policy, EarlyStopPolicy):
             self.es_policy = check_choice("es_policy", self.es_policy, POLICY_NAMES)
         self.es_interval = check_number("es_interval", self.es_interval, low=0, strict=True)
         self.es_min = check_int("es_min", self.es_min, low=1)

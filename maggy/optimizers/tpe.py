@@ -42,8 +42,10 @@ class _Parzen1D:
         mus = np.append(points, 0.5)
         order = np.argsort(mus)
         sorted_mus = mus[order]
-        left = np.diff(np.concatenate([[0.0], sorted_mus]))
-        right = np.diff(np.concatenate([sorted_mus, [1.0]]))
+        # the gap to each neighbour; the outermost points look only inwards, not at the bounds
+        gaps = np.diff(sorted_mus)
+        left = np.concatenate([[0.0], gaps])
+        right = np.concatenate([gaps, [0.0]])
         sigma_sorted = np.maximum(left, right)
         sigmas = np.empty_like(mus)
         sigmas[order] = sigma_sorted
@@ -87,7 +89,8 @@ class TPESampler:
     """
 
     def __init__(self, n_candidates: int = 24, gamma: float = 0.1, max_good: int = 25,
-                 prior_weight: float = 1.0) -> None:
+                 prior_weight: float = 1.0, multivariate: bool = False) -> None:
+        self.multivariate = multivariate
         self.n_candidates = check_int("n_candidates", n_candidates, low=1)
         self.gamma = check_number("gamma", gamma, low=0, strict=True)
         self.max_good = check_int("max_good", max_good, low=1)
@@ -101,22 +104,28 @@ class TPESampler:
         ranked = sorted(observations, key=lambda o: -o[1])
         n_good = self.split(len(ranked))
         good, bad = [p for p, _ in ranked[:n_good]], [p for p, _ in ranked[n_good:]]
-        return {hp.name: self._dimension(hp, [p[hp.name] for p in good], [p[hp.name] for p in bad], rng)
-                for hp in searchspace}
+        dims = [self._dimension(hp, [p[hp.name] for p in good], [p[hp.name] for p in bad], rng)
+                for hp in searchspace]
+        if self.multivariate:
+            score = sum(ratio for _, ratio in dims)
+            pick = int(np.argmax(score))
+            return {hp.name: values[pick] for hp, (values, _) in zip(searchspace, dims)}
+        return {hp.name: values[int(np.argmax(ratio))] for hp, (values, ratio) in zip(searchspace, dims)}
 
-    def _dimension(self, hp: Hyperparameter, good: list, bad: list, rng: np.random.Generator) -> Any:
+    def _dimension(self, hp: Hyperparameter, good: list, bad: list,
+                   rng: np.random.Generator) -> tuple[list, np.ndarray]:
+        """Candidates drawn from ``l`` for one dimension, and their log ``l/g``."""
         if hp.type in RANGE_TYPES:
             lo = _Parzen1D(np.array([to_unit(hp, v) for v in good]), self.prior_weight)
             hi = _Parzen1D(np.array([to_unit(hp, v) for v in bad]), self.prior_weight)
             cand = lo.sample(rng, self.n_candidates)
-            best = cand[int(np.argmax(lo.log_pdf(cand) - hi.log_pdf(cand)))]
-            return from_unit(hp, best)
+            return [from_unit(hp, c) for c in cand], lo.log_pdf(cand) - hi.log_pdf(cand)
         k = len(hp.values)
         index = {(type(v), v): i for i, v in enumerate(hp.values)}
         pl = _categorical_probs(np.array([index[(type(v), v)] for v in good]), k, self.prior_weight)
         pg = _categorical_probs(np.array([index[(type(v), v)] for v in bad]), k, self.prior_weight)
         cand = rng.choice(k, size=self.n_candidates, p=pl)
-        return hp.values[int(cand[np.argmax(np.log(pl[cand]) - np.log(pg[cand]))])]
+        return [hp.values[int(c)] for c in cand], np.log(pl[cand]) - np.log(pg[cand])
 
 
 def observations_of(trials: Sequence[Trial], optimizer: Optimizer) -> list[tuple[dict, float]]:
@@ -135,9 +144,10 @@ class TPE(Optimizer):
     True
     """
 
-    def __init__(self, n_startup: int = 10, n_candidates: int = 24, gamma: float = 0.1) -> None:
+    def __init__(self, n_startup: int = 10, n_candidates: int = 24, gamma: float = 0.1,
+                 multivariate: bool = False) -> None:
         self.n_startup = check_int("n_startup", n_startup, low=1)
-        self.sampler = TPESampler(n_candidates=n_candidates, gamma=gamma)
+        self.sampler = TPESampler(n_candidates=n_candidates, gamma=gamma, multivariate=multivariate)
         self._done: list[Trial] = []
 
     def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,

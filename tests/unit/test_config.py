@@ -5,7 +5,7 @@ import pytest
 from maggy import HyperparameterOptConfig, InvalidParameterError, Searchspace
 from maggy.config import DEFAULT_NUM_TRIALS
 from maggy.earlystop import MedianStoppingRule, NoStopping
-from maggy.optimizers import GridSearch, RandomSearch
+from maggy.optimizers import GridSearch, Hyperband, RandomSearch
 
 SP = Searchspace(x=("DOUBLE", [0, 1]), c=("CATEGORICAL", ["a", "b"]))
 
@@ -47,6 +47,10 @@ def test_defaults_and_normalisation():
     assert isinstance(cfg.make_policy(), MedianStoppingRule) and cfg.make_policy().min_trials == 10
     assert cfg.total_trials(cfg.make_optimizer()) == DEFAULT_NUM_TRIALS
     assert isinstance(HyperparameterOptConfig(searchspace=SP, es_policy="none").make_policy(), NoStopping)
+    # multi-fidelity optimizers stop trials themselves: no median rule on top unless asked
+    assert HyperparameterOptConfig(searchspace=SP, optimizer="asha").es_policy == "none"
+    assert HyperparameterOptConfig(searchspace=SP, optimizer=Hyperband()).es_policy == "none"
+    assert HyperparameterOptConfig(searchspace=SP, optimizer="asha", es_policy="median").es_policy == "median"
 
 
 def test_grid_search_runs_the_whole_grid_unless_capped():
