@@ -75,9 +75,7 @@ class HyperparameterOptConfig:
         self.direction = check_choice("direction", self.direction, ("max", "min"))
         self.optimization_key = check_str("optimization_key", self.optimization_key)
         if self.es_policy is None:
-            resumes = self.optimizer.resumes_trials if isinstance(self.optimizer, Optimizer) else \
-                OPTIMIZERS[self.optimizer].resumes_trials
-            self.es_policy = "none" if resumes else "median"
+            self.es_policy = "none" if self.multi_fidelity else "median"
         elif not isinstance(self.es_policy, EarlyStopPolicy):
             self.es_policy = check_choice("es_policy", self.es_policy, POLICY_NAMES)
         self.es_interval = check_number("es_interval", self.es_interval, low=0, strict=True)
@@ -95,6 +93,12 @@ class HyperparameterOptConfig:
     @property
     def optimizer_name(self) -> str:
         return self._optimizer_name
+
+    @property
+    def multi_fidelity(self) -> bool:
+        """Whether the optimizer runs trials with growing budgets (ASHA, Hyperband)."""
+        opt = self.optimizer
+        return (opt if isinstance(opt, Optimizer) else OPTIMIZERS[opt]).resumes_trials
 
     def make_optimizer(self) -> Optimizer:
         """The optimizer set up for this experiment (the instance given, or a new one by name)."""

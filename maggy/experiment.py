@@ -47,7 +47,7 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
         raise InvalidParameterError(
             f"lagom's second argument must be a Searchspace or a HyperparameterOptConfig; got {config!r}.")
     signature = inspect_train_fn(train_fn, config.searchspace)
-    if config.make_optimizer().resumes_trials and not signature.wants_budget:
+    if config.multi_fidelity and not signature.wants_budget:
         raise InvalidParameterError(
             f"The optimizer {config.optimizer_name!r} runs each trial with a growing budget; add a "
             "'budget' parameter to train_fn and train for that many epochs (or units of resource).")
