@@ -1,0 +1,201 @@
+"""The local data platform for tests, demos and development: HDFS and a Spark standalone cluster.
+
+    ./scripts/platform up       # (re)start everything on 127.0.0.1, print KEY=VALUE lines
+    ./scripts/platform status   # the same lines while everything answers; exit 1 otherwise
+    ./scripts/platform down     # stop everything, leaving no process behind
+
+HDFS is Apache Hadoop's own NameNode and DataNode, their jars resolved from Maven Central with
+scripts/hadoop-pom.xml and cached in .platform/hadoop/lib; its configuration comes from the
+templates in spark-conf/. Spark standalone is a master and one 2-core worker from the installed
+PySpark. State (data, logs, pids, the printed endpoints) lives in .platform/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".platform"
+LIB = STATE / "hadoop" / "lib"
+CONF = STATE / "hadoop" / "conf"
+DATA = STATE / "data"
+LOGS = STATE / "logs"
+PIDS = STATE / "pids"
+ENV = STATE / "env"
+JAVA_OPENS = [f"--add-opens=java.base/{p}=ALL-UNNAMED"
+              for p in ("java.lang", "java.util", "java.nio", "sun.nio.ch", "java.net", "java.io")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hadoop_jars() -> None:
+    pom = ROOT / "scripts" / "hadoop-pom.xml"
+    stamp = LIB / f".resolved-{int(pom.stat().st_mtime)}"
+    if stamp.exists():
+        return
+    if not shutil.which("mvn"):
+        sys.exit("platform: Maven ('mvn') is needed to fetch Hadoop's jars: apt-get install maven")
+    shutil.rmtree(LIB, ignore_errors=True)
+    LIB.mkdir(parents=True)
+    print("platform: resolving Hadoop's jars from Maven Central", file=sys.stderr)
+    subprocess.run(["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+                    f"-DoutputDirectory={LIB}", "-DincludeScope=runtime"], check=True)
+    stamp.touch()
+
+
+def write_conf(values: dict[str, str]) -> None:
+    shutil.rmtree(CONF, ignore_errors=True)
+    for webapp in ("hdfs", "datanode", "static"):  # Hadoop's HTTP server wants these to exist
+        (CONF / "webapps" / webapp).mkdir(parents=True)
+    for name in ("core-site.xml", "hdfs-site.xml"):
+        text = string.Template((ROOT / "spark-conf" / name).read_text()).substitute(values)
+        (CONF / name).write_text(text)
+    shutil.copy(ROOT / "spark-conf" / "log4j.properties", CONF / "log4j.properties")
+
+
+def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    PIDS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env={**os.environ, **(env or {})}, cwd=STATE)
+    (PIDS / name).write_text(str(proc.pid))
+
+
+def hadoop(name: str, main: str, *args: str) -> list[str]:
+    return ["java", "-Xmx384m", *JAVA_OPENS, f"-Dproc_{name}", "-cp", f"{CONF}:{LIB}/*", main, *args]
+
+
+def spark_class() -> str:
+    import pyspark
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
+
+
+def get(url: str, timeout: float = 2.0) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.read()
+    except OSError:
+        return None
+
+
+def wait(what: str, check, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    down()
+    sys.exit(f"platform: {what} did not come up within {timeout:.0f}s; logs in {LOGS}")
+
+
+def hdfs_writable(webhdfs: str) -> bool:
+    """A DataNode has registered: a file can be created (NameNode redirect, DataNode write)."""
+    url = f"{webhdfs}/webhdfs/v1/tmp/.platform-probe?op=CREATE&overwrite=true&noredirect=true&user.name=maggy"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="PUT"), timeout=5) as r:
+            location = json.loads(r.read())["Location"]
+        with urllib.request.urlopen(urllib.request.Request(location, method="PUT", data=b"ok"), timeout=5) as r:
+            return r.status == 201
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def spark_workers(ui: str) -> int:
+    raw = get(f"{ui}/json/")
+    return 0 if raw is None else sum(w.get("state") == "ALIVE" for w in json.loads(raw).get("workers", []))
+
+
+def up() -> None:
+    down()  # a fresh platform every time: no state survives from an earlier run
+    hadoop_jars()
+    ports = {k: str(free_port()) for k in ("rpc_port", "http_port", "dn_port", "dn_http_port", "dn_ipc_port",
+                                           "spark_port", "spark_ui", "worker_ui")}
+    shutil.rmtree(DATA, ignore_errors=True)
+    DATA.mkdir(parents=True)
+    write_conf({**ports, "data_dir": str(DATA)})
+    subprocess.run(hadoop("format", "org.apache.hadoop.hdfs.server.namenode.NameNode", "-format", "-force",
+                          "-nonInteractive"), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spawn("namenode", hadoop("namenode", "org.apache.hadoop.hdfs.server.namenode.NameNode"))
+    spawn("datanode", hadoop("datanode", "org.apache.hadoop.hdfs.server.datanode.DataNode"))
+    spark_env = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(LOGS), "PYSPARK_PYTHON": sys.executable}
+    master = f"spark://127.0.0.1:{ports['spark_port']}"
+    spawn("spark-master", [spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                           "--port", ports["spark_port"], "--webui-port", ports["spark_ui"]], spark_env)
+    spawn("spark-worker", [spark_class(), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                           "--cores", "2", "--memory", "3g", "--webui-port", ports["worker_ui"],
+                           "--work-dir", str(DATA / "spark-work"), master], spark_env)
+    webhdfs = f"http://127.0.0.1:{ports['http_port']}"
+    ui = f"http://127.0.0.1:{ports['spark_ui']}"
+    wait("HDFS", lambda: hdfs_writable(webhdfs))
+    wait("Spark standalone", lambda: spark_workers(ui) >= 1)
+    lines = [f"HDFS_URI=hdfs://127.0.0.1:{ports['rpc_port']}", f"WEBHDFS_URL={webhdfs}",
+             f"SPARK_MASTER={master}", f"SPARK_MASTER_UI={ui}", f"HADOOP_CONF_DIR={CONF}"]
+    ENV.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def pids() -> dict[str, int]:
+    return {p.name: int(p.read_text()) for p in PIDS.glob("*")} if PIDS.exists() else {}
+
+
+def running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def alive() -> bool:
+    found = pids()
+    return bool(found) and all(running(pid) for pid in found.values())
+
+
+def status() -> None:
+    if not alive() or not ENV.exists():
+        sys.exit("platform: down")
+    env = dict(line.split("=", 1) for line in ENV.read_text().split())
+    if not hdfs_writable(env["WEBHDFS_URL"]) or not spark_workers(env["SPARK_MASTER_UI"]):
+        sys.exit("platform: processes run but do not answer")
+    print(ENV.read_text(), end="")
+
+
+def down() -> None:
+    found = pids()
+    for pid in found.values():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + 20
+    while any(running(p) for p in found.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in found.values():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    shutil.rmtree(PIDS, ignore_errors=True)
+    ENV.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    commands = {"up": up, "status": status, "down": down}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        sys.exit("usage: ./scripts/platform up|status|down")
+    commands[sys.argv[1]]()
