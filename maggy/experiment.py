@@ -14,7 +14,7 @@ from maggy.driver import Driver
 from maggy.exceptions import InvalidParameterError
 from maggy.result import Result
 from maggy.searchspace import Searchspace
-from maggy.storage import local_path, storage_for
+from maggy.storage import storage_for
 from maggy.trainfn import inspect_train_fn
 
 DEFAULT_ROOT = "maggy_experiments"
@@ -61,10 +61,11 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
     if not isinstance(verbose, bool):
         raise InvalidParameterError(f"The 'verbose' parameter must be a bool; got {verbose!r}.")
     runner = make_backend(backend)
+    storage = storage_for(config.experiment_dir or DEFAULT_ROOT)
+    root = storage.normalize(config.experiment_dir or DEFAULT_ROOT)
+    storage.check(root)
     runner.prepare()
-    root = config.experiment_dir or DEFAULT_ROOT
-    storage = storage_for(root)
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-    exp_dir = storage.join(local_path(root), config.name, run_id)
+    exp_dir = storage.join(root, config.name, run_id)
     storage.makedirs(exp_dir)
     return Driver(config, train_fn, signature, runner, storage, exp_dir, verbose=verbose)

@@ -1,20 +1,31 @@
 """Where an experiment's files live; nothing else in maggy touches files directly.
 
-Only local paths are supported for now; ``hdfs://`` arrives with the platform integration and
-plugs in behind the same small interface.
+Local paths, and HDFS through WebHDFS (``hdfs://namenode:rpc-port/path``, whose HTTP address
+comes from ``WEBHDFS_URL`` or ``dfs.namenode.http-address`` in ``$HADOOP_CONF_DIR``, or directly
+``webhdfs://namenode:http-port/path``). HDFS paths are kept in the ``webhdfs://`` form, which
+the executors can use without any Hadoop configuration.
 """
 
 from __future__ import annotations
 
 import abc
+import getpass
 import os
+import posixpath
+import re
+import xml.etree.ElementTree as ET
 from typing import Iterable
+from urllib.parse import urlparse
 
-from maggy.exceptions import InvalidParameterError
+from maggy.exceptions import BackendUnavailableError, InvalidParameterError
 
 
 class Storage(abc.ABC):
     """The few file operations an experiment needs."""
+
+    @abc.abstractmethod
+    def normalize(self, path: str) -> str:
+        """The canonical form of ``path`` (absolute, one scheme)."""
 
     @abc.abstractmethod
     def join(self, *parts: str) -> str: ...
@@ -28,7 +39,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def write_text(self, path: str, text: str) -> None:
-        """Replace the file atomically: readers see the old or the new content, never a mix."""
+        """Replace the file; readers see the old or the new content, never a mix."""
 
     @abc.abstractmethod
     def read_text(self, path: str) -> str: ...
@@ -36,8 +47,28 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def exists(self, path: str) -> bool: ...
 
+    def check(self, path: str) -> None:
+        """Raise BackendUnavailableError, naming the address, when ``path`` cannot be reached."""
+
+    def upload_dir(self, local: str, path: str) -> None:
+        """Copy the files of local directory ``local`` to ``path`` (for remote storages)."""
+
+    def download_dir(self, path: str, local: str) -> None:
+        """Copy the files under ``path`` into local directory ``local`` (for remote storages)."""
+
+    @property
+    def is_local(self) -> bool:
+        return False
+
 
 class LocalStorage(Storage):
+    @property
+    def is_local(self) -> bool:
+        return True
+
+    def normalize(self, path: str) -> str:
+        return os.path.abspath(path[len("file://"):] if path.startswith("file://") else path)
+
     def join(self, *parts: str) -> str:
         return os.path.join(*parts)
 
@@ -67,16 +98,102 @@ class LocalStorage(Storage):
         return os.path.exists(path)
 
 
+def _webhdfs_address(namenode_host: str) -> str:
+    """host:port of WebHDFS for an ``hdfs://`` URL: $WEBHDFS_URL, else the Hadoop configuration."""
+    if os.environ.get("WEBHDFS_URL"):
+        return urlparse(os.environ["WEBHDFS_URL"]).netloc
+    conf = os.path.join(os.environ.get("HADOOP_CONF_DIR", ""), "hdfs-site.xml")
+    if os.environ.get("HADOOP_CONF_DIR") and os.path.exists(conf):
+        for prop in ET.parse(conf).getroot().iter("property"):
+            if prop.findtext("name") == "dfs.namenode.http-address":
+                return (prop.findtext("value") or "").strip()
+    raise InvalidParameterError(
+        f"Cannot tell the WebHDFS address of the NameNode {namenode_host!r}: set WEBHDFS_URL "
+        "(e.g. http://namenode:9870) or HADOOP_CONF_DIR, or write the path as webhdfs://namenode:9870/path.")
+
+
+class HdfsStorage(Storage):
+    """HDFS over WebHDFS (pyhdfs): usable from the driver and from every executor."""
+
+    def __init__(self, address: str) -> None:
+        import pyhdfs
+
+        self.address = address
+        user = os.environ.get("HADOOP_USER_NAME") or getpass.getuser()
+        self.client = pyhdfs.HdfsClient(hosts=address, user_name=user, timeout=20, max_tries=2)
+
+    def normalize(self, path: str) -> str:
+        return f"webhdfs://{self.address}{posixpath.normpath(urlparse(path).path or '/')}"
+
+    def _path(self, path: str) -> str:
+        return urlparse(path).path or "/"
+
+    def join(self, *parts: str) -> str:
+        return parts[0].rstrip("/") + "/" + "/".join(p.strip("/") for p in parts[1:])
+
+    def makedirs(self, path: str) -> None:
+        self.client.mkdirs(self._path(path))
+
+    def append_lines(self, path: str, lines: Iterable[str]) -> None:
+        data = "".join(line.rstrip("\n") + "\n" for line in lines).encode()
+        if self.client.exists(self._path(path)):
+            self.client.append(self._path(path), data)
+        else:
+            self.client.create(self._path(path), data)
+
+    def write_text(self, path: str, text: str) -> None:
+        tmp = f"{self._path(path)}.tmp-{os.getpid()}"
+        self.client.create(tmp, text.encode(), overwrite=True)
+        if self.client.exists(self._path(path)):
+            self.client.delete(self._path(path))
+        self.client.rename(tmp, self._path(path))
+
+    def read_text(self, path: str) -> str:
+        with self.client.open(self._path(path)) as f:
+            return f.read().decode()
+
+    def exists(self, path: str) -> bool:
+        return self.client.exists(self._path(path))
+
+    def check(self, path: str) -> None:
+        try:
+            self.client.get_file_status("/")
+        except Exception as exc:
+            raise BackendUnavailableError(
+                f"Cannot reach HDFS through WebHDFS at http://{self.address} (for {path}): "
+                f"{type(exc).__name__}: {exc}. Is the NameNode running with dfs.webhdfs.enabled?") from None
+
+    def upload_dir(self, local: str, path: str) -> None:
+        for name in os.listdir(local):
+            full = os.path.join(local, name)
+            if os.path.isfile(full):
+                with open(full, "rb") as f:
+                    self.client.create(self._path(self.join(path, name)), f, overwrite=True)
+
+    def download_dir(self, path: str, local: str) -> None:
+        if not self.client.exists(self._path(path)):
+            return
+        for name in self.client.listdir(self._path(path)):
+            with self.client.open(self._path(self.join(path, name))) as src, \
+                    open(os.path.join(local, name), "wb") as dst:
+                dst.write(src.read())
+
+
+_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
 def storage_for(path: str) -> Storage:
     """The storage that serves ``path``; raises InvalidParameterError for unsupported schemes."""
-    scheme = path.split("://", 1)[0].lower() if "://" in path else ""
+    match = _URL.match(path)
+    scheme = match.group(1).lower() if match else ""
     if scheme in ("", "file"):
         return LocalStorage()
+    if scheme in ("hdfs", "webhdfs"):
+        netloc = urlparse(path).netloc
+        if not netloc:
+            raise InvalidParameterError(
+                f"experiment_dir {path!r} names no NameNode; write {scheme}://namenode:port/path.")
+        return HdfsStorage(netloc if scheme == "webhdfs" else _webhdfs_address(netloc))
     raise InvalidParameterError(
-        f"experiment_dir {path!r} uses the scheme '{scheme}://', which this version of maggy "
-        "cannot write yet; use a local path.")
-
-
-def local_path(path: str) -> str:
-    """``path`` without a ``file://`` prefix, made absolute."""
-    return os.path.abspath(path[len("file://"):] if path.startswith("file://") else path)
+        f"experiment_dir {path!r} uses the scheme '{scheme}://', which maggy cannot write; "
+        "use a local path, hdfs:// or webhdfs://.")

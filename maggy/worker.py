@@ -8,7 +8,9 @@ trial. It ends when the driver says DONE or goes away.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import traceback
@@ -19,6 +21,7 @@ from maggy.exceptions import EarlyStopped
 from maggy.reporter import Reporter
 from maggy.rpc.client import RpcClient
 from maggy.rpc.protocol import MsgType
+from maggy.storage import storage_for
 from maggy.trainfn import Signature, parse_return
 from maggy.trial import TrialState
 
@@ -36,6 +39,30 @@ class WorkerSpec:
     signature: Signature
     optimization_key: str
     hb_interval: float
+
+
+class _Checkpoint:
+    """A trial's checkpoint directory as a local path for ``train_fn``.
+
+    On local storage that is the directory itself; on HDFS, a temporary copy that is filled
+    before the run and copied back after it.
+    """
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.storage = storage_for(location)
+        if self.storage.is_local:
+            self.local = location
+            os.makedirs(location, exist_ok=True)
+        else:
+            self.local = tempfile.mkdtemp(prefix="maggy-checkpoint-")
+            self.storage.download_dir(location, self.local)
+
+    def save(self) -> None:
+        if not self.storage.is_local:
+            self.storage.makedirs(self.location)
+            self.storage.upload_dir(self.local, self.location)
+            shutil.rmtree(self.local, ignore_errors=True)
 
 
 class _Heartbeat(threading.Thread):
@@ -102,10 +129,8 @@ class _Worker:
             heartbeat.done.set()
 
     def run_trial(self, trial: dict[str, Any], handoff: float | None) -> dict[str, Any]:
-        checkpoint_dir = trial.get("checkpoint_dir")
-        if checkpoint_dir:
-            os.makedirs(checkpoint_dir, exist_ok=True)
-        rep = Reporter(trial["trial_id"], trial["params"], trial.get("budget"), checkpoint_dir,
+        checkpoint = _Checkpoint(trial["checkpoint_dir"])
+        rep = Reporter(trial["trial_id"], trial["params"], trial.get("budget"), checkpoint.local,
                        int(trial.get("next_step") or 0))
         kwargs = dict(trial["params"])
         if self.spec.signature.wants_reporter:
@@ -127,6 +152,7 @@ class _Worker:
             error = {"type": type(exc).__name__, "message": str(exc),
                      "traceback": traceback.format_exc()[-_TRACEBACK_LIMIT:]}
         end = time.time()
+        checkpoint.save()
         with self.send_lock:
             self.current = None
             points, logs = rep.take()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import socket
 import sys
 import threading
 import uuid
@@ -27,8 +28,25 @@ def _run_partition(spec: WorkerSpec, _rows: Iterable[Any]) -> None:
     worker_main(spec, ctx.partitionId() if ctx is not None else 0, gpus)
 
 
+def _check_master(master: str) -> None:
+    """Fail fast, naming the address, when a standalone master does not answer."""
+    if not master.startswith("spark://"):
+        return
+    for hostport in master[len("spark://"):].split(","):
+        host, _, port = hostport.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+            return
+        except (OSError, ValueError):
+            continue
+    raise BackendUnavailableError(
+        f"Cannot reach the Spark master at {master}: nothing answers there. Start it, or check "
+        "the host and port (the master's log prints 'Starting Spark master at spark://...').")
+
+
 class SparkBackend(Backend):
-    """Runs the workers in the active SparkSession (or a local one created for the user).
+    """Runs the workers in the active SparkSession, or a session created for the user on
+    ``master`` (default ``local[*]``).
 
     All workers belong to one job in one job group, so cancelling the group (Ctrl-C in
     Jupyter) stops every worker at once.
@@ -36,8 +54,9 @@ class SparkBackend(Backend):
 
     name = "spark"
 
-    def __init__(self, spark: Any = None) -> None:
+    def __init__(self, spark: Any = None, master: str | None = None) -> None:
         self._spark = spark
+        self.master = master
         self._thread: threading.Thread | None = None
         self._error: str | None = None
         self.job_group = ""
@@ -52,19 +71,22 @@ class SparkBackend(Backend):
         except ImportError:
             raise BackendUnavailableError(
                 "backend='spark' needs PySpark: pip install 'pyspark>=3.5', or use backend='local'.") from None
-        if self._spark is None:
+        if self._spark is None and self.master is None:
             self._spark = SparkSession.getActiveSession()
         if self._spark is None:
             if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
                 raise BackendUnavailableError(
                     "Spark needs Java 17 or newer and none was found on PATH or in JAVA_HOME: "
                     "install a JDK (e.g. apt-get install openjdk-17-jre-headless) or use backend='local'.")
+            master = self.master or "local[*]"
+            _check_master(master)
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             try:
-                self._spark = (SparkSession.builder.master("local[*]").appName("maggy")
-                               .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+                self._spark = (SparkSession.builder.master(master).appName("maggy")
+                               .config("spark.ui.showConsoleProgress", "false")
+                               .config("spark.executor.cores", "1").getOrCreate())
             except Exception as exc:
-                raise BackendUnavailableError(f"Could not start a local Spark session: {exc}") from exc
+                raise BackendUnavailableError(f"Could not start a Spark session on {master}: {exc}") from exc
 
     @property
     def _sc(self) -> Any:

@@ -1,0 +1,36 @@
+"""The real local platform (HDFS, Spark standalone), started once for these tests and stopped after."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PLATFORM = [sys.executable, str(ROOT / "scripts" / "local_platform.py")]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/platform/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.platform)
+
+
+@pytest.fixture(scope="session")
+def platform():
+    """KEY=VALUE endpoints printed by ``scripts/platform up``."""
+    out = subprocess.run([*PLATFORM, "up"], capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        pytest.fail(f"scripts/platform up failed:\n{out.stdout}\n{out.stderr}")
+    env = dict(line.split("=", 1) for line in out.stdout.split())
+    yield env
+    subprocess.run([*PLATFORM, "down"], timeout=120)
+
+
+@pytest.fixture
+def hdfs(platform):
+    from maggy.storage import HdfsStorage
+    return HdfsStorage(platform["WEBHDFS_URL"].split("://", 1)[1])

@@ -1,0 +1,56 @@
+"""maggy's storage on a real HDFS through WebHDFS."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from maggy import InvalidParameterError
+from maggy.exceptions import BackendUnavailableError
+from maggy.storage import HdfsStorage, storage_for
+
+
+def test_journal_style_appends_and_atomic_replace(hdfs, tmp_path):
+    base = hdfs.normalize(f"/maggy-tests/{uuid.uuid4().hex}")
+    assert base.startswith("webhdfs://127.0.0.1:")
+    hdfs.makedirs(base)
+    path = hdfs.join(base, "journal.jsonl")
+    assert not hdfs.exists(path)
+    hdfs.append_lines(path, ['{"a": 1}'])
+    hdfs.append_lines(path, ['{"b": 2}', '{"c": 3}'])
+    assert hdfs.read_text(path).splitlines() == ['{"a": 1}', '{"b": 2}', '{"c": 3}']
+    result = hdfs.join(base, "result.json")
+    hdfs.write_text(result, "old")
+    hdfs.write_text(result, "new")
+    assert hdfs.read_text(result) == "new"
+    assert sorted(hdfs.client.listdir(hdfs._path(base))) == ["journal.jsonl", "result.json"]
+    (tmp_path / "model.bin").write_bytes(b"\x00\x01weights")
+    hdfs.upload_dir(str(tmp_path), hdfs.join(base, "ckpt"))
+    back = tmp_path / "back"
+    back.mkdir()
+    hdfs.download_dir(hdfs.join(base, "ckpt"), str(back))
+    assert (back / "model.bin").read_bytes() == b"\x00\x01weights"
+
+
+def test_hdfs_uri_finds_webhdfs_through_the_environment(platform, monkeypatch):
+    monkeypatch.setenv("WEBHDFS_URL", platform["WEBHDFS_URL"])
+    storage = storage_for(platform["HDFS_URI"] + "/x")
+    assert isinstance(storage, HdfsStorage)
+    assert storage.normalize(platform["HDFS_URI"] + "/x/y/") == f"webhdfs://{platform['WEBHDFS_URL'][7:]}/x/y"
+    monkeypatch.delenv("WEBHDFS_URL")
+    monkeypatch.setenv("HADOOP_CONF_DIR", platform["HADOOP_CONF_DIR"])
+    assert storage_for(platform["HDFS_URI"] + "/x").address == platform["WEBHDFS_URL"][7:]
+    monkeypatch.delenv("HADOOP_CONF_DIR")
+    with pytest.raises(InvalidParameterError, match="set WEBHDFS_URL"):
+        storage_for(platform["HDFS_URI"] + "/x")
+
+
+def test_unreachable_hdfs_is_named_before_any_work():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once we leave: nothing listens there
+    storage = storage_for(f"webhdfs://127.0.0.1:{port}/exp")
+    with pytest.raises(BackendUnavailableError, match=f"Cannot reach HDFS through WebHDFS at http://127.0.0.1:{port}"):
+        storage.check(f"webhdfs://127.0.0.1:{port}/exp")

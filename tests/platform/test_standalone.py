@@ -1,0 +1,50 @@
+"""The engine on a Spark standalone cluster with the experiment directory on HDFS."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from maggy.backends import SparkBackend
+from maggy.exceptions import BackendUnavailableError
+
+JOB = os.path.join(os.path.dirname(__file__), "standalone_job.py")
+
+
+def test_asha_on_standalone_with_hdfs_checkpoints(platform, hdfs):
+    env = {**os.environ, "WEBHDFS_URL": platform["WEBHDFS_URL"], "PYSPARK_PYTHON": sys.executable}
+    out = subprocess.run([sys.executable, JOB, platform["SPARK_MASTER"], platform["HDFS_URI"] + "/experiments"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert out.returncode == 0 and lines, out.stderr[-3000:]
+    res = json.loads(lines[0][len("RESULT "):])
+    assert res["master"] == platform["SPARK_MASTER"] and res["executors"] == 2
+    assert res["jobs"] == 1
+    trials = res["trials"]
+    assert len(trials) == 9 and {t["state"] for t in trials} == {"FINALIZED"}
+    assert len({t["pid"] for t in trials}) == 2
+    assert any(t["budget"] > 1 for t in trials)
+    # promoted trials found their checkpoints on HDFS: every epoch ran once
+    assert all(t["epochs_run"] == t["budget"] == t["steps"] for t in trials)
+    exp = res["experiment_dir"]
+    assert exp.startswith("webhdfs://")
+    files = hdfs.client.listdir(hdfs._path(exp))
+    assert {"journal.jsonl", "result.json", "trials"} <= set(files)
+    assert json.loads(hdfs.read_text(hdfs.join(exp, "result.json")))["outcome"] == "finished"
+    promoted = next(t for t in trials if t["budget"] > 1)
+    ckpt = hdfs.join(exp, "trials", promoted["trial_id"])
+    assert json.loads(hdfs.read_text(hdfs.join(ckpt, "state.json")))["epoch"] == promoted["budget"]
+
+
+def test_unreachable_master_is_named_before_any_work():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    backend = SparkBackend(master=f"spark://127.0.0.1:{port}")
+    with pytest.raises(BackendUnavailableError, match=f"Cannot reach the Spark master at spark://127.0.0.1:{port}"):
+        backend.prepare()
