@@ -41,6 +41,8 @@ class HyperparameterOptConfig:
         description: free text kept with the results.
         experiment_dir: root of the experiment directories; default ``./maggy_experiments``.
         seed: seeds the optimizer, for reproducible suggestions.
+        tracking_uri: the MLflow tracking server; default ``$MLFLOW_TRACKING_URI`` or the URI set
+            with ``mlflow.set_tracking_uri``; without any, nothing is tracked.
     """
 
     searchspace: Searchspace
@@ -57,6 +59,7 @@ class HyperparameterOptConfig:
     description: str = ""
     experiment_dir: str | None = None
     seed: int | None = None
+    tracking_uri: str | None = None
     _optimizer_name: str = field(init=False, repr=False, default="")
 
     def __post_init__(self) -> None:
@@ -89,6 +92,8 @@ class HyperparameterOptConfig:
         if self.experiment_dir is not None:
             storage_for(check_str("experiment_dir", self.experiment_dir))
         self.seed = check_int("seed", self.seed, low=0, allow_none=True)
+        if self.tracking_uri is not None:
+            check_str("tracking_uri", self.tracking_uri)
 
     @property
     def optimizer_name(self) -> str:
@@ -129,4 +134,5 @@ class HyperparameterOptConfig:
             "es_policy": self.es_policy if isinstance(self.es_policy, str) else type(self.es_policy).__name__,
             "es_interval": self.es_interval, "es_min": self.es_min, "hb_interval": self.hb_interval,
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
+            "tracking_uri": self.tracking_uri,
         }

@@ -26,6 +26,7 @@ from maggy.rpc.protocol import MsgType, new_secret
 from maggy.rpc.server import Inbound, RpcServer
 from maggy.scheduler import Scheduler
 from maggy.storage import Storage
+from maggy.tracking import MlflowTracker, TrackingSpec
 from maggy.trainfn import Signature
 from maggy.trial import IllegalTransition, Trial, TrialState
 from maggy.worker import WorkerSpec
@@ -42,7 +43,8 @@ class Driver:
     """Runs one experiment on ``backend`` and returns its :class:`Result`."""
 
     def __init__(self, config: HyperparameterOptConfig, train_fn: Callable, signature: Signature,
-                 backend: Backend, storage: Storage, exp_dir: str, *, verbose: bool = True) -> None:
+                 backend: Backend, storage: Storage, exp_dir: str, *, verbose: bool = True,
+                 tracker: MlflowTracker | None = None, tracking: TrackingSpec | None = None) -> None:
         self.config = config
         self.train_fn = train_fn
         self.signature = signature
@@ -63,6 +65,8 @@ class Driver:
         self.worker_errors: list[str] = []
         self.secret = new_secret()
         self.server: RpcServer | None = None
+        self.tracker = tracker
+        self.tracking = tracking
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -70,7 +74,7 @@ class Driver:
         bind, advertised = self.backend.addresses()
         self.server = RpcServer(self.secret, self.inbox, host=bind).start()
         spec = WorkerSpec(advertised, self.server.address[1], self.secret, self.train_fn, self.signature,
-                          self.config.optimization_key, self.config.hb_interval)
+                          self.config.optimization_key, self.config.hb_interval, self.tracking)
         self.storage.makedirs(self.storage.join(self.exp_dir, "trials"))
         self.journal.append("experiment_start", config=self.config.to_dict(), total=self.total,
                             num_workers=self.num_workers)
@@ -89,6 +93,11 @@ class Driver:
             self.sched.finalize()
             self._write_changes()
             result = self._result(started)
+            if self.tracker is not None:
+                result.stats["tracking"] = self.tracker.finish(
+                    {"best_metric": result.best_metric, "trials": len(result.trials),
+                     **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}},
+                    status={"finished": "FINISHED", "interrupted": "KILLED"}.get(outcome, "FAILED"))
             self.storage.write_text(self.storage.join(self.exp_dir, "result.json"),
                                     json.dumps({**result.to_dict(), "outcome": outcome,
                                                 "trials": [t.to_record() for t in self.sched.trials.values()]},
@@ -177,7 +186,11 @@ class Driver:
         stop = trial is not None and trial.stop_requested
         self.server.reply(msg.conn, MsgType.STOP if stop else MsgType.OK, {})
         if trial is not None:
-            self.sched.record_points(trial, msg.body.get("points") or [])
+            points = msg.body.get("points") or []
+            self.sched.record_points(trial, points)
+            if self.tracker is not None:
+                self.tracker.bind(trial, msg.body.get("run_id"))
+                self.tracker.metrics(trial, points)
 
     def _on_final(self, msg: Inbound) -> None:
         b = msg.body
@@ -191,6 +204,10 @@ class Driver:
             return
         # off the reply path from here on
         self.sched.record_points(trial, b.get("points") or [])
+        if self.tracker is not None:
+            self.tracker.bind(trial, b.get("run_id"))
+            self.tracker.metrics(trial, b.get("points") or [])
+            self.tracker.trial_ended(trial, self.config.optimization_key)
         self._write_log(trial, b.get("logs") or [], trial.error)
         self.sched.learn(trial)
         self.progress.update(self._counts, force=True)
@@ -228,6 +245,7 @@ class Driver:
         self.server.reply(conn, MsgType.TRIAL, {
             "trial_id": trial.trial_id, "params": trial.params, "budget": trial.budget,
             "next_step": trial.history[-1][0] + 1 if trial.history else 0,
+            "run_id": self.tracker.run_id(trial) if self.tracker is not None else None,
             "checkpoint_dir": self.storage.join(self.exp_dir, "trials", trial.trial_id)})
 
     def _write_log(self, trial: Trial, lines: list[str], error: dict | None = None) -> None:

@@ -15,6 +15,7 @@ from maggy.exceptions import InvalidParameterError
 from maggy.result import Result
 from maggy.searchspace import Searchspace
 from maggy.storage import storage_for
+from maggy.tracking import MlflowTracker, configured_uri
 from maggy.trainfn import inspect_train_fn
 
 DEFAULT_ROOT = "maggy_experiments"
@@ -64,8 +65,12 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
     storage = storage_for(config.experiment_dir or DEFAULT_ROOT)
     root = storage.normalize(config.experiment_dir or DEFAULT_ROOT)
     storage.check(root)
+    uri = configured_uri(config.tracking_uri)
+    tracker = MlflowTracker(uri, config.name) if uri else None
+    tracking = tracker.start(config.to_dict()) if tracker else None
     runner.prepare()
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     exp_dir = storage.join(root, config.name, run_id)
     storage.makedirs(exp_dir)
-    return Driver(config, train_fn, signature, runner, storage, exp_dir, verbose=verbose)
+    return Driver(config, train_fn, signature, runner, storage, exp_dir, verbose=verbose,
+                  tracker=tracker, tracking=tracking)

@@ -22,6 +22,7 @@ from maggy.reporter import Reporter
 from maggy.rpc.client import RpcClient
 from maggy.rpc.protocol import MsgType
 from maggy.storage import storage_for
+from maggy.tracking import TrackingSpec, trial_run
 from maggy.trainfn import Signature, parse_return
 from maggy.trial import TrialState
 
@@ -39,6 +40,7 @@ class WorkerSpec:
     signature: Signature
     optimization_key: str
     hb_interval: float
+    tracking: TrackingSpec | None = None
 
 
 class _Checkpoint:
@@ -89,6 +91,7 @@ class _Worker:
         self.client = RpcClient(spec.host, spec.port, spec.secret)
         self.send_lock = threading.Lock()
         self.current: Reporter | None = None
+        self.run_id: str | None = None
 
     def request(self, mtype: MsgType, **body: Any) -> tuple[MsgType, dict[str, Any]]:
         return self.client.request(mtype, {"worker": self.partition, **body})
@@ -101,7 +104,7 @@ class _Worker:
             points, logs = rep.take()
             if logs:
                 self.request(MsgType.LOG, trial_id=rep.trial_id, lines=logs)
-            reply, _ = self.request(MsgType.METRIC, trial_id=rep.trial_id, points=points)
+            reply, _ = self.request(MsgType.METRIC, trial_id=rep.trial_id, points=points, run_id=self.run_id)
         if reply is MsgType.STOP:
             rep.request_stop()
 
@@ -137,20 +140,22 @@ class _Worker:
             kwargs["reporter"] = rep
         if self.spec.signature.wants_budget:
             kwargs["budget"] = trial.get("budget")
-        self.current = rep
         start = time.time()
         metric, extra, error = None, {}, None
-        try:
-            value = self.spec.train_fn(**kwargs)
-            metric, extra = parse_return(value, self.spec.optimization_key)
-            state = TrialState.EARLY_STOPPED if rep.stop_requested else TrialState.FINALIZED
-        except EarlyStopped:
-            state = TrialState.EARLY_STOPPED
-            metric = rep.last[1] if rep.last else None
-        except Exception as exc:  # a failing trial fails that trial only
-            state = TrialState.ERROR
-            error = {"type": type(exc).__name__, "message": str(exc),
-                     "traceback": traceback.format_exc()[-_TRACEBACK_LIMIT:]}
+        with trial_run(self.spec.tracking, rep.trial_id, trial.get("run_id")) as run_id:
+            self.run_id = run_id
+            self.current = rep
+            try:
+                value = self.spec.train_fn(**kwargs)
+                metric, extra = parse_return(value, self.spec.optimization_key)
+                state = TrialState.EARLY_STOPPED if rep.stop_requested else TrialState.FINALIZED
+            except EarlyStopped:
+                state = TrialState.EARLY_STOPPED
+                metric = rep.last[1] if rep.last else None
+            except Exception as exc:  # a failing trial fails that trial only
+                state = TrialState.ERROR
+                error = {"type": type(exc).__name__, "message": str(exc),
+                         "traceback": traceback.format_exc()[-_TRACEBACK_LIMIT:]}
         end = time.time()
         checkpoint.save()
         with self.send_lock:
@@ -158,7 +163,7 @@ class _Worker:
             points, logs = rep.take()
         return {"trial_id": rep.trial_id, "state": state.value, "metric": metric, "extra": extra,
                 "error": error, "points": points, "logs": logs, "start": start, "end": end,
-                "handoff": handoff}
+                "handoff": handoff, "run_id": run_id}
 
 
 def worker_main(spec: WorkerSpec, partition: int, gpus: list[str] | None = None) -> None:

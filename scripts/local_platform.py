@@ -1,4 +1,4 @@
-"""The local data platform for tests, demos and development: HDFS and a Spark standalone cluster.
+"""The local data platform for tests, demos and development: HDFS, MLflow and Spark standalone.
 
     ./scripts/platform up       # (re)start everything on 127.0.0.1, print KEY=VALUE lines
     ./scripts/platform status   # the same lines while everything answers; exit 1 otherwise
@@ -7,7 +7,8 @@
 HDFS is Apache Hadoop's own NameNode and DataNode, their jars resolved from Maven Central with
 scripts/hadoop-pom.xml and cached in .platform/hadoop/lib; its configuration comes from the
 templates in spark-conf/. Spark standalone is a master and one 2-core worker from the installed
-PySpark. State (data, logs, pids, the printed endpoints) lives in .platform/.
+PySpark. The MLflow tracking server keeps runs and the model registry in SQLite. State (data,
+logs, pids, the printed endpoints) lives in .platform/.
 """
 
 from __future__ import annotations
@@ -85,6 +86,14 @@ def spark_class() -> str:
     return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
 
 
+def mlflow_server(port: int, data: Path) -> list[str]:
+    """The command of an MLflow tracking server (SQLite store, model registry) keeping its data in ``data``."""
+    data.mkdir(parents=True, exist_ok=True)
+    return [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1", "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
+            "--default-artifact-root", str(data / "artifacts")]
+
+
 def get(url: str, timeout: float = 2.0) -> bytes | None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -124,7 +133,7 @@ def up() -> None:
     down()  # a fresh platform every time: no state survives from an earlier run
     hadoop_jars()
     ports = {k: str(free_port()) for k in ("rpc_port", "http_port", "dn_port", "dn_http_port", "dn_ipc_port",
-                                           "spark_port", "spark_ui", "worker_ui")}
+                                           "spark_port", "spark_ui", "worker_ui", "mlflow_port")}
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
     write_conf({**ports, "data_dir": str(DATA)})
@@ -139,12 +148,16 @@ def up() -> None:
     spawn("spark-worker", [spark_class(), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
                            "--cores", "2", "--memory", "3g", "--webui-port", ports["worker_ui"],
                            "--work-dir", str(DATA / "spark-work"), master], spark_env)
+    mlflow = f"http://127.0.0.1:{ports['mlflow_port']}"
+    spawn("mlflow", mlflow_server(int(ports["mlflow_port"]), DATA / "mlflow"))
     webhdfs = f"http://127.0.0.1:{ports['http_port']}"
     ui = f"http://127.0.0.1:{ports['spark_ui']}"
     wait("HDFS", lambda: hdfs_writable(webhdfs))
     wait("Spark standalone", lambda: spark_workers(ui) >= 1)
+    wait("MLflow", lambda: get(f"{mlflow}/health") is not None)
     lines = [f"HDFS_URI=hdfs://127.0.0.1:{ports['rpc_port']}", f"WEBHDFS_URL={webhdfs}",
-             f"SPARK_MASTER={master}", f"SPARK_MASTER_UI={ui}", f"HADOOP_CONF_DIR={CONF}"]
+             f"MLFLOW_TRACKING_URI={mlflow}", f"SPARK_MASTER={master}", f"SPARK_MASTER_UI={ui}",
+             f"HADOOP_CONF_DIR={CONF}"]
     ENV.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -170,7 +183,8 @@ def status() -> None:
     if not alive() or not ENV.exists():
         sys.exit("platform: down")
     env = dict(line.split("=", 1) for line in ENV.read_text().split())
-    if not hdfs_writable(env["WEBHDFS_URL"]) or not spark_workers(env["SPARK_MASTER_UI"]):
+    if not hdfs_writable(env["WEBHDFS_URL"]) or not spark_workers(env["SPARK_MASTER_UI"]) or \
+            get(f"{env['MLFLOW_TRACKING_URI']}/health") is None:
         sys.exit("platform: processes run but do not answer")
     print(ENV.read_text(), end="")
 

@@ -1,0 +1,262 @@
+"""MLflow tracking: a parent run per experiment and a nested run per trial.
+
+The driver never waits on MLflow while answering a worker: :class:`MlflowTracker` queues what
+to log and one thread of its own sends it, in batches, retrying while the server is away, so
+an outage slows or loses no trial; what could not be delivered by the end is counted and
+reported. Workers open their trial's run themselves (see :func:`trial_run`) so that plain
+``mlflow.log_metric`` or ``mlflow.<flavor>.log_model`` calls inside ``train_fn`` land in it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from maggy.exceptions import BackendUnavailableError
+from maggy.trial import Trial, TrialState
+
+log = logging.getLogger(__name__)
+
+_STATUS = {TrialState.FINALIZED: "FINISHED", TrialState.PAUSED: "FINISHED",
+           TrialState.EARLY_STOPPED: "KILLED", TrialState.ERROR: "FAILED"}
+_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
+_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+
+
+def configured_uri(explicit: str | None) -> str | None:
+    """The tracking URI to use: the config's, else $MLFLOW_TRACKING_URI, else one set in mlflow."""
+    if explicit:
+        return explicit
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    try:
+        from mlflow.tracking._tracking_service.utils import _get_tracking_uri_from_env, is_tracking_uri_set
+    except ImportError:
+        return None
+    return _get_tracking_uri_from_env() if is_tracking_uri_set() else None
+
+
+@contextlib.contextmanager
+def _fast_fail() -> Iterator[None]:
+    """No long retry loops for calls that must not hold anything up."""
+    old = {k: os.environ.get(k) for k in _FAST}
+    os.environ.update(_FAST)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    """What a worker needs to open trial runs; travels in the WorkerSpec."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+    return MlflowClient(tracking_uri=uri)
+
+
+@contextlib.contextmanager
+def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None) -> Iterator[str | None]:
+    """On a worker: make ``run_id`` (or a new nested run) the active MLflow run for ``train_fn``.
+
+    Yields the run id, or None when MLflow cannot be reached (the trial runs anyway).
+    """
+    if spec is None:
+        yield None
+        return
+    os.environ["MLFLOW_TRACKING_URI"] = spec.uri
+    if run_id is None:
+        try:
+            with _fast_fail():
+                run_id = _client(spec.uri).create_run(
+                    spec.experiment_id, run_name=f"trial-{trial_id}",
+                    tags={"mlflow.parentRunId": spec.parent_run_id, "maggy.trial_id": trial_id}).info.run_id
+        except Exception as exc:  # an outage must not stop the trial
+            log.warning("maggy: could not open an MLflow run for trial %s: %s", trial_id, exc)
+    if run_id is not None:
+        os.environ["MLFLOW_RUN_ID"] = run_id
+    try:
+        yield run_id
+    finally:
+        os.environ.pop("MLFLOW_RUN_ID", None)
+        with contextlib.suppress(Exception):
+            import mlflow
+            if mlflow.active_run() is not None:
+                mlflow.end_run()
+
+
+class MlflowTracker:
+    """Logs an experiment to MLflow from a thread of its own; see the module docstring."""
+
+    def __init__(self, uri: str, experiment_name: str) -> None:
+        self.uri = uri
+        self.experiment_name = experiment_name
+        self._queue: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="maggy-mlflow", daemon=True)
+        self.delivered = 0
+        self.lost: list[str] = []
+        self.retries = 0
+        self._runs: dict[str, str] = {}  # trial id -> run id
+
+    # ---- set-up (synchronous: it is the preflight) -------------------------------------------
+
+    def start(self, params: dict[str, Any]) -> TrackingSpec:
+        """Open the parent run; raises BackendUnavailableError naming the server if it is away."""
+        try:
+            import mlflow  # noqa: F401
+        except ImportError:
+            raise BackendUnavailableError(
+                f"MLflow tracking is configured ({self.uri}) but mlflow is not installed: "
+                "pip install mlflow, or unset MLFLOW_TRACKING_URI.") from None
+        try:
+            with _fast_fail():
+                client = _client(self.uri)
+                exp = client.get_experiment_by_name(self.experiment_name)
+                exp_id = exp.experiment_id if exp else client.create_experiment(self.experiment_name)
+                parent = client.create_run(exp_id, run_name=params.get("name"), tags={"maggy.role": "experiment"})
+        except Exception as exc:
+            raise BackendUnavailableError(
+                f"Cannot reach the MLflow tracking server at {self.uri}: {type(exc).__name__}: "
+                f"{str(exc)[:300]}. Start it, fix MLFLOW_TRACKING_URI / tracking_uri, or unset it "
+                "to run without tracking.") from None
+        self.experiment_id, self.parent_run_id = exp_id, parent.info.run_id
+        self._client = client
+        self._submit("parent params", lambda: self._log(self.parent_run_id, params=_flat(params)))
+        self._thread.start()
+        return TrackingSpec(self.uri, exp_id, self.parent_run_id)
+
+    # ---- events from the driver (never block) ------------------------------------------------
+
+    def run_id(self, trial: Trial) -> str | None:
+        return self._runs.get(trial.trial_id)
+
+    def bind(self, trial: Trial, run_id: str | None) -> None:
+        """The run a worker opened for ``trial``."""
+        if run_id and trial.trial_id not in self._runs:
+            self._runs[trial.trial_id] = run_id
+            self._submit("trial params", lambda: self._log(run_id, params=_flat(trial.params)))
+
+    def metrics(self, trial: Trial, points: list) -> None:
+        """Step metrics of a trial whose worker opened its run (else they go with its end)."""
+        if trial.trial_id not in self._runs:
+            return
+        now = int(time.time() * 1000)
+        batch = [("metric", float(v), now, int(s)) for s, v in points]
+        if batch:
+            self._submit("metrics", lambda: self._log(self._run_of(trial), metrics=batch))
+
+    def trial_ended(self, trial: Trial, optimization_key: str) -> None:
+        status = _STATUS[trial.state]
+        extra = {k: v for k, v in trial.extra.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+        def send() -> None:
+            run = self._run_of(trial)
+            now = int(time.time() * 1000)
+            metrics = [(f"final_{optimization_key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
+            metrics += [(k, float(v), now, trial.steps) for k, v in extra.items()]
+            tags = {"maggy.state": trial.state.value}
+            if trial.budget is not None:
+                tags["maggy.budget"] = str(trial.budget)
+            if trial.error:
+                tags["maggy.error"] = f"{trial.error['type']}: {trial.error['message']}"[:4000]
+            self._log(run, metrics=metrics, tags=tags)
+            self._client.set_terminated(run, status=status)
+        self._submit("trial end", send)
+
+    def _run_of(self, trial: Trial) -> str:
+        """The trial's run, created here when its worker could not open one."""
+        if trial.trial_id not in self._runs:
+            run = self._client.create_run(self.experiment_id, run_name=f"trial-{trial.trial_id}",
+                                          tags={"mlflow.parentRunId": self.parent_run_id,
+                                                "maggy.trial_id": trial.trial_id})
+            self._runs[trial.trial_id] = run.info.run_id
+            self._log(run.info.run_id, params=_flat(trial.params))
+            history = [("metric", v, int(time.time() * 1000), s) for s, v in trial.history]
+            self._log(run.info.run_id, metrics=history)
+        return self._runs[trial.trial_id]
+
+    def finish(self, summary: dict[str, Any], status: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Close the parent run, deliver what is queued (waiting up to ``timeout``), report."""
+        def send() -> None:
+            now = int(time.time() * 1000)
+            metrics = [(k, float(v), now, 0) for k, v in summary.items() if isinstance(v, (int, float))]
+            self._log(self.parent_run_id, metrics=metrics)
+            self._client.set_terminated(self.parent_run_id, status=status)
+        self._submit("experiment end", send)
+        with self._wake:
+            self._closing = True
+            self._deadline = time.monotonic() + timeout
+            self._wake.notify()
+        self._thread.join(timeout + 5)
+        self.lost += [what for what, _ in self._queue]
+        return {"tracking_uri": self.uri, "experiment_id": self.experiment_id,
+                "parent_run_id": self.parent_run_id, "delivered": self.delivered,
+                "retries": self.retries, "lost": list(self.lost)}
+
+    # ---- the sending thread ------------------------------------------------------------------
+
+    def _submit(self, what: str, op: Callable[[], None]) -> None:
+        with self._wake:
+            self._queue.append((what, op))
+            self._wake.notify()
+
+    def _log(self, run_id: str, metrics=(), params=None, tags=None) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        ms = [Metric(k, v, t, s) for k, v, t, s in metrics]
+        ps = [Param(k, v) for k, v in (params or {}).items()]
+        ts = [RunTag(k, v) for k, v in (tags or {}).items()]
+        for i in range(0, max(len(ms), 1), _BATCH):
+            self._client.log_batch(run_id, metrics=ms[i:i + _BATCH], params=ps if i == 0 else [],
+                                   tags=ts if i == 0 else [])
+
+    def _run(self) -> None:
+        delay = 0.5
+        while True:
+            with self._wake:
+                while not self._queue and not self._closing:
+                    self._wake.wait()
+                if not self._queue:
+                    return
+                what, op = self._queue[0]
+            try:
+                with _fast_fail():
+                    op()
+            except Exception as exc:
+                self.retries += 1
+                if self._closing and time.monotonic() > self._deadline:
+                    log.warning("maggy: giving up on MLflow (%s) with %d items undelivered", exc, len(self._queue))
+                    return
+                log.info("maggy: MLflow unavailable (%s); retrying in %.1fs", exc, delay)
+                with self._wake:
+                    self._wake.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.5
+            self.delivered += 1
+            with self._wake:
+                self._queue.popleft()
+
+
+def _flat(params: dict[str, Any]) -> dict[str, str]:
+    """MLflow params are strings of at most 6000 characters."""
+    return {str(k): (v if isinstance(v, str) else json.dumps(v, default=str))[:6000] for k, v in params.items()}

@@ -1,0 +1,149 @@
+"""MLflow tracking against real tracking servers."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from maggy import HyperparameterOptConfig, Searchspace, experiment
+from maggy.backends import LocalBackend
+from maggy.earlystop import EarlyStopPolicy
+from maggy.exceptions import BackendUnavailableError
+
+from tests.conftest import wait_for
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+from local_platform import free_port, mlflow_server  # noqa: E402
+
+
+class StopK2(EarlyStopPolicy):
+    """Stops the trial with k == 2 as soon as it reports: a deterministic KILLED run."""
+
+    def should_stop(self, trial, finished, direction):
+        return trial.params["k"] == 2
+
+
+def train(k, reporter):
+    import mlflow
+    for step in range(5):
+        reporter.broadcast(k + step / 10, step=step)
+        time.sleep(0.05)
+    if k == 1:
+        raise RuntimeError("k=1 fails")
+    mlflow.log_metric("inside_train_fn", k * 10)
+    return {"metric": k, "aux": 2 * k}
+
+
+def runs_of(uri, name):
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(name)
+    runs = client.search_runs([exp.experiment_id], max_results=100)
+    parents = [r for r in runs if r.data.tags.get("maggy.role") == "experiment"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return client, parents, children
+
+
+def test_parent_and_child_runs_with_statuses_and_histories(platform, tmp_path):
+    sp = Searchspace(k=("DISCRETE", [0, 1, 2, 3]))
+    cfg = HyperparameterOptConfig(searchspace=sp, optimizer="gridsearch", es_policy=StopK2(), es_interval=0.05,
+                                  hb_interval=0.05, num_workers=2, name="tracked", experiment_dir=str(tmp_path),
+                                  tracking_uri=platform["MLFLOW_TRACKING_URI"])
+    result = experiment.lagom(train, cfg, backend=LocalBackend(), verbose=False)
+    assert result.stats["tracking"]["lost"] == []
+    client, parents, children = runs_of(platform["MLFLOW_TRACKING_URI"], "tracked")
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and parent.data.params["optimizer"] == "gridsearch"
+    assert parent.data.metrics["best_metric"] == 3
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    by_k = {int(c.data.params["k"]): c for c in children}
+    assert {k: c.info.status for k, c in by_k.items()} == {0: "FINISHED", 1: "FAILED", 2: "KILLED", 3: "FINISHED"}
+    history = client.get_metric_history(by_k[3].info.run_id, "metric")
+    assert [m.step for m in sorted(history, key=lambda m: m.step)] == [0, 1, 2, 3, 4]
+    assert by_k[3].data.metrics["final_metric"] == 3 and by_k[3].data.metrics["aux"] == 6
+    assert by_k[3].data.metrics["inside_train_fn"] == 30  # plain mlflow calls land in the trial's run
+    assert "k=1 fails" in by_k[1].data.tags["maggy.error"]
+
+
+def test_an_mlflow_outage_loses_no_trial_and_no_data(tmp_path):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(mlflow_server(port, tmp_path / "mlflow"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: _up(uri), timeout=60, what="MLflow server")
+        gate = tmp_path / "go"
+        sp = Searchspace(k=("DISCRETE", [0, 1, 2, 3, 4, 5]))
+
+        def gated(k, reporter):
+            import os
+            import time
+            if k >= 2:
+                while not os.path.exists(str(gate)):
+                    time.sleep(0.02)
+            for step in range(3):
+                reporter.broadcast(float(k), step=step)
+            return k
+
+        cfg = HyperparameterOptConfig(searchspace=sp, optimizer="gridsearch", es_policy="none", num_workers=2,
+                                      hb_interval=0.05, name="outage", experiment_dir=str(tmp_path / "exp"),
+                                      tracking_uri=uri)
+        out = {}
+        runner = threading.Thread(target=lambda: out.setdefault(
+            "r", experiment.lagom(gated, cfg, backend=LocalBackend(), verbose=False)))
+        runner.start()
+        journal = lambda: [json.loads(x) for p in glob.glob(str(tmp_path / "exp" / "*" / "*" / "journal.jsonl"))
+                           for x in open(p)]
+        finished = lambda: sum(e.get("state") == "FINALIZED" for e in journal())
+        wait_for(lambda: finished() >= 2, timeout=60, what="two trials before the outage")
+        server.terminate()
+        server.wait(30)
+        gate.touch()
+        wait_for(lambda: finished() == 6, timeout=60, what="every trial finishing during the outage")
+        server = subprocess.Popen(mlflow_server(port, tmp_path / "mlflow"), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        runner.join(120)
+        result = out["r"]
+        assert set(result.trials["state"]) == {"FINALIZED"} and len(result.trials) == 6
+        stats = result.stats["tracking"]
+        assert stats["lost"] == [] and stats["retries"] > 0
+        client, parents, children = runs_of(uri, "outage")
+        assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+        assert sorted(int(c.data.params["k"]) for c in children) == [0, 1, 2, 3, 4, 5]
+        assert all(c.info.status == "FINISHED" for c in children)
+        for c in children:
+            steps = sorted(m.step for m in client.get_metric_history(c.info.run_id, "metric"))
+            assert steps == [0, 1, 2], (c.data.params, steps)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def _up(uri):
+    import urllib.request
+    try:
+        return urllib.request.urlopen(f"{uri}/health", timeout=2).status == 200
+    except OSError:
+        return False
+
+
+def test_unreachable_mlflow_is_named_before_any_trial(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(k=("DISCRETE", [0, 1])), tracking_uri=f"http://127.0.0.1:{port}",
+                                  experiment_dir=str(tmp_path))
+    t0 = time.monotonic()
+    with pytest.raises(BackendUnavailableError, match=f"Cannot reach the MLflow tracking server at http://127.0.0.1:{port}"):
+        experiment.lagom(lambda k: k, cfg, backend=LocalBackend(), verbose=False)
+    assert time.monotonic() - t0 < 30
+    assert not glob.glob(str(tmp_path / "*" / "*" / "journal.jsonl"))
