@@ -43,6 +43,8 @@ class HyperparameterOptConfig:
         seed: seeds the optimizer, for reproducible suggestions.
         tracking_uri: the MLflow tracking server; default ``$MLFLOW_TRACKING_URI`` or the URI set
             with ``mlflow.set_tracking_uri``; without any, nothing is tracked.
+        register_model: register the model that the best trial logged as a new version of this
+            registered model and point its ``champion`` alias at it (needs MLflow tracking).
     """
 
     searchspace: Searchspace
@@ -60,6 +62,7 @@ class HyperparameterOptConfig:
     experiment_dir: str | None = None
     seed: int | None = None
     tracking_uri: str | None = None
+    register_model: str | None = None
     _optimizer_name: str = field(init=False, repr=False, default="")
 
     def __post_init__(self) -> None:
@@ -94,6 +97,8 @@ class HyperparameterOptConfig:
         self.seed = check_int("seed", self.seed, low=0, allow_none=True)
         if self.tracking_uri is not None:
             check_str("tracking_uri", self.tracking_uri)
+        if self.register_model is not None:
+            check_str("register_model", self.register_model)
 
     @property
     def optimizer_name(self) -> str:
@@ -134,5 +139,5 @@ class HyperparameterOptConfig:
             "es_policy": self.es_policy if isinstance(self.es_policy, str) else type(self.es_policy).__name__,
             "es_interval": self.es_interval, "es_min": self.es_min, "hb_interval": self.hb_interval,
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
-            "tracking_uri": self.tracking_uri,
+            "tracking_uri": self.tracking_uri, "register_model": self.register_model,
         }

@@ -93,18 +93,28 @@ class Driver:
             self.sched.finalize()
             self._write_changes()
             result = self._result(started)
-            if self.tracker is not None:
-                result.stats["tracking"] = self.tracker.finish(
-                    {"best_metric": result.best_metric, "trials": len(result.trials),
-                     **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}},
-                    status={"finished": "FINISHED", "interrupted": "KILLED"}.get(outcome, "FAILED"))
-            self.storage.write_text(self.storage.join(self.exp_dir, "result.json"),
-                                    json.dumps({**result.to_dict(), "outcome": outcome,
-                                                "trials": [t.to_record() for t in self.sched.trials.values()]},
-                                               indent=1, default=str))
+            self._save(result, outcome)
+            if self.tracker is not None:  # may wait for MLflow: everything is on disk already
+                self._finish_tracking(result, outcome)
+                self._save(result, outcome)
             self.journal.append("experiment_end", outcome=outcome, stats=result.stats)
             self.progress.close(self._counts)
         return result
+
+    def _save(self, result: Result, outcome: str) -> None:
+        self.storage.write_text(self.storage.join(self.exp_dir, "result.json"),
+                                json.dumps({**result.to_dict(), "outcome": outcome,
+                                            "trials": [t.to_record() for t in self.sched.trials.values()]},
+                                           indent=1, default=str))
+
+    def _finish_tracking(self, result: Result, outcome: str) -> None:
+        summary = {"best_metric": result.best_metric, "trials": len(result.trials),
+                   **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}}
+        report = self.tracker.finish(
+            summary, status={"finished": "FINISHED", "interrupted": "KILLED"}.get(outcome, "FAILED"),
+            best_trial_id=result.best_trial_id, register_model=self.config.register_model)
+        result.stats["tracking"] = report
+        result.best_run_id, result.model_uri = report["best_run_id"], report["model_uri"]
 
     def _loop(self) -> None:
         next_es = time.monotonic() + self.config.es_interval

@@ -66,6 +66,10 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
     root = storage.normalize(config.experiment_dir or DEFAULT_ROOT)
     storage.check(root)
     uri = configured_uri(config.tracking_uri)
+    if config.register_model and not uri:
+        raise InvalidParameterError(
+            f"register_model={config.register_model!r} needs MLflow tracking: set tracking_uri or "
+            "MLFLOW_TRACKING_URI.")
     tracker = MlflowTracker(uri, config.name) if uri else None
     tracking = tracker.start(config.to_dict()) if tracker else None
     runner.prepare()

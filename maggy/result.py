@@ -72,7 +72,9 @@ class Result:
         best_trial_id: its id.
         trials: a DataFrame, one row per finished trial.
         experiment_dir: where the journal, result.json and trial logs are.
-        stats: run figures (makespan, hand-off latency, bad frames, counts by state).
+        stats: run figures (makespan, hand-off latency, bad frames, counts by state, tracking).
+        best_run_id: the best trial's MLflow run, when MLflow tracking is on.
+        model_uri: the model the best trial logged (``models:/<name>@champion`` once registered).
     """
 
     name: str
@@ -83,6 +85,8 @@ class Result:
     trials: pd.DataFrame
     experiment_dir: str
     stats: dict[str, Any] = field(default_factory=dict)
+    best_run_id: str | None = None
+    model_uri: str | None = None
 
     def summary(self) -> str:
         counts = self.trials["state"].value_counts().to_dict() if len(self.trials) else {}
@@ -96,6 +100,8 @@ class Result:
             lines.append("Best params: " + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items()))
         if "makespan" in self.stats:
             lines.append(f"Wall time: {self.stats['makespan']:.1f} s on {self.stats.get('num_workers')} workers")
+        if self.model_uri:
+            lines.append(f"Model: {self.model_uri}")
         lines.append(f"Results: {self.experiment_dir}")
         return "\n".join(lines)
 
@@ -106,4 +112,5 @@ class Result:
         """JSON-ready, as written to result.json."""
         return {"name": self.name, "direction": self.direction, "best_params": self.best_params,
                 "best_metric": self.best_metric, "best_trial_id": self.best_trial_id,
-                "experiment_dir": self.experiment_dir, "stats": self.stats}
+                "experiment_dir": self.experiment_dir, "best_run_id": self.best_run_id,
+                "model_uri": self.model_uri, "stats": self.stats}

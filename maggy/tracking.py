@@ -92,13 +92,20 @@ def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None) -> I
             log.warning("maggy: could not open an MLflow run for trial %s: %s", trial_id, exc)
     if run_id is not None:
         os.environ["MLFLOW_RUN_ID"] = run_id
+        try:  # an active run, so that log_model & co. attach to it
+            import mlflow
+            with _fast_fail():
+                mlflow.set_tracking_uri(spec.uri)
+                mlflow.start_run(run_id=run_id)
+        except Exception as exc:
+            log.warning("maggy: could not activate MLflow run %s: %s", run_id, exc)
     try:
         yield run_id
     finally:
         os.environ.pop("MLFLOW_RUN_ID", None)
         with contextlib.suppress(Exception):
             import mlflow
-            if mlflow.active_run() is not None:
+            while mlflow.active_run() is not None:
                 mlflow.end_run()
 
 
@@ -194,8 +201,10 @@ class MlflowTracker:
             self._log(run.info.run_id, metrics=history)
         return self._runs[trial.trial_id]
 
-    def finish(self, summary: dict[str, Any], status: str, timeout: float = 60.0) -> dict[str, Any]:
-        """Close the parent run, deliver what is queued (waiting up to ``timeout``), report."""
+    def finish(self, summary: dict[str, Any], status: str, timeout: float = 60.0,
+               best_trial_id: str | None = None, register_model: str | None = None) -> dict[str, Any]:
+        """Close the parent run, deliver what is queued (waiting up to ``timeout``), register the
+        best trial's model when asked, and report what happened."""
         def send() -> None:
             now = int(time.time() * 1000)
             metrics = [(k, float(v), now, 0) for k, v in summary.items() if isinstance(v, (int, float))]
@@ -208,9 +217,36 @@ class MlflowTracker:
             self._wake.notify()
         self._thread.join(timeout + 5)
         self.lost += [what for what, _ in self._queue]
-        return {"tracking_uri": self.uri, "experiment_id": self.experiment_id,
-                "parent_run_id": self.parent_run_id, "delivered": self.delivered,
-                "retries": self.retries, "lost": list(self.lost)}
+        report: dict[str, Any] = {
+            "tracking_uri": self.uri, "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id,
+            "delivered": self.delivered, "retries": self.retries, "lost": list(self.lost),
+            "best_run_id": self._runs.get(best_trial_id) if best_trial_id else None, "model_uri": None}
+        if report["best_run_id"]:
+            try:
+                with _fast_fail():
+                    report.update(self._hand_off(report["best_run_id"], register_model))
+            except Exception as exc:  # the results stand; say what went wrong
+                report["registry_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+        return report
+
+    def _hand_off(self, run_id: str, name: str | None) -> dict[str, Any]:
+        """The model the best run logged, registered as a new version of ``name`` aliased ``champion``."""
+        models = self._client.search_logged_models([self.experiment_id], filter_string=f"source_run_id = '{run_id}'")
+        if not models:
+            if name:
+                return {"registry_error": f"the best trial's run {run_id} logged no model to register"}
+            return {}
+        model = models[0]
+        out: dict[str, Any] = {"model_uri": f"models:/{model.model_id}"}
+        if name:
+            import mlflow
+            from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+            with _use_tracking_uri(self.uri):
+                version = mlflow.register_model(out["model_uri"], name, await_registration_for=60)
+            self._client.set_registered_model_alias(name, "champion", version.version)
+            out.update(model_uri=f"models:/{name}@champion", registered_version=int(version.version))
+        return out
 
     # ---- the sending thread ------------------------------------------------------------------
 

@@ -86,12 +86,13 @@ def spark_class() -> str:
     return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
 
 
-def mlflow_server(port: int, data: Path) -> list[str]:
-    """The command of an MLflow tracking server (SQLite store, model registry) keeping its data in ``data``."""
+def mlflow_server(port: int, data: Path, artifact_root: str | None = None) -> list[str]:
+    """The command of an MLflow tracking server (SQLite store, model registry) keeping its data in
+    ``data`` and its artifacts under ``artifact_root`` (default: ``data/artifacts``)."""
     data.mkdir(parents=True, exist_ok=True)
     return [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
             "--workers", "1", "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
-            "--default-artifact-root", str(data / "artifacts")]
+            "--default-artifact-root", artifact_root or str(data / "artifacts")]
 
 
 def get(url: str, timeout: float = 2.0) -> bytes | None:
@@ -149,7 +150,8 @@ def up() -> None:
                            "--cores", "2", "--memory", "3g", "--webui-port", ports["worker_ui"],
                            "--work-dir", str(DATA / "spark-work"), master], spark_env)
     mlflow = f"http://127.0.0.1:{ports['mlflow_port']}"
-    spawn("mlflow", mlflow_server(int(ports["mlflow_port"]), DATA / "mlflow"))
+    artifacts = f"webhdfs://127.0.0.1:{ports['http_port']}/mlflow-artifacts"  # maggy's WebHDFS plugin
+    spawn("mlflow", mlflow_server(int(ports["mlflow_port"]), DATA / "mlflow", artifacts))
     webhdfs = f"http://127.0.0.1:{ports['http_port']}"
     ui = f"http://127.0.0.1:{ports['spark_ui']}"
     wait("HDFS", lambda: hdfs_writable(webhdfs))

@@ -78,13 +78,17 @@ class SparkBackend(Backend):
                 raise BackendUnavailableError(
                     "Spark needs Java 17 or newer and none was found on PATH or in JAVA_HOME: "
                     "install a JDK (e.g. apt-get install openjdk-17-jre-headless) or use backend='local'.")
-            master = self.master or "local[*]"
-            _check_master(master)
+            from pyspark import SparkConf
+
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            conf = SparkConf()  # under spark-submit it holds the --master and --conf given there
+            master = self.master or conf.get("spark.master", "local[*]")
+            _check_master(master)
+            conf.setMaster(master).setAppName(conf.get("spark.app.name", "maggy"))
+            conf.setIfMissing("spark.ui.showConsoleProgress", "false")
+            conf.setIfMissing("spark.executor.cores", "1")
             try:
-                self._spark = (SparkSession.builder.master(master).appName("maggy")
-                               .config("spark.ui.showConsoleProgress", "false")
-                               .config("spark.executor.cores", "1").getOrCreate())
+                self._spark = SparkSession.builder.config(conf=conf).getOrCreate()
             except Exception as exc:
                 raise BackendUnavailableError(f"Could not start a Spark session on {master}: {exc}") from exc
 

@@ -1,0 +1,65 @@
+"""The PyTorch example as a scheduled job: spark-submit on the standalone master, HDFS, MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def submitted(platform):
+    import pyspark
+    spark_submit = pathlib.Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "WEBHDFS_URL": platform["WEBHDFS_URL"], "MLFLOW_TRACKING_URI": platform["MLFLOW_TRACKING_URI"]}
+    out = subprocess.run([str(spark_submit), "--master", platform["SPARK_MASTER"], "--conf", "spark.executor.cores=1",
+                          str(ROOT / "examples" / "tune_digits_torch.py"),
+                          "--experiment-dir", platform["HDFS_URI"] + "/scheduled", "--trials", "4",
+                          "--register", "digits-mlp"],
+                         env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-4000:]
+    return json.loads(lines[0][len("RESULT "):])
+
+
+def test_spark_submit_exits_0_with_results_on_hdfs(submitted, hdfs):
+    exp = submitted["experiment_dir"]
+    assert exp.startswith("webhdfs://")
+    assert {"journal.jsonl", "result.json"} <= set(hdfs.client.listdir(hdfs._path(exp)))
+    saved = json.loads(hdfs.read_text(hdfs.join(exp, "result.json")))
+    assert saved["outcome"] == "finished" and len(saved["trials"]) == 4
+    assert {t["state"] for t in submitted["trials"]} == {"FINALIZED"}
+
+
+def test_mlflow_has_the_runs_and_the_champion_loads_from_hdfs(submitted, platform, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = platform["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(uri)
+    tracking = submitted["tracking"]
+    assert tracking["lost"] == []
+    children = client.search_runs([tracking["experiment_id"]],
+                                  filter_string=f"tags.mlflow.parentRunId = '{tracking['parent_run_id']}'")
+    assert len(children) == 4 and {c.info.status for c in children} == {"FINISHED"}
+    for child in children:
+        assert sorted(m.step for m in client.get_metric_history(child.info.run_id, "metric")) == list(range(8))
+    version = client.get_model_version_by_alias("digits-mlp", "champion")
+    assert version.run_id == submitted["best_run_id"]
+    assert submitted["model_uri"] == "models:/digits-mlp@champion"
+    # the artifacts are on HDFS, and a fresh client in a fresh process loads the model from there
+    model_id = getattr(version, "model_id", None) or version.source.rsplit("/", 1)[-1]
+    location = client.get_logged_model(model_id).artifact_location
+    assert location.startswith(f"webhdfs://{platform['WEBHDFS_URL'][7:]}/mlflow-artifacts"), location
+    code = ("import mlflow, torch, sys; mlflow.set_tracking_uri(sys.argv[1]);"
+            "m = mlflow.pytorch.load_model('models:/digits-mlp@champion');"
+            "print('OUT', m(torch.zeros(2, 64)).shape[1])")
+    out = subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+    assert "OUT 10" in out.stdout, out.stderr[-3000:]
