@@ -53,8 +53,8 @@ def hadoop_jars() -> None:
     shutil.rmtree(LIB, ignore_errors=True)
     LIB.mkdir(parents=True)
     print("platform: resolving Hadoop's jars from Maven Central", file=sys.stderr)
-    subprocess.run(["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-                    f"-DoutputDirectory={LIB}", "-DincludeScope=runtime"], check=True)
+    subprocess.run(["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(pom), "dependency:copy-dependencies",
+                    f"-DoutputDirectory={LIB}", "-DincludeScope=runtime"], check=True, stdout=sys.stderr)
     stamp.touch()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -25,7 +26,8 @@ def platform():
     out = subprocess.run([*PLATFORM, "up"], capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         pytest.fail(f"scripts/platform up failed:\n{out.stdout}\n{out.stderr}")
-    env = dict(line.split("=", 1) for line in out.stdout.split())
+    env = dict(re.findall(r"^([A-Z_]+)=(\S+)$", out.stdout, flags=re.MULTILINE))
+    assert {"HDFS_URI", "WEBHDFS_URL", "MLFLOW_TRACKING_URI", "SPARK_MASTER"} <= set(env), out.stdout
     yield env
     subprocess.run([*PLATFORM, "down"], timeout=120)
 
