@@ -129,6 +129,7 @@ class Driver:
             if now >= next_es:
                 self.sched.check_early_stop()
                 next_es = now + self.config.es_interval
+            self.backend.relaunch_failed()
             if not self.backend.running() and self.inbox.empty():
                 raise ExperimentFailedError(
                     f"All workers ended before the experiment finished "

@@ -31,6 +31,10 @@ class Backend(abc.ABC):
     def start(self, spec: WorkerSpec, num_workers: int, job_name: str) -> None:
         """Launch the workers and return at once."""
 
+    def relaunch_failed(self) -> None:
+        """Restart workers that died, as Spark relaunches a failed task; called by the driver
+        while the experiment is not done. Backends whose scheduler does this itself do nothing."""
+
     @abc.abstractmethod
     def running(self) -> bool:
         """Whether any worker may still be alive."""

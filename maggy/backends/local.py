@@ -22,9 +22,13 @@ class LocalBackend(Backend):
     """
 
     name = "local"
+    #: Restarts of one worker slot before its failure stands (Spark's spark.task.maxFailures - 1).
+    MAX_RESTARTS = 3
 
     def __init__(self) -> None:
         self._procs: list[subprocess.Popen] = []
+        self._restarts: list[int] = []
+        self._payload = b""
 
     def prepare(self) -> None:
         """Nothing to check: processes on this machine are always available."""
@@ -36,22 +40,31 @@ class LocalBackend(Backend):
         return "127.0.0.1", "127.0.0.1"
 
     def start(self, spec: WorkerSpec, num_workers: int, job_name: str) -> None:
-        payload = cloudpickle.dumps(spec)
+        self._payload = cloudpickle.dumps(spec)
+        self._procs = [self._spawn(i) for i in range(num_workers)]
+        self._restarts = [0] * num_workers
+
+    def _spawn(self, partition: int) -> subprocess.Popen:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        for i in range(num_workers):
-            proc = subprocess.Popen([sys.executable, "-m", "maggy.backends.local", str(i)],
-                                    stdin=subprocess.PIPE, env=env)
-            self._procs.append(proc)
-            proc.stdin.write(payload)
-            proc.stdin.close()
+        proc = subprocess.Popen([sys.executable, "-m", "maggy.backends.local", str(partition)],
+                                stdin=subprocess.PIPE, env=env)
+        proc.stdin.write(self._payload)
+        proc.stdin.close()
+        return proc
+
+    def relaunch_failed(self) -> None:
+        for i, proc in enumerate(self._procs):
+            if proc.poll() not in (None, 0) and self._restarts[i] < self.MAX_RESTARTS:
+                self._restarts[i] += 1
+                self._procs[i] = self._spawn(i)
 
     def running(self) -> bool:
         return any(p.poll() is None for p in self._procs)
 
     def failure(self) -> str | None:
         codes = [p.returncode for p in self._procs if p.poll() not in (None, 0)]
-        return f"worker processes exited with codes {codes}" if codes else None
+        return f"worker processes exited with codes {codes} after {sum(self._restarts)} restarts" if codes else None
 
     def wait(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

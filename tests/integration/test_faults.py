@@ -152,3 +152,22 @@ def test_trial_of_a_dead_worker_is_requeued(tmp_path):
     attempts = {t["params"]["k"]: t["attempts"] for t in saved["trials"]}
     assert attempts == {0: 0, 1: 0, 2: 0, 3: 1, 4: 0, 5: 0}
     assert "LOST" in _journal_states(tmp_path / "exp")
+
+
+def test_a_dead_local_worker_is_relaunched(tmp_path):
+    marker = tmp_path / "died-once"
+    sp = Searchspace(k=("DISCRETE", [0, 1, 2, 3]))
+
+    def train(k):
+        import os
+        if k == 1 and not os.path.exists(str(marker)):
+            open(str(marker), "w").close()
+            os._exit(3)
+        return {"metric": k, "pid": os.getpid()}
+
+    cfg = HyperparameterOptConfig(searchspace=sp, optimizer="gridsearch", num_workers=1,  # no other worker
+                                  es_policy="none", experiment_dir=str(tmp_path / "exp"))
+    result = experiment.lagom(train, cfg, backend=LocalBackend(), verbose=False)
+    assert len(result.trials) == 4 and set(result.trials["state"]) == {"FINALIZED"}
+    assert result.trials["pid"].nunique() == 2  # the relaunched process served the rest
+    assert [w["partition"] for w in result.stats["workers"]] == [0, 0]
