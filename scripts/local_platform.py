@@ -143,12 +143,17 @@ def up() -> None:
     spawn("namenode", hadoop("namenode", "org.apache.hadoop.hdfs.server.namenode.NameNode"))
     spawn("datanode", hadoop("datanode", "org.apache.hadoop.hdfs.server.datanode.DataNode"))
     spark_env = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(LOGS), "PYSPARK_PYTHON": sys.executable}
+    # Spark's GPU scheduling runs for real: the worker offers two GPU addresses found by the
+    # discovery script (simulated here; on a GPU host nvidia-smi supplies them).
+    gpu_env = {"MAGGY_GPU_ADDRESSES": os.environ.get("MAGGY_GPU_ADDRESSES", "0,1"),
+               "SPARK_WORKER_OPTS": "-Dspark.worker.resource.gpu.amount=2 "
+                                    f"-Dspark.worker.resource.gpu.discoveryScript={ROOT / 'spark-conf' / 'gpu-discovery.sh'}"}
     master = f"spark://127.0.0.1:{ports['spark_port']}"
     spawn("spark-master", [spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
                            "--port", ports["spark_port"], "--webui-port", ports["spark_ui"]], spark_env)
     spawn("spark-worker", [spark_class(), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
                            "--cores", "2", "--memory", "3g", "--webui-port", ports["worker_ui"],
-                           "--work-dir", str(DATA / "spark-work"), master], spark_env)
+                           "--work-dir", str(DATA / "spark-work"), master], {**spark_env, **gpu_env})
     mlflow = f"http://127.0.0.1:{ports['mlflow_port']}"
     artifacts = f"webhdfs://127.0.0.1:{ports['http_port']}/mlflow-artifacts"  # maggy's WebHDFS plugin
     spawn("mlflow", mlflow_server(int(ports["mlflow_port"]), DATA / "mlflow", artifacts))
