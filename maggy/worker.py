@@ -132,38 +132,47 @@ class _Worker:
             heartbeat.done.set()
 
     def run_trial(self, trial: dict[str, Any], handoff: float | None) -> dict[str, Any]:
-        checkpoint = _Checkpoint(trial["checkpoint_dir"])
-        rep = Reporter(trial["trial_id"], trial["params"], trial.get("budget"), checkpoint.local,
-                       int(trial.get("next_step") or 0))
-        kwargs = dict(trial["params"])
-        if self.spec.signature.wants_reporter:
-            kwargs["reporter"] = rep
-        if self.spec.signature.wants_budget:
-            kwargs["budget"] = trial.get("budget")
         start = time.time()
         metric, extra, error = None, {}, None
-        with trial_run(self.spec.tracking, rep.trial_id, trial.get("run_id")) as run_id:
-            self.run_id = run_id
-            self.current = rep
-            try:
-                value = self.spec.train_fn(**kwargs)
-                metric, extra = parse_return(value, self.spec.optimization_key)
-                state = TrialState.EARLY_STOPPED if rep.stop_requested else TrialState.FINALIZED
-            except EarlyStopped:
-                state = TrialState.EARLY_STOPPED
-                metric = rep.last[1] if rep.last else None
-            except Exception as exc:  # a failing trial fails that trial only
-                state = TrialState.ERROR
-                error = {"type": type(exc).__name__, "message": str(exc),
+        self.run_id = None
+        rep = Reporter(trial["trial_id"], trial["params"], trial.get("budget"), None, int(trial.get("next_step") or 0))
+        try:  # storage trouble fails this trial, never the worker
+            checkpoint = _Checkpoint(trial["checkpoint_dir"])
+            rep.checkpoint_dir = checkpoint.local
+            state, metric, extra, error = self._call(trial, rep)
+            checkpoint.save()
+        except Exception as exc:
+            if error is None:
+                where = trial["checkpoint_dir"]
+                error = {"type": type(exc).__name__, "message": f"checkpoint {where}: {exc}",
                          "traceback": traceback.format_exc()[-_TRACEBACK_LIMIT:]}
+            state = TrialState.ERROR
         end = time.time()
-        checkpoint.save()
         with self.send_lock:
             self.current = None
             points, logs = rep.take()
         return {"trial_id": rep.trial_id, "state": state.value, "metric": metric, "extra": extra,
                 "error": error, "points": points, "logs": logs, "start": start, "end": end,
-                "handoff": handoff, "run_id": run_id}
+                "handoff": handoff, "run_id": self.run_id}
+
+    def _call(self, trial: dict[str, Any], rep: Reporter) -> tuple[TrialState, float | None, dict, dict | None]:
+        """Run ``train_fn`` in the trial's MLflow run; its exceptions fail the trial."""
+        kwargs = dict(trial["params"])
+        if self.spec.signature.wants_reporter:
+            kwargs["reporter"] = rep
+        if self.spec.signature.wants_budget:
+            kwargs["budget"] = trial.get("budget")
+        with trial_run(self.spec.tracking, rep.trial_id, trial.get("run_id")) as run_id:
+            self.run_id = run_id
+            self.current = rep
+            try:
+                metric, extra = parse_return(self.spec.train_fn(**kwargs), self.spec.optimization_key)
+                return (TrialState.EARLY_STOPPED if rep.stop_requested else TrialState.FINALIZED), metric, extra, None
+            except EarlyStopped:
+                return TrialState.EARLY_STOPPED, (rep.last[1] if rep.last else None), {}, None
+            except Exception as exc:  # a failing trial fails that trial only
+                return TrialState.ERROR, None, {}, {"type": type(exc).__name__, "message": str(exc),
+                                                    "traceback": traceback.format_exc()[-_TRACEBACK_LIMIT:]}
 
 
 def worker_main(spec: WorkerSpec, partition: int, gpus: list[str] | None = None) -> None:

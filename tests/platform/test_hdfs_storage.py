@@ -54,3 +54,24 @@ def test_unreachable_hdfs_is_named_before_any_work():
     storage = storage_for(f"webhdfs://127.0.0.1:{port}/exp")
     with pytest.raises(BackendUnavailableError, match=f"Cannot reach HDFS through WebHDFS at http://127.0.0.1:{port}"):
         storage.check(f"webhdfs://127.0.0.1:{port}/exp")
+
+
+def test_a_checkpoint_that_cannot_be_saved_fails_only_its_trial(platform, tmp_path):
+    from maggy import HyperparameterOptConfig, Searchspace, experiment
+    from maggy.backends import LocalBackend
+
+    def train(k, reporter):
+        import os
+        name = "bad:name" if k == 1 else "state.txt"  # HDFS rejects ':' in file names
+        with open(os.path.join(reporter.checkpoint_dir, name), "w") as f:
+            f.write(str(k))
+        return k
+
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(k=("DISCRETE", [0, 1, 2, 3])), optimizer="gridsearch",
+                                  num_workers=2, es_policy="none",
+                                  experiment_dir=f"webhdfs://{platform['WEBHDFS_URL'][7:]}/ckpt-fail")
+    result = experiment.lagom(train, cfg, backend=LocalBackend(), verbose=False)
+    rows = result.trials.set_index("k")
+    assert rows.loc[1, "state"] == "ERROR" and "checkpoint" in rows.loc[1, "error"]
+    assert set(rows.loc[[0, 2, 3], "state"]) == {"FINALIZED"}
+    assert len(result.stats["workers"]) == 2  # no worker died for it
