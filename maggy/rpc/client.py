@@ -6,7 +6,7 @@ import socket
 import threading
 from typing import Any
 
-from maggy.rpc.protocol import HEADER, MAC_SIZE, Codec, MsgType
+from maggy.rpc.protocol import HEADER, MAC_SIZE, SEQ, SESSION, Codec, MsgType, new_session
 
 
 class RpcClient:
@@ -17,11 +17,13 @@ class RpcClient:
         self._lock = threading.Lock()
         self._sock = socket.create_connection((host, port), timeout=timeout)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._session = new_session()
+        self._seq = 0
 
     def request(self, mtype: MsgType, body: dict[str, Any]) -> tuple[MsgType, dict[str, Any]]:
-        frame = self._codec.encode(mtype, body)
         with self._lock:
-            self._sock.sendall(frame)
+            self._sock.sendall(self._codec.encode(mtype, {**body, SESSION: self._session, SEQ: self._seq}))
+            self._seq += 1
             header = self._recv(HEADER.size)
             length = self._codec.body_length(header)
             rest = self._recv(MAC_SIZE + length)

@@ -9,6 +9,10 @@ A frame is ``header | mac | body``:
 
 A reader checks the magic and the length limit from the header alone, verifies the MAC before it
 looks at the version, the type or the body, and only then decodes JSON. Nothing is unpickled.
+
+Every request names a random session (one per connection) and a sequence number starting at 0;
+the server refuses a session it has seen on another connection and any number out of order, so
+a recorded frame cannot be replayed.
 """
 
 from __future__ import annotations
@@ -133,3 +137,34 @@ class FrameReader:
             del self._buf[:end]
             out.append(self._codec.decode(header, mac, body))
         return out
+
+
+SESSION, SEQ = "_session", "_seq"
+
+
+def new_session() -> str:
+    return secrets.token_hex(16)
+
+
+class ReplayGuard:
+    """Admits each session on one connection only, with sequence numbers 0, 1, 2, ..."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def admit(self, state: dict[str, Any], body: dict[str, Any]) -> None:
+        """Check and strip the session fields of ``body``; ``state`` is the connection's own dict.
+
+        Raises FrameError("replay") when the frame was not sent fresh on this connection.
+        """
+        session, seq = body.pop(SESSION, None), body.pop(SEQ, None)
+        if not isinstance(session, str) or isinstance(seq, bool) or not isinstance(seq, int):
+            raise FrameError("replay", "no session or sequence number")
+        if "session" not in state:
+            if session in self._seen or seq != 0:
+                raise FrameError("replay", "session already used or not starting at 0")
+            self._seen.add(session)
+            state["session"] = session
+        elif session != state["session"] or seq != state["seq"] + 1:
+            raise FrameError("replay", f"expected {state['seq'] + 1} in this session, got {seq}")
+        state["seq"] = seq

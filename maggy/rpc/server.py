@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from maggy.rpc.protocol import Codec, FrameError, FrameReader, MsgType
+from maggy.rpc.protocol import Codec, FrameError, FrameReader, MsgType, ReplayGuard
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class _Conn:
     reader: FrameReader
     out: bytearray = field(default_factory=bytearray)
     partial_since: float | None = None
+    session: dict[str, Any] = field(default_factory=dict)
 
 
 class RpcServer:
@@ -47,6 +48,7 @@ class RpcServer:
     def __init__(self, secret: bytes, inbox: "queue.Queue[Inbound]", *, host: str = "127.0.0.1",
                  port: int = 0, frame_timeout: float = 10.0) -> None:
         self._codec = Codec(secret)
+        self._guard = ReplayGuard()
         self._inbox = inbox
         self._frame_timeout = frame_timeout
         self._listener = socket.create_server((host, port), backlog=128)
@@ -60,7 +62,8 @@ class RpcServer:
         self._next_id = 0
         self._stopping = False
         self._lock = threading.Lock()
-        #: Dropped frames by reason (garbage, oversized, bad_mac, bad_version, unknown_type, ...).
+        #: Dropped frames by reason (garbage, oversized, bad_mac, bad_version, unknown_type,
+        #: bad_body, truncated, replay).
         self.bad_frames: collections.Counter[str] = collections.Counter()
         self._thread = threading.Thread(target=self._run, name="maggy-rpc", daemon=True)
 
@@ -156,6 +159,8 @@ class RpcServer:
             return
         try:
             messages = conn.reader.feed(data)
+            for _, body in messages:
+                self._guard.admit(conn.session, body)
         except FrameError as exc:
             self._count(exc.reason)
             log.warning("maggy rpc: dropped a bad frame (%s); closing the connection", exc)

@@ -16,7 +16,7 @@ import pytest
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import LocalBackend, SparkBackend
-from maggy.rpc.protocol import HEADER, MAGIC, MAX_BODY, VERSION, Codec, MsgType
+from maggy.rpc.protocol import HEADER, MAGIC, MAX_BODY, SEQ, SESSION, VERSION, Codec, MsgType
 
 from tests.conftest import wait_for
 
@@ -73,7 +73,11 @@ def test_bad_frames_are_dropped_and_workers_carry_on(backend, tmp_path):
     runner.start()
     try:
         wait_for(lambda: driver.server is not None and len(driver.sched.running) == 2, what="two running trials")
-        for reason, frame in _bad_frames(driver.secret).items():
+        genuine = Codec(driver.secret).encode(MsgType.GET, {"worker": 9, SESSION: "f" * 32, SEQ: 0})
+        with socket.create_connection(driver.server.address, timeout=15) as sock:
+            sock.sendall(genuine)
+            assert sock.recv(4096)  # answered once
+        for reason, frame in {**_bad_frames(driver.secret), "replay": genuine}.items():
             before = driver.server.bad_frames[reason]
             assert _send_and_expect_close(driver.server.address, frame) == b"", reason
             wait_for(lambda: driver.server.bad_frames[reason] == before + 1, what=f"{reason} counted")
@@ -81,7 +85,7 @@ def test_bad_frames_are_dropped_and_workers_carry_on(backend, tmp_path):
         gate.touch()
         runner.join(120)
     result = out["result"]
-    assert result.stats["bad_frames"] == {r: 1 for r in _bad_frames(b"s" * 32)}
+    assert result.stats["bad_frames"] == {r: 1 for r in [*_bad_frames(b"s" * 32), "replay"]}
     assert len(result.trials) == 6 and set(result.trials["state"]) == {"FINALIZED"}
 
 

@@ -84,3 +84,32 @@ def test_fuzzed_streams_never_stop_the_server(server):
         assert reply == b""
     assert server.bad_frame_count >= 150
     assert RpcClient(*server.address, SECRET).request(MsgType.GET, {})[0] is MsgType.OK
+
+
+def _frame(session, seq, body=None):
+    from maggy.rpc.protocol import SEQ, SESSION
+    return Codec(SECRET).encode(MsgType.GET, {**(body or {}), SESSION: session, SEQ: seq})
+
+
+def _exchange(address, data):
+    with socket.create_connection(address, timeout=5) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+        return got
+
+
+def test_recorded_frames_cannot_be_replayed(server):
+    first = _frame("a" * 32, 0)
+    with socket.create_connection(server.address, timeout=5) as s:  # the genuine exchange
+        s.sendall(first)
+        assert s.recv(65536)  # answered
+    assert _exchange(server.address, first) == b""  # the same bytes on a new connection
+    assert _exchange(server.address, _frame("b" * 32, 1)) == b""  # a session must start at 0
+    _exchange(server.address, _frame("c" * 32, 0) + _frame("c" * 32, 0))  # no repeats (the first may be answered)
+    _exchange(server.address, _frame("d" * 32, 0) + _frame("e" * 32, 1))  # one session per connection
+    assert _exchange(server.address, Codec(SECRET).encode(MsgType.GET, {})) == b""  # none at all
+    assert server.bad_frames["replay"] == 5
+    assert RpcClient(*server.address, SECRET).request(MsgType.GET, {})[0] is MsgType.OK
