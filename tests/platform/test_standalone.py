@@ -48,3 +48,42 @@ def test_unreachable_master_is_named_before_any_work():
     backend = SparkBackend(master=f"spark://127.0.0.1:{port}")
     with pytest.raises(BackendUnavailableError, match=f"Cannot reach the Spark master at spark://127.0.0.1:{port}"):
         backend.prepare()
+
+
+def test_ctrl_c_on_standalone_cancels_the_job_and_keeps_finished_trials_on_hdfs(platform, hdfs):
+    import signal
+    import time
+
+    from tests.conftest import wait_for
+
+    root = hdfs.normalize("/interrupt-test")
+    proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "interrupt_job.py"),
+                             platform["SPARK_MASTER"], root], env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def journal() -> list[dict]:
+            base = hdfs._path(hdfs.join(root, "interrupt"))
+            if not hdfs.client.exists(base):
+                return []
+            runs = hdfs.client.listdir(base)
+            path = hdfs.join(root, "interrupt", runs[0], "journal.jsonl") if runs else None
+            return [json.loads(x) for x in hdfs.read_text(path).splitlines()] if path and hdfs.exists(path) else []
+
+        def states() -> list[str]:
+            return [e["state"] for e in journal() if e["event"] == "trial"]
+
+        wait_for(lambda: states().count("FINALIZED") == 2 and states().count("RUNNING") >= 4, timeout=180,
+                 what="two finished trials and two long ones running")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    assert lines, err[-3000:]
+    res = json.loads(lines[0][len("RESULT "):])
+    assert res["interrupted"] and res["active_jobs"] == [] and res["seconds_to_no_job"] < 10
+    events = journal()
+    assert [e["outcome"] for e in events if e["event"] == "experiment_end"] == ["interrupted"]
+    finished = {e["params"]["k"] for e in events if e["event"] == "trial" and e["state"] == "FINALIZED"}
+    assert finished == {0, 1}
