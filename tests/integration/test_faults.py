@@ -93,7 +93,8 @@ def _journal_states(root) -> list[str]:
     states = []
     for path in glob.glob(os.path.join(str(root), "*", "*", "journal.jsonl")):
         with open(path) as f:
-            states += [e["state"] for e in map(json.loads, f) if e["event"] == "trial"]
+            complete = [line for line in f if line.endswith("\n")]  # the driver may be mid-append
+            states += [e["state"] for e in map(json.loads, complete) if e["event"] == "trial"]
     return states
 
 
