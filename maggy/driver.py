@@ -197,11 +197,7 @@ class Driver:
         stop = trial is not None and trial.stop_requested
         self.server.reply(msg.conn, MsgType.STOP if stop else MsgType.OK, {})
         if trial is not None:
-            points = msg.body.get("points") or []
-            self.sched.record_points(trial, points)
-            if self.tracker is not None:
-                self.tracker.bind(trial, msg.body.get("run_id"))
-                self.tracker.metrics(trial, points)
+            self._record_report(trial, msg.body)
 
     def _on_final(self, msg: Inbound) -> None:
         b = msg.body
@@ -214,14 +210,20 @@ class Driver:
         if trial is None:  # a late report of a trial already re-queued
             return
         # off the reply path from here on
-        self.sched.record_points(trial, b.get("points") or [])
+        self._record_report(trial, b)
         if self.tracker is not None:
-            self.tracker.bind(trial, b.get("run_id"))
-            self.tracker.metrics(trial, b.get("points") or [])
             self.tracker.trial_ended(trial, self.config.optimization_key)
         self._write_log(trial, b.get("logs") or [], trial.error)
         self.sched.learn(trial)
         self.progress.update(self._counts, force=True)
+
+    def _record_report(self, trial: Trial, body: dict[str, Any]) -> None:
+        """The metric points a METRIC or FINAL carries, into the trial table and the tracker."""
+        points = body.get("points") or []
+        self.sched.record_points(trial, points)
+        if self.tracker is not None:
+            self.tracker.bind(trial, body.get("run_id"))
+            self.tracker.metrics(trial, points)
 
     def _on_log(self, msg: Inbound) -> None:
         self.server.reply(msg.conn, MsgType.OK, {})

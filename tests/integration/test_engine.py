@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import SparkBackend
 from maggy.optimizers import GridSearch
-
-from tests.conftest import wait_for
 
 
 def config(tmp_path, sp, **kw):

@@ -52,7 +52,6 @@ def test_unreachable_master_is_named_before_any_work():
 
 def test_ctrl_c_on_standalone_cancels_the_job_and_keeps_finished_trials_on_hdfs(platform, hdfs):
     import signal
-    import time
 
     from tests.conftest import wait_for
 
