@@ -64,6 +64,9 @@ def main() -> None:
     print("RESULT " + json.dumps({"experiment_dir": result.experiment_dir, "best_run_id": result.best_run_id,
                                   "model_uri": result.model_uri, "best_metric": result.best_metric,
                                   "tracking": result.stats.get("tracking"),
+                                  "spark_master": result.stats.get("spark_master"),
+                                  "spark_app_id": result.stats.get("spark_app_id"),
+                                  "workers": result.stats.get("workers"),
                                   "trials": json.loads(result.trials[["trial_id", "state", "metric"]]
                                                        .to_json(orient="records"))}))
     sys.exit(0 if result.best_trial_id is not None else 1)

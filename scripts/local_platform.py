@@ -164,7 +164,7 @@ def up() -> None:
     wait("MLflow", lambda: get(f"{mlflow}/health") is not None)
     lines = [f"HDFS_URI=hdfs://127.0.0.1:{ports['rpc_port']}", f"WEBHDFS_URL={webhdfs}",
              f"MLFLOW_TRACKING_URI={mlflow}", f"SPARK_MASTER={master}", f"SPARK_MASTER_UI={ui}",
-             f"HADOOP_CONF_DIR={CONF}"]
+             f"HADOOP_CONF_DIR={CONF}", f"PYSPARK_PYTHON={sys.executable}"]
     ENV.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

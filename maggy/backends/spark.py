@@ -78,13 +78,26 @@ class SparkBackend(Backend):
                 raise BackendUnavailableError(
                     "Spark needs Java 17 or newer and none was found on PATH or in JAVA_HOME: "
                     "install a JDK (e.g. apt-get install openjdk-17-jre-headless) or use backend='local'.")
-            from pyspark import SparkConf
+            from pyspark import SparkConf, SparkContext
 
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-            conf = SparkConf()  # under spark-submit it holds the --master and --conf given there
-            master = self.master or conf.get("spark.master", "local[*]")
+            # Join the JVM that spark-submit started (or start one as a plain `python` would),
+            # so that SparkConf holds the --master, --conf and spark-defaults.conf Spark itself
+            # uses. A SparkConf made before that sees none of them.
+            try:
+                SparkContext._ensure_initialized()
+            except Exception as exc:
+                raise BackendUnavailableError(
+                    f"Could not start Spark's JVM ({type(exc).__name__}: {exc}); check JAVA_HOME "
+                    "(Java 17 or newer) or use backend='local'.") from exc
+            conf = SparkConf()
+            if self.master:
+                conf.setMaster(self.master)
+            elif not conf.contains("spark.master"):
+                conf.setMaster("local[*]")
+            master = conf.get("spark.master")
             _check_master(master)
-            conf.setMaster(master).setAppName(conf.get("spark.app.name", "maggy"))
+            conf.setIfMissing("spark.app.name", "maggy")
             conf.setIfMissing("spark.ui.showConsoleProgress", "false")
             conf.setIfMissing("spark.executor.cores", "1")
             try:

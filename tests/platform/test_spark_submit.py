@@ -7,6 +7,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -17,8 +18,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def submitted(platform):
     import pyspark
     spark_submit = pathlib.Path(pyspark.__file__).parent / "bin" / "spark-submit"
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-           "WEBHDFS_URL": platform["WEBHDFS_URL"], "MLFLOW_TRACKING_URI": platform["MLFLOW_TRACKING_URI"]}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_")}
+    env.update(platform)  # as the README: set -a; . .platform/env; set +a
     out = subprocess.run([str(spark_submit), "--master", platform["SPARK_MASTER"], "--conf", "spark.executor.cores=1",
                           str(ROOT / "examples" / "tune_digits_torch.py"),
                           "--experiment-dir", platform["HDFS_URI"] + "/scheduled", "--trials", "4",
@@ -27,6 +28,18 @@ def submitted(platform):
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-4000:]
     return json.loads(lines[0][len("RESULT "):])
+
+
+def test_the_trials_ran_on_the_standalone_cluster(submitted, platform):
+    assert submitted["spark_master"] == platform["SPARK_MASTER"]
+    master = json.loads(urllib.request.urlopen(platform["SPARK_MASTER_UI"] + "/json/", timeout=10).read())
+    apps = {a["id"]: a for a in master["activeapps"] + master["completedapps"]}
+    assert submitted["spark_app_id"] in apps, sorted(apps)
+    executors = []
+    for worker in master["workers"]:
+        info = json.loads(urllib.request.urlopen(worker["webuiaddress"] + "/json/", timeout=10).read())
+        executors += [e for e in info["executors"] + info["finishedexecutors"] if e["appid"] == submitted["spark_app_id"]]
+    assert len(executors) >= 1, info
 
 
 def test_spark_submit_exits_0_with_results_on_hdfs(submitted, hdfs):
