@@ -8,27 +8,27 @@ optimizer, writing the journal and trial logs, preparing the next suggestion.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import queue
 import statistics
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, Sequence
 
 from maggy.backends.base import Backend
+from maggy.callbacks import Callback, ExperimentInfo
 from maggy.config import HyperparameterOptConfig
 from maggy.exceptions import ExperimentFailedError
-from maggy.journal import Journal
 from maggy.optimizers.base import DONE, WAIT
-from maggy.progress import Counts, Progress
 from maggy.result import Result, best_trial, trials_frame
-from maggy.rpc.protocol import MsgType, new_secret
+from maggy.rpc.messages import (Assignment, Done, Final, Get, Log, Message, Metric, Ok, Register, Stop, Wait,
+                                WorkerError)
+from maggy.rpc.protocol import new_secret
 from maggy.rpc.server import Inbound, RpcServer
 from maggy.scheduler import Scheduler
 from maggy.storage import Storage
-from maggy.tracking import MlflowTracker, TrackingSpec
+from maggy.tracking import TrackingSpec
 from maggy.trainfn import Signature
-from maggy.trial import IllegalTransition, Trial, TrialState
+from maggy.trial import Trial, TrialState
 from maggy.worker import WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -39,92 +39,89 @@ WAIT_RETRY = 0.05
 SHUTDOWN_GRACE = 30.0
 
 
+class Replies(Protocol):
+    """Where the driver's replies go: the RPC server, or a test's stand-in."""
+
+    def reply(self, conn: int, message: Message) -> None: ...
+
+    def close_connection(self, conn: int) -> None: ...
+
+
 class Driver:
-    """Runs one experiment on ``backend`` and returns its :class:`Result`."""
+    """Runs one experiment on ``backend`` and returns its :class:`Result`.
+
+    ``callbacks`` watch the experiment (progress, the journal, MLflow, the user's own); each
+    hook runs after the reply of the step that caused it. ``tracking`` tells the workers which
+    MLflow parent run their trial runs belong to.
+    """
 
     def __init__(self, config: HyperparameterOptConfig, train_fn: Callable, signature: Signature,
-                 backend: Backend, storage: Storage, exp_dir: str, *, verbose: bool = True,
-                 tracker: MlflowTracker | None = None, tracking: TrackingSpec | None = None) -> None:
+                 backend: Backend, storage: Storage, exp_dir: str, *, callbacks: Sequence[Callback] = (),
+                 tracking: TrackingSpec | None = None) -> None:
         self.config = config
         self.train_fn = train_fn
         self.signature = signature
         self.backend = backend
         self.storage = storage
         self.exp_dir = exp_dir
-        self.journal = Journal(storage, storage.join(exp_dir, "journal.jsonl"))
         optimizer = config.make_optimizer()
         self.total = config.total_trials(optimizer)
         self.sched = Scheduler(optimizer, config.make_policy(), total=self.total, direction=config.direction,
-                               on_change=lambda t: self._changes.append(t.to_record()))
-        self._changes: list[dict[str, Any]] = []
+                               on_change=self._changed)
         self.num_workers = min(config.num_workers or backend.num_slots(), self.total)
-        self.progress = Progress(config.name, verbose)
+        self.callbacks = list(callbacks)
+        self._events: list[tuple[str, tuple[Any, ...]]] = []
         self.inbox: queue.Queue[Inbound] = queue.Queue()
         self.workers: dict[int, dict[str, Any]] = {}
+        #: The connection each trial was handed to last: reports from any other are late.
+        self.assigned: dict[str, int] = {}
         self.registered: list[dict[str, Any]] = []
         self.worker_errors: list[str] = []
         self.secret = new_secret()
-        self.server: RpcServer | None = None
-        self.tracker = tracker
+        self.server: Replies | None = None
         self.tracking = tracking
+        self._handlers: dict[type, Callable[[int, Any], None]] = {
+            Register: self._on_register, Get: self._on_get, Metric: self._on_metric,
+            Final: self._on_final, Log: self._on_log, WorkerError: self._on_error}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> Result:
         bind, advertised = self.backend.addresses()
-        self.server = RpcServer(self.secret, self.inbox, host=bind).start()
-        spec = WorkerSpec(advertised, self.server.address[1], self.secret, self.train_fn, self.signature,
+        server = RpcServer(self.secret, self.inbox, host=bind).start()
+        self.server = server
+        spec = WorkerSpec(advertised, server.address[1], self.secret, self.train_fn, self.signature,
                           self.config.optimization_key, self.config.hb_interval, self.tracking)
-        self.storage.makedirs(self.storage.join(self.exp_dir, "trials"))
-        self.journal.append("experiment_start", config=self.config.to_dict(), total=self.total,
-                            num_workers=self.num_workers)
-        self.sched.prepare()
         started = time.time()
-        outcome = "interrupted"
+        outcome = "failed"
         try:
+            self.storage.makedirs(self.storage.join(self.exp_dir, "trials"))
+            self._notify("on_experiment_start", ExperimentInfo(
+                self.config.name, self.exp_dir, self.config.to_dict(), self.total, self.num_workers))
+            self.sched.prepare()
+            self._flush()
             self.backend.start(spec, self.num_workers, self.config.name)
             self._loop()
             outcome = "finished"
-        except ExperimentFailedError:
-            outcome = "failed"
+        except KeyboardInterrupt:
+            outcome = "interrupted"
             raise
         finally:
             self._shutdown(outcome == "finished")
+            server.stop()
             self.sched.finalize()
-            self._write_changes()
+            self._flush()
             result = self._result(started)
-            self._save(result, outcome)
-            if self.tracker is not None:  # may wait for MLflow: everything is on disk already
-                self._finish_tracking(result, outcome)
-                self._save(result, outcome)
-            self.journal.append("experiment_end", outcome=outcome, stats=result.stats)
-            self.progress.close(self._counts)
+            self._notify("on_experiment_end", result, outcome)
         return result
-
-    def _save(self, result: Result, outcome: str) -> None:
-        self.storage.write_text(self.storage.join(self.exp_dir, "result.json"),
-                                json.dumps({**result.to_dict(), "outcome": outcome,
-                                            "trials": [t.to_record() for t in self.sched.trials.values()]},
-                                           indent=1, default=str))
-
-    def _finish_tracking(self, result: Result, outcome: str) -> None:
-        summary = {"best_metric": result.best_metric, "trials": len(result.trials),
-                   **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}}
-        report = self.tracker.finish(
-            summary, status={"finished": "FINISHED", "interrupted": "KILLED"}.get(outcome, "FAILED"),
-            best_trial_id=result.best_trial_id, register_model=self.config.register_model)
-        result.stats["tracking"] = report
-        result.best_run_id, result.model_uri = report["best_run_id"], report["model_uri"]
 
     def _loop(self) -> None:
         next_es = time.monotonic() + self.config.es_interval
         while not self.sched.finished():
             try:
-                msg = self.inbox.get(timeout=0.2)
+                self.handle(self.inbox.get(timeout=0.2))
             except queue.Empty:
-                msg = None
-            if msg is not None:
-                self._handle(msg)
+                pass
             now = time.monotonic()
             if now >= next_es:
                 self.sched.check_early_stop()
@@ -135,7 +132,7 @@ class Driver:
                     f"All workers ended before the experiment finished "
                     f"({self.backend.failure() or 'no error reported'}); "
                     f"{len(self.sched.ended())} finished trials are kept in {self.exp_dir}.")
-            self.progress.update(self._counts)
+            self._flush()
 
     def _shutdown(self, graceful: bool) -> None:
         """Answer DONE until the workers have ended, then make sure none is left."""
@@ -143,98 +140,101 @@ class Driver:
             deadline = time.monotonic() + SHUTDOWN_GRACE
             while self.backend.running() and time.monotonic() < deadline:
                 try:
-                    self._handle(self.inbox.get(timeout=0.1))
+                    self.handle(self.inbox.get(timeout=0.1))
                 except queue.Empty:
                     pass
         self.backend.cancel()
         self.backend.wait(10.0)
-        if self.server is not None:
-            self.server.stop()
+
+    # ---- callbacks -------------------------------------------------------------------------
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)
+
+    def _changed(self, trial: Trial) -> None:
+        """A state change (from the scheduler): queue its events for after the reply."""
+        view = trial.view()
+        self._events.append(("on_trial_change", (view,)))
+        if view.state is TrialState.RUNNING:
+            self._events.append(("on_trial_start", (view,)))
+        elif view.state.finished or view.state is TrialState.PAUSED:
+            self._events.append(("on_trial_end", (view,)))
+
+    def _flush(self) -> None:
+        """Deliver the events of the last step to the callbacks, then end the step."""
+        events, self._events = self._events, []
+        for hook, args in events:
+            self._notify(hook, *args)
+        self._notify("on_step_end")
 
     # ---- requests --------------------------------------------------------------------------
 
-    def _handle(self, msg: Inbound) -> None:
-        if msg.mtype is None:
-            self._disconnected(msg.conn)
-            return
-        handler = {
-            MsgType.REGISTER: self._on_register, MsgType.GET: self._on_get,
-            MsgType.METRIC: self._on_metric, MsgType.FINAL: self._on_final,
-            MsgType.LOG: self._on_log, MsgType.ERROR: self._on_error,
-        }.get(msg.mtype)
-        if handler is None:
-            self.server.close_connection(msg.conn)
-            return
-        try:
-            handler(msg)
-        except (KeyError, TypeError, ValueError, IllegalTransition) as exc:  # malformed but authentic
-            log.warning("maggy: dropped a malformed %s message: %s", msg.mtype.name, exc)
-            self.server.close_connection(msg.conn)
-        self._write_changes()
+    def handle(self, inbound: Inbound) -> None:
+        """One verified, typed message: reply, then do the slow work and notify the callbacks.
 
-    def _write_changes(self) -> None:
-        """Journal the trial state changes of the last message, after its reply has gone out."""
-        if self._changes:
-            changes, self._changes = self._changes, []
-            self.journal.append_trials(changes)
+        Messages were validated on the RPC thread; an exception here is a maggy bug and ends
+        the experiment with its traceback.
+        """
+        if inbound.message is None:
+            self._disconnected(inbound.conn)
+        else:
+            self._handlers[type(inbound.message)](inbound.conn, inbound.message)
+        self._flush()
 
-    def _on_register(self, msg: Inbound) -> None:
-        b = msg.body
-        partition = int(b["worker"])
-        for trial in self.sched.running_on(partition):  # the task was relaunched: its trial was lost
+    def _on_register(self, conn: int, msg: Register) -> None:
+        for trial in self.sched.running_on(msg.worker):  # the task was relaunched: its trial was lost
             self.sched.lose(trial)
-        self.workers[msg.conn] = {"partition": partition, "host": str(b.get("host")), "pid": b.get("pid"),
-                                  "gpus": b.get("gpus") or []}
-        self.registered.append(self.workers[msg.conn])
-        self.server.reply(msg.conn, MsgType.OK, {})
-        self.journal.append("worker", **self.workers[msg.conn])
+        self.workers[conn] = {"partition": msg.worker, "host": msg.host, "pid": msg.pid, "gpus": list(msg.gpus)}
+        self.registered.append(self.workers[conn])
+        self.server.reply(conn, Ok())
 
-    def _on_get(self, msg: Inbound) -> None:
-        self._hand_out(msg.conn)
+    def _on_get(self, conn: int, msg: Get) -> None:
+        self._hand_out(conn)
 
-    def _on_metric(self, msg: Inbound) -> None:
-        trial = self.sched.running.get(msg.body["trial_id"])
-        stop = trial is not None and trial.stop_requested
-        self.server.reply(msg.conn, MsgType.STOP if stop else MsgType.OK, {})
+    def _current(self, conn: int, trial_id: str) -> Trial | None:
+        """The running trial ``trial_id`` if ``conn`` runs it; None for a late or stray report
+        (its worker was declared lost and the trial re-queued), which must change nothing."""
+        return self.sched.running.get(trial_id) if self.assigned.get(trial_id) == conn else None
+
+    def _on_metric(self, conn: int, msg: Metric) -> None:
+        trial = self._current(conn, msg.trial_id)
+        self.server.reply(conn, Stop() if trial is not None and trial.stop_requested else Ok())
         if trial is not None:
-            self._record_report(trial, msg.body)
+            self._record_points(trial, msg.points, msg.run_id)
 
-    def _on_final(self, msg: Inbound) -> None:
-        b = msg.body
-        trial = self.sched.record_end(
-            b["trial_id"], b["state"],
-            metric=None if b.get("metric") is None else float(b["metric"]),
-            extra=dict(b.get("extra") or {}), error=b.get("error"),
-            start=b.get("start"), end=b.get("end"), handoff=b.get("handoff"))
-        self._hand_out(msg.conn)
-        if trial is None:  # a late report of a trial already re-queued
+    def _on_final(self, conn: int, msg: Final) -> None:
+        trial = self._current(conn, msg.trial_id)
+        if trial is None:
+            self._hand_out(conn)
             return
+        del self.assigned[msg.trial_id]
+        self._record_points(trial, msg.points, msg.run_id)
+        self.sched.record_end(msg.trial_id, msg.state, metric=msg.metric, extra=msg.extra, error=msg.error,
+                              start=msg.start, end=msg.end, handoff=msg.handoff)
+        self._hand_out(conn)
         # off the reply path from here on
-        self._record_report(trial, b)
-        if self.tracker is not None:
-            self.tracker.trial_ended(trial, self.config.optimization_key)
-        self._write_log(trial, b.get("logs") or [], trial.error)
+        self._write_log(trial, list(msg.logs), trial.error)
         self.sched.learn(trial)
-        self.progress.update(self._counts, force=True)
 
-    def _record_report(self, trial: Trial, body: dict[str, Any]) -> None:
-        """The metric points a METRIC or FINAL carries, into the trial table and the tracker."""
-        points = body.get("points") or []
-        self.sched.record_points(trial, points)
-        if self.tracker is not None:
-            self.tracker.bind(trial, body.get("run_id"))
-            self.tracker.metrics(trial, points)
+    def _record_points(self, trial: Trial, points: Sequence[tuple[int, float]], run_id: str | None) -> None:
+        """The metric points of a METRIC or FINAL, into the trial table and to the callbacks."""
+        if run_id and trial.run_id is None:
+            trial.run_id = run_id
+        if points:
+            self.sched.record_points(trial, points)
+            self._events.append(("on_trial_result", (trial.view(), tuple(points))))
 
-    def _on_log(self, msg: Inbound) -> None:
-        self.server.reply(msg.conn, MsgType.OK, {})
-        trial = self.sched.trials.get(msg.body["trial_id"])
+    def _on_log(self, conn: int, msg: Log) -> None:
+        self.server.reply(conn, Ok())
+        trial = self.sched.trials.get(msg.trial_id)
         if trial is not None:
-            self._write_log(trial, [str(x) for x in msg.body.get("lines") or []])
+            self._write_log(trial, list(msg.lines))
 
-    def _on_error(self, msg: Inbound) -> None:
-        self.server.reply(msg.conn, MsgType.OK, {})
-        self.worker_errors.append(str(msg.body.get("message")))
-        log.error("maggy worker %s: %s", msg.body.get("worker"), msg.body.get("message"))
+    def _on_error(self, conn: int, msg: WorkerError) -> None:
+        self.server.reply(conn, Ok())
+        self.worker_errors.append(msg.message)
+        log.error("maggy worker %s: %s", msg.worker, msg.message)
 
     def _disconnected(self, conn: int) -> None:
         worker = self.workers.pop(conn, None)
@@ -248,18 +248,19 @@ class Driver:
         """Reply TRIAL, WAIT or DONE to the worker on ``conn``."""
         worker = self.workers.get(conn)
         if worker is None:  # never registered: nothing to give it
-            self.server.reply(conn, MsgType.DONE, {})
+            self.server.reply(conn, Done())
             return
         trial = self.sched.next_trial(worker["partition"], worker["host"])
-        if trial == DONE or trial == WAIT:
-            self.server.reply(conn, MsgType.DONE if trial == DONE else MsgType.WAIT,
-                              {"retry_after": WAIT_RETRY})
-            return
-        self.server.reply(conn, MsgType.TRIAL, {
-            "trial_id": trial.trial_id, "params": trial.params, "budget": trial.budget,
-            "next_step": trial.history[-1][0] + 1 if trial.history else 0,
-            "run_id": self.tracker.run_id(trial) if self.tracker is not None else None,
-            "checkpoint_dir": self.storage.join(self.exp_dir, "trials", trial.trial_id)})
+        if trial == DONE:
+            self.server.reply(conn, Done())
+        elif trial == WAIT:
+            self.server.reply(conn, Wait(retry_after=WAIT_RETRY))
+        else:
+            self.assigned[trial.trial_id] = conn
+            self.server.reply(conn, Assignment(
+                trial_id=trial.trial_id, params=trial.params, budget=trial.budget,
+                next_step=trial.history[-1][0] + 1 if trial.history else 0, run_id=trial.run_id,
+                checkpoint_dir=self.storage.join(self.exp_dir, "trials", trial.trial_id)))
 
     def _write_log(self, trial: Trial, lines: list[str], error: dict | None = None) -> None:
         if error:
@@ -269,14 +270,6 @@ class Driver:
 
     # ---- reporting -------------------------------------------------------------------------
 
-    def _counts(self) -> Counts:
-        done = self.sched.ended()
-        best = best_trial(done, self.config.direction)
-        return Counts(done=len(done), total=self.total, running=len(self.sched.running),
-                      early_stopped=sum(t.state is TrialState.EARLY_STOPPED for t in done),
-                      failed=sum(t.state is TrialState.ERROR for t in done),
-                      best=None if best is None else best.metric)
-
     def _result(self, started: float) -> Result:
         done = self.sched.ended()
         best = best_trial(done, self.config.direction)
@@ -285,7 +278,7 @@ class Driver:
             "makespan": time.time() - started, "num_workers": self.num_workers,
             "total_trials": self.total,
             "states": dict(collections.Counter(t.state.value for t in done)),
-            "bad_frames": dict(self.server.bad_frames) if self.server else {},
+            "bad_frames": dict(getattr(self.server, "bad_frames", {})),
             "workers": [dict(w) for w in self.registered],
             "worker_errors": self.worker_errors,
             **self.backend.describe(),

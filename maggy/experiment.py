@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime
 import secrets
-from typing import Callable
+from typing import Callable, Sequence
 
 import cloudpickle
 
 from maggy.backends import Backend, make_backend
+from maggy.callbacks import Callback
 from maggy.config import HyperparameterOptConfig
 from maggy.driver import Driver
 from maggy.exceptions import InvalidParameterError
+from maggy.journal import Journal
+from maggy.progress import Progress
 from maggy.result import Result
 from maggy.searchspace import Searchspace
 from maggy.storage import storage_for
@@ -22,7 +25,8 @@ DEFAULT_ROOT = "maggy_experiments"
 
 
 def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
-          backend: str | Backend = "spark", verbose: bool = True) -> Result:
+          backend: str | Backend = "spark", verbose: bool = True,
+          callbacks: Sequence[Callback] = ()) -> Result:
     """Tune ``train_fn`` over a searchspace and return the :class:`~maggy.result.Result`.
 
     Args:
@@ -32,16 +36,25 @@ def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
         backend: ``"spark"`` (the active SparkSession, else a local one), ``"local"`` (worker
             processes on this machine) or a :class:`~maggy.backends.Backend`.
         verbose: show live progress.
+        callbacks: :class:`~maggy.callbacks.Callback` objects that watch the experiment (trial
+            starts, results and ends), called after maggy's own progress, MLflow and journal.
 
-    Everything is validated before any worker starts. Ctrl-C cancels the workers, keeps the
+    Everything is validated before anything has a side effect (an MLflow run, a directory, a
+    thread, a Spark job). Ctrl-C cancels the workers, keeps the
     finished trials in the journal and re-raises KeyboardInterrupt.
     """
-    return build_driver(train_fn, config, backend=backend, verbose=verbose).run()
+    return build_driver(train_fn, config, backend=backend, verbose=verbose, callbacks=callbacks).run()
 
 
 def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
-                 backend: str | Backend = "spark", verbose: bool = True) -> Driver:
-    """Validate everything and return the experiment's Driver, not yet started (see ``lagom``)."""
+                 backend: str | Backend = "spark", verbose: bool = True,
+                 callbacks: Sequence[Callback] = ()) -> Driver:
+    """Validate everything, then return the experiment's Driver, not yet started (see ``lagom``).
+
+    Every check runs before the first side effect: the MLflow parent run and the experiment
+    directory are created only once the config, ``train_fn``, storage, tracking server and
+    backend have all passed.
+    """
     if isinstance(config, Searchspace):
         config = HyperparameterOptConfig(searchspace=config)
     elif not isinstance(config, HyperparameterOptConfig):
@@ -61,6 +74,12 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
             "inside train_fn instead.") from None
     if not isinstance(verbose, bool):
         raise InvalidParameterError(f"The 'verbose' parameter must be a bool; got {verbose!r}.")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise InvalidParameterError(
+                f"callbacks must be maggy.callbacks.Callback instances; got {cb!r}. Subclass Callback "
+                "and override the hooks you need (on_trial_end, ...).")
     runner = make_backend(backend)
     storage = storage_for(config.experiment_dir or DEFAULT_ROOT)
     root = storage.normalize(config.experiment_dir or DEFAULT_ROOT)
@@ -70,11 +89,18 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
         raise InvalidParameterError(
             f"register_model={config.register_model!r} needs MLflow tracking: set tracking_uri or "
             "MLFLOW_TRACKING_URI.")
-    tracker = MlflowTracker(uri, config.name) if uri else None
-    tracking = tracker.start(config.to_dict()) if tracker else None
+    tracker = MlflowTracker(uri, config.name, config.optimization_key, config.register_model) if uri else None
+    if tracker is not None:
+        tracker.check()
     runner.prepare()
+    # every check passed: from here on, side effects
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     exp_dir = storage.join(root, config.name, run_id)
     storage.makedirs(exp_dir)
-    return Driver(config, train_fn, signature, runner, storage, exp_dir, verbose=verbose,
-                  tracker=tracker, tracking=tracking)
+    tracking = tracker.start(config.to_dict()) if tracker is not None else None
+    watchers: list[Callback] = [Progress(config.name, verbose)]
+    if tracker is not None:
+        watchers.append(tracker)  # before the journal: result.json then holds the MLflow run ids
+    watchers.append(Journal(storage, exp_dir))
+    return Driver(config, train_fn, signature, runner, storage, exp_dir,
+                  callbacks=[*watchers, *callbacks], tracking=tracking)

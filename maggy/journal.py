@@ -1,25 +1,34 @@
 """The experiment journal: an append-only JSON-lines log of experiment and trial events.
 
 Every trial state change is one event; replaying the events rebuilds the trial table, which is
-what resuming an experiment will use.
+what resuming an experiment will use. As a callback, the journal buffers the state changes of
+one driver step and appends them in one durable write after the step's reply has gone out, and
+writes ``result.json`` when the experiment ends.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from maggy.callbacks import Callback, ExperimentInfo
 from maggy.storage import Storage
-from maggy.trial import Trial
+from maggy.trial import FrozenTrial, Trial
+
+if TYPE_CHECKING:
+    from maggy.result import Result
 
 
-class Journal:
-    """Appends events to ``path`` on ``storage``; each append is durable when it returns."""
+class Journal(Callback):
+    """Appends events to ``journal.jsonl`` in ``exp_dir``; each append is durable when it returns."""
 
-    def __init__(self, storage: Storage, path: str) -> None:
+    def __init__(self, storage: Storage, exp_dir: str) -> None:
         self.storage = storage
-        self.path = path
+        self.exp_dir = exp_dir
+        self.path = storage.join(exp_dir, "journal.jsonl")
+        self._changes: list[dict[str, Any]] = []
+        self._latest: dict[str, dict[str, Any]] = {}
 
     def append(self, event: str, **fields: Any) -> None:
         record = {"event": event, "time": time.time(), **fields}
@@ -39,3 +48,26 @@ class Journal:
     def replay(self) -> dict[str, Trial]:
         """The trials as the journal last recorded them, by id."""
         return {e["trial_id"]: Trial.from_record(e) for e in self.read() if e["event"] == "trial"}
+
+    # ---- as a callback ---------------------------------------------------------------------
+
+    def on_experiment_start(self, info: ExperimentInfo) -> None:
+        self.append("experiment_start", config=dict(info.config), total=info.total_trials,
+                    num_workers=info.num_workers)
+
+    def on_trial_change(self, trial: FrozenTrial) -> None:
+        record = trial.to_record()
+        self._changes.append(record)
+        self._latest[trial.trial_id] = record
+
+    def on_step_end(self) -> None:
+        if self._changes:
+            changes, self._changes = self._changes, []
+            self.append_trials(changes)
+
+    def on_experiment_end(self, result: "Result", outcome: str) -> None:
+        self.on_step_end()
+        self.storage.write_text(self.storage.join(self.exp_dir, "result.json"),
+                                json.dumps({**result.to_dict(), "outcome": outcome,
+                                            "trials": list(self._latest.values())}, indent=1, default=str))
+        self.append("experiment_end", outcome=outcome, stats=result.stats)

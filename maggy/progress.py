@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable
+
+from maggy.callbacks import Callback, ExperimentInfo
+from maggy.result import best_trial
+from maggy.trial import FrozenTrial, TrialState
+
+_DONE = (TrialState.FINALIZED, TrialState.PAUSED, TrialState.EARLY_STOPPED, TrialState.ERROR)
 
 
 @dataclass
@@ -27,12 +33,18 @@ def _in_notebook() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
-class Progress:
-    """Shows :class:`Counts`; refreshes at most every ``min_interval`` seconds."""
+class Progress(Callback):
+    """Shows :class:`Counts`, kept from the trials' state changes; refreshes at most every
+    ``min_interval`` seconds."""
 
     def __init__(self, name: str, verbose: bool = True, min_interval: float = 0.5) -> None:
         self.name = name
         self.verbose = verbose
+        self.total = 0
+        self.direction = "max"
+        self._states: dict[str, TrialState] = {}
+        self._counts: collections.Counter[TrialState] = collections.Counter()
+        self._ended: dict[str, FrozenTrial] = {}
         self.min_interval = min_interval
         self._last = 0.0
         self._last_text = ""
@@ -48,13 +60,43 @@ class Progress:
         return (f"{self.name} [{'#' * filled}{'.' * (width - filled)}] {c.done}/{c.total} done, "
                 f"{c.running} running, {c.early_stopped} early-stopped, {c.failed} failed, best {best}")
 
-    def update(self, counts: Callable[[], Counts], force: bool = False) -> None:
-        """Show ``counts()``; it is only computed when a refresh is due."""
+    # ---- as a callback ---------------------------------------------------------------------
+
+    def on_experiment_start(self, info: ExperimentInfo) -> None:
+        self.total, self.direction = info.total_trials, info.config["direction"]
+
+    def on_trial_change(self, trial: FrozenTrial) -> None:
+        old = self._states.get(trial.trial_id)
+        if old is not None:
+            self._counts[old] -= 1
+        self._states[trial.trial_id] = trial.state
+        self._counts[trial.state] += 1
+        if trial.state in _DONE:
+            self._ended[trial.trial_id] = trial
+
+    def on_step_end(self) -> None:
+        self.update()
+
+    def on_experiment_end(self, result, outcome: str) -> None:
+        self.update(force=True)
+        if self._tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def counts(self) -> Counts:
+        best = best_trial(self._ended.values(), self.direction) if self._ended else None
+        return Counts(done=sum(self._counts[s] for s in _DONE), total=self.total,
+                      running=self._counts[TrialState.RUNNING],
+                      early_stopped=self._counts[TrialState.EARLY_STOPPED], failed=self._counts[TrialState.ERROR],
+                      best=None if best is None else best.metric)
+
+    def update(self, force: bool = False) -> None:
+        """Show the counts; they are only computed when a refresh is due."""
         now = time.monotonic()
         if not self.verbose or (not force and now - self._last < self.min_interval):
             return
         self._last = now
-        c = counts()
+        c = self.counts()
         text = self.text(c)
         if text == self._last_text:
             return
@@ -71,9 +113,3 @@ class Progress:
         elif force or c.done != self._last_done:
             self._last_done = c.done
             print(text, file=sys.stderr, flush=True)
-
-    def close(self, counts: Callable[[], Counts]) -> None:
-        self.update(counts, force=True)
-        if self._tty:
-            sys.stderr.write("\n")
-            sys.stderr.flush()

@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal, Sequence
 
 from maggy.earlystop.base import EarlyStopPolicy
 from maggy.optimizers.base import DONE, WAIT, Optimizer, Suggestion
-from maggy.trial import Trial, TrialState
+from maggy.trial import FrozenTrial, IllegalTransition, Trial, TrialState, error_record, exception_record
 
 log = logging.getLogger(__name__)
 
@@ -76,29 +76,37 @@ class Scheduler:
                 return
             self.ready.append(trial)
 
-    def _pending(self) -> list[Trial]:
+    def _pending(self) -> list[FrozenTrial]:
         """Trials handed out or about to be, and not yet ended."""
-        return [*self.running.values(), *self.ready]
+        return [t.view() for t in (*self.running.values(), *self.ready)]
 
     def _accept(self, suggestion: Suggestion) -> Trial | None:
-        """The trial a suggestion asks for: a promoted PAUSED one, or a new, unseen point."""
+        """The trial a suggestion asks for: a promoted PAUSED one, or a new, unseen point.
+
+        The scheduler names new trials (a hash of the point) and tells the optimizer which
+        trial its suggestion became, or that it was dropped.
+        """
         if suggestion.trial_id is not None:
             trial = self.trials[suggestion.trial_id]
             trial.budget = suggestion.budget
             self._move(trial, TrialState.PENDING)
             return trial
-        for _ in range(_DUPLICATE_ASKS):
+        for attempt in range(_DUPLICATE_ASKS):
+            if attempt:
+                answer = self.optimizer.ask(self._pending())
+                if not isinstance(answer, Suggestion):
+                    return None
+                suggestion = answer
             if len(self.trials) >= self.total:
+                self.optimizer.rejected(suggestion)
                 self.exhausted = True
                 return None
             trial = Trial.create(suggestion.params, suggestion.budget)
             if trial.trial_id not in self.trials:
                 self.trials[trial.trial_id] = trial
+                self.optimizer.accepted(trial.trial_id, suggestion)
                 return trial
-            answer = self.optimizer.ask(self._pending())
-            if not isinstance(answer, Suggestion):
-                return None
-            suggestion = answer
+            self.optimizer.rejected(suggestion)
         log.warning("maggy: the optimizer keeps proposing points already tried; the searchspace "
                     "looks exhausted after %d trials", len(self.trials))
         self.exhausted = True
@@ -106,12 +114,15 @@ class Scheduler:
 
     # ---- reports ---------------------------------------------------------------------------
 
-    def record_points(self, trial: Trial, points: Sequence[Sequence[float]]) -> None:
+    def record_points(self, trial: Trial, points: Sequence[tuple[int, float]]) -> None:
         for step, value in points:
             trial.history.append((int(step), float(value)))
-            self.optimizer.on_metric(trial, int(step), float(value))
+            self.optimizer.on_metric(trial.trial_id, int(step), float(value))
 
-    def record_end(self, trial_id: str, state: str, **fields: Any) -> Trial | None:
+    def record_end(self, trial_id: str, state: TrialState, *, metric: float | None = None,
+                   extra: dict[str, Any] | None = None, error: dict[str, str] | None = None,
+                   start: float | None = None, end: float | None = None,
+                   handoff: float | None = None) -> Trial | None:
         """Apply a run's end to the running trial ``trial_id``; None if it is not running.
 
         A run that ended normally but does not complete the trial (a multi-fidelity rung below
@@ -120,21 +131,20 @@ class Scheduler:
         trial = self.running.pop(trial_id, None)
         if trial is None:
             return None
-        new = TrialState(state)
-        if new not in (TrialState.FINALIZED, TrialState.EARLY_STOPPED, TrialState.ERROR):
-            raise ValueError(f"a run cannot end in state {state}")
-        for key, value in fields.items():
-            setattr(trial, key, value)
-        if new is TrialState.FINALIZED and trial.metric is not None and trial.budget is not None:
-            trial.rungs.append((trial.budget, trial.metric))
-        if new is TrialState.FINALIZED and not self.optimizer.completes(trial):
-            new = TrialState.PAUSED
-        self._move(trial, new)
+        if not state.finished:
+            raise IllegalTransition(f"a run cannot end in state {state.value}")
+        trial.metric, trial.extra, trial.error = metric, dict(extra or {}), error
+        trial.start, trial.end, trial.handoff = start, end, handoff
+        if state is TrialState.FINALIZED and metric is not None and trial.budget is not None:
+            trial.rungs.append((trial.budget, metric))
+        if state is TrialState.FINALIZED and not self.optimizer.completes(trial.view()):
+            state = TrialState.PAUSED
+        self._move(trial, state)
         return trial
 
     def learn(self, trial: Trial) -> None:
         """Tell the optimizer about an ended run and prepare the next suggestion."""
-        self.optimizer.tell(trial)
+        self.optimizer.tell(trial.view())
         self.prepare()
 
     def lose(self, trial: Trial) -> None:
@@ -144,10 +154,9 @@ class Scheduler:
         del trial.history[trial.run_start:]
         self._move(trial, TrialState.LOST)
         if trial.attempts > MAX_LOST_RETRIES:
-            trial.error = {"type": "TrialLost", "message": f"its worker was lost {trial.attempts} times",
-                           "traceback": ""}
+            trial.error = error_record("TrialLost", f"its worker was lost {trial.attempts} times")
             self._move(trial, TrialState.ERROR)
-            self.optimizer.tell(trial)
+            self.optimizer.tell(trial.view())
         else:
             self._move(trial, TrialState.PENDING)
             self.ready.appendleft(trial)
@@ -157,12 +166,12 @@ class Scheduler:
 
     def check_early_stop(self) -> list[Trial]:
         """Mark the running trials the policy stops; returns them."""
-        done = [t for t in self.trials.values()
+        done = [t.view() for t in self.trials.values()
                 if t.state in (TrialState.FINALIZED, TrialState.EARLY_STOPPED, TrialState.PAUSED)]
         stopped = []
         for trial in self.running.values():
             if not trial.stop_requested and len(trial.history) > trial.run_start and \
-                    self.policy.should_stop(trial, done, self.direction):
+                    self.policy.should_stop(trial.view(), done, self.direction):
                 trial.stop_requested = True
                 stopped.append(trial)
         return stopped
@@ -203,10 +212,9 @@ def run_sequential(objective: Callable[[dict[str, Any], float | None, str], floa
             raise RuntimeError("the optimizer waits with no trial running: it can never proceed")
         try:
             metric = float(objective(dict(trial.params), trial.budget, trial.trial_id))
-            ended = sched.record_end(trial.trial_id, "FINALIZED", metric=metric)
+            ended = sched.record_end(trial.trial_id, TrialState.FINALIZED, metric=metric)
         except Exception as exc:
-            ended = sched.record_end(trial.trial_id, "ERROR",
-                                     error={"type": type(exc).__name__, "message": str(exc), "traceback": ""})
+            ended = sched.record_end(trial.trial_id, TrialState.ERROR, error=exception_record(exc))
         sched.learn(ended)
     sched.finalize()
     return list(sched.trials.values())

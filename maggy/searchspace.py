@@ -173,6 +173,11 @@ class Searchspace:
 
     >>> sp = Searchspace(lr=("DOUBLE", [1e-4, 1e-1], "log"), layers=("INTEGER", [1, 4]))
     >>> sp.add("act", ("CATEGORICAL", ["relu", "tanh"]))
+    Searchspace(
+      lr: DOUBLE [0.0001, 0.1], log
+      layers: INTEGER [1, 4]
+      act: CATEGORICAL ['relu', 'tanh']
+    )
     >>> point = sp.sample(seed=0)
     >>> sorted(point) == ["act", "layers", "lr"]
     True

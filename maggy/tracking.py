@@ -4,7 +4,8 @@ The driver never waits on MLflow while answering a worker: :class:`MlflowTracker
 to log and one thread of its own sends it, in batches, retrying while the server is away, so
 an outage slows or loses no trial; what could not be delivered by the end is counted and
 reported. Workers open their trial's run themselves (see :func:`trial_run`) so that plain
-``mlflow.log_metric`` or ``mlflow.<flavor>.log_model`` calls inside ``train_fn`` land in it.
+``mlflow.log_metric`` or ``mlflow.<flavor>.log_model`` calls inside ``train_fn`` land in it; the
+run id comes back with the trial's metrics. The tracker is a :class:`~maggy.callbacks.Callback`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from maggy.callbacks import Callback
 from maggy.exceptions import BackendUnavailableError
-from maggy.trial import Trial, TrialState
+from maggy.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from maggy.result import Result
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +37,17 @@ _FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": 
 
 
 def configured_uri(explicit: str | None) -> str | None:
-    """The tracking URI to use: the config's, else $MLFLOW_TRACKING_URI, else one set in mlflow."""
+    """The tracking URI to use: the config's, else $MLFLOW_TRACKING_URI, else one set in mlflow.
+
+    MLflow is imported only when it already is: a URI set with ``mlflow.set_tracking_uri``
+    needs mlflow imported, and importing it just to learn that nothing is set costs a second.
+    """
     if explicit:
         return explicit
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
+    if "mlflow" not in sys.modules:
+        return None
     try:
         from mlflow.tracking._tracking_service.utils import _get_tracking_uri_from_env, is_tracking_uri_set
     except ImportError:
@@ -72,6 +84,12 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+def _create_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_id: str) -> str:
+    """The one place a trial's MLflow run is created: nested in the experiment's parent run."""
+    return client.create_run(experiment_id, run_name=f"trial-{trial_id}",
+                             tags={"mlflow.parentRunId": parent_run_id, "maggy.trial_id": trial_id}).info.run_id
+
+
 @contextlib.contextmanager
 def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None) -> Iterator[str | None]:
     """On a worker: make ``run_id`` (or a new nested run) the active MLflow run for ``train_fn``.
@@ -85,9 +103,7 @@ def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None) -> I
     if run_id is None:
         try:
             with _fast_fail():
-                run_id = _client(spec.uri).create_run(
-                    spec.experiment_id, run_name=f"trial-{trial_id}",
-                    tags={"mlflow.parentRunId": spec.parent_run_id, "maggy.trial_id": trial_id}).info.run_id
+                run_id = _create_trial_run(_client(spec.uri), spec.experiment_id, spec.parent_run_id, trial_id)
         except Exception as exc:  # an outage must not stop the trial
             log.warning("maggy: could not open an MLflow run for trial %s: %s", trial_id, exc)
     if run_id is not None:
@@ -109,12 +125,20 @@ def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None) -> I
                 mlflow.end_run()
 
 
-class MlflowTracker:
-    """Logs an experiment to MLflow from a thread of its own; see the module docstring."""
+class MlflowTracker(Callback):
+    """Logs an experiment to MLflow from a thread of its own; see the module docstring.
 
-    def __init__(self, uri: str, experiment_name: str) -> None:
+    ``check()`` is the preflight (no side effect), ``start()`` opens the parent run; the rest
+    are callback hooks that never block the driver, but the experiment's end, which waits for
+    the queue to drain and hands the best model to the registry.
+    """
+
+    def __init__(self, uri: str, experiment_name: str, optimization_key: str = "metric",
+                 register_model: str | None = None) -> None:
         self.uri = uri
         self.experiment_name = experiment_name
+        self.optimization_key = optimization_key
+        self.register_model = register_model
         self._queue: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
         self._wake = threading.Condition()
         self._closing = False
@@ -123,11 +147,13 @@ class MlflowTracker:
         self.lost: list[str] = []
         self.retries = 0
         self._runs: dict[str, str] = {}  # trial id -> run id
+        self._paused: dict[str, int] = {}  # trial id -> steps when its run ended PAUSED
 
-    # ---- set-up (synchronous: it is the preflight) -------------------------------------------
+    # ---- set-up (synchronous) ------------------------------------------------------------------
 
-    def start(self, params: dict[str, Any]) -> TrackingSpec:
-        """Open the parent run; raises BackendUnavailableError naming the server if it is away."""
+    def check(self) -> None:
+        """The preflight: MLflow is installed and the server answers; raises
+        BackendUnavailableError naming the server if not. Creates nothing."""
         try:
             import mlflow  # noqa: F401
         except ImportError:
@@ -136,34 +162,30 @@ class MlflowTracker:
                 "pip install mlflow, or unset MLFLOW_TRACKING_URI.") from None
         try:
             with _fast_fail():
-                client = _client(self.uri)
-                exp = client.get_experiment_by_name(self.experiment_name)
-                exp_id = exp.experiment_id if exp else client.create_experiment(self.experiment_name)
-                parent = client.create_run(exp_id, run_name=params.get("name"), tags={"maggy.role": "experiment"})
+                self._client = _client(self.uri)
+                self._client.get_experiment_by_name(self.experiment_name)
         except Exception as exc:
             raise BackendUnavailableError(
                 f"Cannot reach the MLflow tracking server at {self.uri}: {type(exc).__name__}: "
                 f"{str(exc)[:300]}. Start it, fix MLFLOW_TRACKING_URI / tracking_uri, or unset it "
                 "to run without tracking.") from None
+
+    def start(self, params: dict[str, Any]) -> TrackingSpec:
+        """Open the parent run (after :meth:`check`) and the sending thread."""
+        with _fast_fail():
+            exp = self._client.get_experiment_by_name(self.experiment_name)
+            exp_id = exp.experiment_id if exp else self._client.create_experiment(self.experiment_name)
+            parent = self._client.create_run(exp_id, run_name=params.get("name"), tags={"maggy.role": "experiment"})
         self.experiment_id, self.parent_run_id = exp_id, parent.info.run_id
-        self._client = client
         self._submit("parent params", lambda: self._log(self.parent_run_id, params=_flat(params)))
         self._thread.start()
         return TrackingSpec(self.uri, exp_id, self.parent_run_id)
 
-    # ---- events from the driver (never block) ------------------------------------------------
+    # ---- callback hooks (never block) ----------------------------------------------------------
 
-    def run_id(self, trial: Trial) -> str | None:
-        return self._runs.get(trial.trial_id)
-
-    def bind(self, trial: Trial, run_id: str | None) -> None:
-        """The run a worker opened for ``trial``."""
-        if run_id and trial.trial_id not in self._runs:
-            self._runs[trial.trial_id] = run_id
-            self._submit("trial params", lambda: self._log(run_id, params=_flat(trial.params)))
-
-    def metrics(self, trial: Trial, points: list) -> None:
+    def on_trial_result(self, trial: FrozenTrial, points) -> None:
         """Step metrics of a trial whose worker opened its run (else they go with its end)."""
+        self._bind(trial)
         if trial.trial_id not in self._runs:
             return
         now = int(time.time() * 1000)
@@ -171,9 +193,23 @@ class MlflowTracker:
         if batch:
             self._submit("metrics", lambda: self._log(self._run_of(trial), metrics=batch))
 
-    def trial_ended(self, trial: Trial, optimization_key: str) -> None:
+    def _bind(self, trial: FrozenTrial) -> None:
+        """The run a worker opened for ``trial``."""
+        run_id = trial.run_id
+        if run_id and trial.trial_id not in self._runs:
+            self._runs[trial.trial_id] = run_id
+            self._submit("trial params", lambda: self._log(run_id, params=_flat(trial.params)))
+
+    def on_trial_end(self, trial: FrozenTrial) -> None:
+        if self._paused.pop(trial.trial_id, None) == trial.steps:  # PAUSED at the end: no new run
+            self._submit("trial state", lambda: self._log(self._run_of(trial), tags={"maggy.state": trial.state.value}))
+            return
+        if trial.state is TrialState.PAUSED:
+            self._paused[trial.trial_id] = trial.steps
+        self._bind(trial)
         status = _STATUS[trial.state]
         extra = {k: v for k, v in trial.extra.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        optimization_key = self.optimization_key
 
         def send() -> None:
             run = self._run_of(trial)
@@ -189,16 +225,22 @@ class MlflowTracker:
             self._client.set_terminated(run, status=status)
         self._submit("trial end", send)
 
-    def _run_of(self, trial: Trial) -> str:
+    def on_experiment_end(self, result: "Result", outcome: str) -> None:
+        summary = {"best_metric": result.best_metric, "trials": len(result.trials),
+                   **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}}
+        report = self.finish(summary, status={"finished": "FINISHED", "interrupted": "KILLED"}.get(outcome, "FAILED"),
+                             best_trial_id=result.best_trial_id, register_model=self.register_model)
+        result.stats["tracking"] = report
+        result.best_run_id, result.model_uri = report["best_run_id"], report["model_uri"]
+
+    def _run_of(self, trial: FrozenTrial) -> str:
         """The trial's run, created here when its worker could not open one."""
         if trial.trial_id not in self._runs:
-            run = self._client.create_run(self.experiment_id, run_name=f"trial-{trial.trial_id}",
-                                          tags={"mlflow.parentRunId": self.parent_run_id,
-                                                "maggy.trial_id": trial.trial_id})
-            self._runs[trial.trial_id] = run.info.run_id
-            self._log(run.info.run_id, params=_flat(trial.params))
+            run_id = _create_trial_run(self._client, self.experiment_id, self.parent_run_id, trial.trial_id)
+            self._runs[trial.trial_id] = run_id
+            self._log(run_id, params=_flat(trial.params))
             history = [("metric", v, int(time.time() * 1000), s) for s, v in trial.history]
-            self._log(run.info.run_id, metrics=history)
+            self._log(run_id, metrics=history)
         return self._runs[trial.trial_id]
 
     def finish(self, summary: dict[str, Any], status: str, timeout: float = 60.0,

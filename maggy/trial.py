@@ -5,8 +5,13 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import traceback as tb
+import types
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
+
+#: Characters of a traceback kept with a failed trial (its end).
+TRACEBACK_LIMIT = 64 * 1024
 
 
 class TrialState(str, enum.Enum):
@@ -47,9 +52,92 @@ def trial_id_for(params: dict[str, Any], budget: float | None = None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def error_record(kind: str, message: str, traceback: str = "") -> dict[str, str]:
+    """A failed trial's error as the journal, the results and the wire hold it."""
+    return {"type": kind, "message": message, "traceback": traceback[-TRACEBACK_LIMIT:]}
+
+
+def exception_record(exc: BaseException, message: str | None = None) -> dict[str, str]:
+    """:func:`error_record` of an exception, with its traceback."""
+    return error_record(type(exc).__name__, str(exc) if message is None else message,
+                        "".join(tb.format_exception(exc)))
+
+
+class _Facts:
+    """What trials and their frozen views derive from their fields."""
+
+    trial_id: str
+    params: Any
+    budget: float | None
+    state: TrialState
+    metric: float | None
+    extra: Any
+    history: Any
+    start: float | None
+    end: float | None
+    worker: int | None
+    host: str | None
+    error: Any
+    handoff: float | None
+    attempts: int
+    rungs: Any
+    run_id: str | None
+
+    @property
+    def last_metric(self) -> float | None:
+        return self.history[-1][1] if self.history else None
+
+    @property
+    def steps(self) -> int:
+        return len(self.history)
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.start is None or self.end is None else self.end - self.start
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready snapshot, as written to the journal and result.json."""
+        return {
+            "trial_id": self.trial_id, "params": dict(self.params), "budget": self.budget,
+            "state": self.state.value, "metric": self.metric, "extra": dict(self.extra),
+            "history": [list(p) for p in self.history], "start": self.start, "end": self.end,
+            "worker": self.worker, "host": self.host, "error": None if self.error is None else dict(self.error),
+            "handoff": self.handoff, "attempts": self.attempts,
+            "rungs": [list(r) for r in self.rungs], "run_id": self.run_id,
+        }
+
+
+@dataclass(frozen=True)
+class FrozenTrial(_Facts):
+    """A read-only snapshot of a trial: what optimizers, stopping policies and callbacks get.
+
+    >>> view = FrozenTrial("a1", {"x": 0.5}, history=((0, 0.1), (1, 0.3)))
+    >>> view.steps, view.last_metric
+    (2, 0.3)
+    """
+
+    trial_id: str
+    params: Mapping[str, Any]
+    budget: float | None = None
+    state: TrialState = TrialState.PENDING
+    metric: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple[tuple[int, float], ...] = ()
+    start: float | None = None
+    end: float | None = None
+    worker: int | None = None
+    host: str | None = None
+    error: Mapping[str, str] | None = None
+    attempts: int = 0
+    rungs: tuple[tuple[float, float], ...] = ()
+    run_id: str | None = None
+    handoff: float | None = None
+
+
 @dataclass
-class Trial:
-    """One evaluation of ``train_fn`` at ``params``; what the driver, optimizers and policies share."""
+class Trial(_Facts):
+    """One evaluation of ``train_fn`` at ``params``, owned by the scheduler; everyone else gets
+    a :class:`FrozenTrial` from :meth:`view`."""
 
     trial_id: str
     params: dict[str, Any]
@@ -70,6 +158,8 @@ class Trial:
     rungs: list[tuple[float, float]] = field(default_factory=list)
     #: Index in ``history`` where the current run's points begin.
     run_start: int = 0
+    #: The trial's MLflow run, once its worker opened one.
+    run_id: str | None = None
 
     @classmethod
     def create(cls, params: dict[str, Any], budget: float | None = None) -> "Trial":
@@ -81,28 +171,13 @@ class Trial:
             raise IllegalTransition(f"trial {self.trial_id}: {self.state.value} -> {new.value}")
         self.state = new
 
-    @property
-    def last_metric(self) -> float | None:
-        return self.history[-1][1] if self.history else None
-
-    @property
-    def steps(self) -> int:
-        return len(self.history)
-
-    @property
-    def duration(self) -> float | None:
-        return None if self.start is None or self.end is None else self.end - self.start
-
-    def to_record(self) -> dict[str, Any]:
-        """A JSON-ready snapshot, as written to the journal and result.json."""
-        return {
-            "trial_id": self.trial_id, "params": self.params, "budget": self.budget,
-            "state": self.state.value, "metric": self.metric, "extra": self.extra,
-            "history": [list(p) for p in self.history], "start": self.start, "end": self.end,
-            "worker": self.worker, "host": self.host, "error": self.error,
-            "handoff": self.handoff, "attempts": self.attempts,
-            "rungs": [list(r) for r in self.rungs],
-        }
+    def view(self) -> FrozenTrial:
+        """A read-only snapshot of this trial now."""
+        return FrozenTrial(
+            self.trial_id, types.MappingProxyType(dict(self.params)), self.budget, self.state, self.metric,
+            types.MappingProxyType(dict(self.extra)), tuple(self.history), self.start, self.end, self.worker,
+            self.host, None if self.error is None else types.MappingProxyType(dict(self.error)), self.attempts,
+            tuple(self.rungs), self.run_id, self.handoff)
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> "Trial":
@@ -114,4 +189,5 @@ class Trial:
         t.worker, t.host = rec.get("worker"), rec.get("host")
         t.handoff, t.attempts = rec.get("handoff"), rec.get("attempts", 0)
         t.rungs = [(float(b), float(m)) for b, m in rec.get("rungs") or []]
+        t.run_id = rec.get("run_id")
         return t

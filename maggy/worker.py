@@ -13,20 +13,18 @@ import socket
 import tempfile
 import threading
 import time
-import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from maggy.exceptions import EarlyStopped
 from maggy.reporter import Reporter
 from maggy.rpc.client import RpcClient
-from maggy.rpc.protocol import MsgType
+from maggy.rpc.messages import (Assignment, Done, Final, Get, Log, Message, Metric, Register, Stop, Wait,
+                                WorkerError)
 from maggy.storage import storage_for
 from maggy.tracking import TrackingSpec, trial_run
 from maggy.trainfn import Signature, parse_return
-from maggy.trial import TrialState
-
-_TRACEBACK_LIMIT = 64 * 1024
+from maggy.trial import TrialState, exception_record
 
 
 @dataclass(frozen=True)
@@ -93,9 +91,6 @@ class _Worker:
         self.current: Reporter | None = None
         self.run_id: str | None = None
 
-    def request(self, mtype: MsgType, **body: Any) -> tuple[MsgType, dict[str, Any]]:
-        return self.client.request(mtype, {"worker": self.partition, **body})
-
     def beat(self) -> None:
         with self.send_lock:
             rep = self.current
@@ -103,66 +98,63 @@ class _Worker:
                 return
             points, logs = rep.take()
             if logs:
-                self.request(MsgType.LOG, trial_id=rep.trial_id, lines=logs)
-            reply, _ = self.request(MsgType.METRIC, trial_id=rep.trial_id, points=points, run_id=self.run_id)
-        if reply is MsgType.STOP:
+                self.client.request(Log(self.partition, rep.trial_id, tuple(logs)))
+            reply = self.client.request(Metric(self.partition, rep.trial_id, _points(points), self.run_id))
+        if isinstance(reply, Stop):
             rep.request_stop()
 
     def run(self) -> None:
-        self.request(MsgType.REGISTER, host=socket.gethostname(), pid=os.getpid(), gpus=self.gpus)
+        self.client.request(Register(self.partition, socket.gethostname(), os.getpid(), tuple(self.gpus)))
         heartbeat = _Heartbeat(self)
         heartbeat.start()
         try:
-            reply, body = self.request(MsgType.GET)
+            reply: Message = self.client.request(Get(self.partition))
             handoff_from: float | None = None
-            while reply is not MsgType.DONE:
-                if reply is MsgType.WAIT:
-                    time.sleep(float(body.get("retry_after", 0.1)))
-                    reply, body = self.request(MsgType.GET)
+            while not isinstance(reply, Done):
+                if isinstance(reply, Wait):
+                    time.sleep(reply.retry_after)
+                    reply = self.client.request(Get(self.partition))
                     handoff_from = None
                     continue
-                if reply is not MsgType.TRIAL:
-                    raise RuntimeError(f"unexpected reply {reply.name} from the maggy driver")
+                if not isinstance(reply, Assignment):
+                    raise RuntimeError(f"unexpected reply {reply.TYPE.name} from the maggy driver")
                 handoff = None if handoff_from is None else time.perf_counter() - handoff_from
-                final = self.run_trial(body, handoff)
+                final = self.run_trial(reply, handoff)
                 with self.send_lock:
                     handoff_from = time.perf_counter()
-                    reply, body = self.request(MsgType.FINAL, **final)
+                    reply = self.client.request(final)
         finally:
             heartbeat.done.set()
 
-    def run_trial(self, trial: dict[str, Any], handoff: float | None) -> dict[str, Any]:
+    def run_trial(self, trial: Assignment, handoff: float | None) -> Final:
         start = time.time()
         metric, extra, error = None, {}, None
         self.run_id = None
-        rep = Reporter(trial["trial_id"], trial["params"], trial.get("budget"), None, int(trial.get("next_step") or 0))
+        rep = Reporter(trial.trial_id, trial.params, trial.budget, None, trial.next_step)
         try:  # storage trouble fails this trial, never the worker
-            checkpoint = _Checkpoint(trial["checkpoint_dir"])
+            checkpoint = _Checkpoint(trial.checkpoint_dir)
             rep.checkpoint_dir = checkpoint.local
             state, metric, extra, error = self._call(trial, rep)
             checkpoint.save()
         except Exception as exc:
             if error is None:
-                where = trial["checkpoint_dir"]
-                error = {"type": type(exc).__name__, "message": f"checkpoint {where}: {exc}",
-                         "traceback": traceback.format_exc()[-_TRACEBACK_LIMIT:]}
+                error = exception_record(exc, f"checkpoint {trial.checkpoint_dir}: {exc}")
             state = TrialState.ERROR
         end = time.time()
         with self.send_lock:
             self.current = None
             points, logs = rep.take()
-        return {"trial_id": rep.trial_id, "state": state.value, "metric": metric, "extra": extra,
-                "error": error, "points": points, "logs": logs, "start": start, "end": end,
-                "handoff": handoff, "run_id": self.run_id}
+        return Final(self.partition, rep.trial_id, state, start, end, metric=metric, extra=extra, error=error,
+                     points=_points(points), logs=tuple(logs), handoff=handoff, run_id=self.run_id)
 
-    def _call(self, trial: dict[str, Any], rep: Reporter) -> tuple[TrialState, float | None, dict, dict | None]:
+    def _call(self, trial: Assignment, rep: Reporter) -> tuple[TrialState, float | None, dict, dict | None]:
         """Run ``train_fn`` in the trial's MLflow run; its exceptions fail the trial."""
-        kwargs = dict(trial["params"])
+        kwargs = dict(trial.params)
         if self.spec.signature.wants_reporter:
             kwargs["reporter"] = rep
         if self.spec.signature.wants_budget:
-            kwargs["budget"] = trial.get("budget")
-        with trial_run(self.spec.tracking, rep.trial_id, trial.get("run_id")) as run_id:
+            kwargs["budget"] = trial.budget
+        with trial_run(self.spec.tracking, rep.trial_id, trial.run_id) as run_id:
             self.run_id = run_id
             self.current = rep
             try:
@@ -171,8 +163,11 @@ class _Worker:
             except EarlyStopped:
                 return TrialState.EARLY_STOPPED, (rep.last[1] if rep.last else None), {}, None
             except Exception as exc:  # a failing trial fails that trial only
-                return TrialState.ERROR, None, {}, {"type": type(exc).__name__, "message": str(exc),
-                                                    "traceback": traceback.format_exc()[-_TRACEBACK_LIMIT:]}
+                return TrialState.ERROR, None, {}, exception_record(exc)
+
+
+def _points(points: list[list]) -> tuple[tuple[int, float], ...]:
+    return tuple((int(s), float(v)) for s, v in points)
 
 
 def worker_main(spec: WorkerSpec, partition: int, gpus: list[str] | None = None) -> None:
@@ -185,9 +180,9 @@ def worker_main(spec: WorkerSpec, partition: int, gpus: list[str] | None = None)
     try:
         worker.run()
     except Exception as exc:
+        record = exception_record(exc)
         try:
-            worker.request(MsgType.ERROR, message=f"{type(exc).__name__}: {exc}",
-                           traceback=traceback.format_exc()[-_TRACEBACK_LIMIT:])
+            worker.client.request(WorkerError(partition, f"{record['type']}: {record['message']}", record["traceback"]))
         except (OSError, ConnectionError, ValueError):
             pass
         raise

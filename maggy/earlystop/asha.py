@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from maggy.earlystop.base import EarlyStopPolicy
-from maggy.trial import Trial
+from maggy.rungs import top_of_rung
+from maggy.trial import FrozenTrial
 from maggy.validation import check_int
 
 
@@ -16,9 +17,9 @@ class ASHAStopping(EarlyStopPolicy):
     units of resource). A trial's value at a rung is the metric it reported on reaching it; the
     rule acts at a rung once ``reduction_factor`` trials have reached it.
 
-    >>> from maggy.trial import Trial
+    >>> from maggy.trial import FrozenTrial
     >>> rule = ASHAStopping(reduction_factor=2, grace_period=1)
-    >>> [rule.should_stop(Trial(t, {}, history=[(0, v)]), [], "max") for t, v in [("a", .9), ("b", .1)]]
+    >>> [rule.should_stop(FrozenTrial(t, {}, history=((0, v),)), [], "max") for t, v in [("a", .9), ("b", .1)]]
     [False, True]
     """
 
@@ -27,7 +28,7 @@ class ASHAStopping(EarlyStopPolicy):
         self.grace_period = check_int("grace_period", grace_period, low=1)
         self._rungs: dict[int, dict[str, float]] = {}
 
-    def should_stop(self, trial: Trial, finished: Sequence[Trial], direction: str) -> bool:
+    def should_stop(self, trial: FrozenTrial, finished: Sequence[FrozenTrial], direction: str) -> bool:
         sign = 1.0 if direction == "max" else -1.0
         reached = trial.history[-1][0] + 1
         rung = self.grace_period
@@ -36,10 +37,8 @@ class ASHAStopping(EarlyStopPolicy):
             if trial.trial_id not in recorded:
                 value = next(v for s, v in trial.history if s + 1 >= rung)
                 recorded[trial.trial_id] = sign * value
-                if len(recorded) >= self.eta:
-                    ranked = sorted(recorded.values(), reverse=True)
-                    cutoff = ranked[max(1, len(ranked) // self.eta) - 1]
-                    if recorded[trial.trial_id] < cutoff:
-                        return True
+                top = top_of_rung(recorded, self.eta)
+                if top and recorded[trial.trial_id] < recorded[top[-1]]:  # ties with the last kept stay
+                    return True
             rung *= self.eta
         return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from typing import Sequence
 
-from maggy.trial import Trial
+from maggy.trial import FrozenTrial
 
 
 class EarlyStopPolicy(abc.ABC):
@@ -16,12 +16,12 @@ class EarlyStopPolicy(abc.ABC):
     """
 
     @abc.abstractmethod
-    def should_stop(self, trial: Trial, finished: Sequence[Trial], direction: str) -> bool:
+    def should_stop(self, trial: FrozenTrial, finished: Sequence[FrozenTrial], direction: str) -> bool:
         """Whether ``trial`` (RUNNING, with at least one metric) should stop now."""
 
 
 class NoStopping(EarlyStopPolicy):
     """Never stops a trial."""
 
-    def should_stop(self, trial: Trial, finished: Sequence[Trial], direction: str) -> bool:
+    def should_stop(self, trial: FrozenTrial, finished: Sequence[FrozenTrial], direction: str) -> bool:
         return False

@@ -6,7 +6,7 @@ import statistics
 from typing import Sequence
 
 from maggy.earlystop.base import EarlyStopPolicy
-from maggy.trial import Trial
+from maggy.trial import FrozenTrial
 from maggy.validation import check_int
 
 
@@ -16,16 +16,16 @@ class MedianStoppingRule(EarlyStopPolicy):
 
     It acts once ``min_trials`` finished trials have metrics up to that step.
 
-    >>> from maggy.trial import Trial
-    >>> done = [Trial("a", {}, history=[(0, 0.8), (1, 0.9)]), Trial("b", {}, history=[(0, 0.7), (1, 0.9)])]
-    >>> MedianStoppingRule(min_trials=2).should_stop(Trial("c", {}, history=[(0, 0.1), (1, 0.2)]), done, "max")
+    >>> from maggy.trial import FrozenTrial as T
+    >>> done = [T("a", {}, history=((0, 0.8), (1, 0.9))), T("b", {}, history=((0, 0.7), (1, 0.9)))]
+    >>> MedianStoppingRule(min_trials=2).should_stop(T("c", {}, history=((0, 0.1), (1, 0.2))), done, "max")
     True
     """
 
     def __init__(self, min_trials: int = 10) -> None:
-        self.min_trials = check_int("es_min", min_trials, low=1)
+        self.min_trials = check_int("min_trials", min_trials, low=1)
 
-    def should_stop(self, trial: Trial, finished: Sequence[Trial], direction: str) -> bool:
+    def should_stop(self, trial: FrozenTrial, finished: Sequence[FrozenTrial], direction: str) -> bool:
         if not trial.history:
             return False
         step = trial.history[-1][0]

@@ -10,20 +10,15 @@ with ``sampler="tpe"``, from TPE fitted on the highest rung with enough results 
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Sequence
 
 from maggy.exceptions import InvalidParameterError
 from maggy.optimizers.base import DONE, WAIT, Answer, Optimizer, Suggestion
 from maggy.optimizers.tpe import TPESampler
-from maggy.searchspace import Searchspace
-from maggy.trial import Trial, TrialState
+from maggy.rungs import top_of_rung
+from maggy.trial import FrozenTrial, TrialState
 from maggy.validation import check_choice, check_int, check_number
-
-
-def _key(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, default=str)
 
 
 class Ladder:
@@ -41,9 +36,7 @@ class Ladder:
     def promotable(self) -> tuple[str, int] | None:
         """(trial id, rung it leaves) of the best promotion available, highest rung first."""
         for k in reversed(range(len(self.budgets) - 1)):
-            rung = self.scores[k]
-            top = sorted(rung, key=lambda tid: -rung[tid])[:len(rung) // self.eta]
-            for tid in top:
+            for tid in top_of_rung(self.scores[k], self.eta):
                 if tid not in self.promoted[k]:
                     return tid, k
         return None
@@ -91,15 +84,13 @@ class ASHA(Optimizer):
     def _make_ladders(self) -> list[Ladder]:
         return [Ladder(self.budgets, self.eta)]
 
-    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
-              num_trials: int | None = None) -> None:
-        super().setup(searchspace, direction=direction, seed=seed, num_trials=num_trials)
+    def reset(self) -> None:
         self.ladders = self._make_ladders()
-        self._owner: dict[str, Ladder] = {}
+        self._owner: dict[str, Ladder] = {}  # trial id -> its bracket
         self._params: dict[str, dict[str, Any]] = {}
         self._started = 0
 
-    def ask(self, pending: Sequence[Trial]) -> Answer:
+    def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         for ladder in self.ladders:
             found = ladder.promotable()
             if found is not None:
@@ -107,12 +98,18 @@ class ASHA(Optimizer):
                 ladder.promoted[k].add(tid)
                 return Suggestion(dict(self._params[tid]), budget=ladder.budgets[k + 1], trial_id=tid)
         if self.num_trials is None or self._started < self.num_trials:
-            ladder = self.ladders[self._started % len(self.ladders)]
+            index = self._started % len(self.ladders)
             self._started += 1
-            params = self._sample(ladder)
-            self._owner[_key(params)] = ladder
-            return Suggestion(params, budget=ladder.budgets[0])
+            ladder = self.ladders[index]
+            return Suggestion(self._sample(ladder), budget=ladder.budgets[0], info={"ladder": index})
         return WAIT if pending else DONE
+
+    def accepted(self, trial_id: str, suggestion: Suggestion) -> None:
+        self._owner[trial_id] = self.ladders[suggestion.info["ladder"]]
+        self._params[trial_id] = dict(suggestion.params)
+
+    def rejected(self, suggestion: Suggestion) -> None:
+        self._started -= 1
 
     def _sample(self, ladder: Ladder) -> dict[str, Any]:
         if self.sampler == "tpe":
@@ -123,16 +120,15 @@ class ASHA(Optimizer):
                     return self._tpe.sample(self.searchspace, obs, self.rng)
         return self.searchspace.sample(self.rng)
 
-    def tell(self, trial: Trial) -> None:
+    def tell(self, trial: FrozenTrial) -> None:
         if trial.state not in (TrialState.FINALIZED, TrialState.PAUSED) or trial.metric is None:
             return
-        ladder = self._owner.get(_key(trial.params))
+        ladder = self._owner.get(trial.trial_id)
         if ladder is None or trial.budget not in ladder.budgets:
             return
-        self._params[trial.trial_id] = dict(trial.params)
         ladder.record(trial.trial_id, trial.budget, self.score(trial.metric))
 
-    def completes(self, trial: Trial) -> bool:
+    def completes(self, trial: FrozenTrial) -> bool:
         return trial.budget is None or trial.budget >= self.budgets[-1]
 
 

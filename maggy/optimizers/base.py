@@ -2,7 +2,9 @@
 
 Optimizers are pure decision objects: they see the searchspace, the trials still running and
 the results told to them, and they answer with the next point. They never touch Spark, sockets
-or files, so each one is testable with plain objects.
+or files, so each one is testable with plain objects. The scheduler owns the trials: it names
+the trial a suggestion becomes (:meth:`Optimizer.accepted`) or drops it as a duplicate
+(:meth:`Optimizer.rejected`), and optimizers see only read-only :class:`FrozenTrial` views.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Literal, Sequence, Union
 import numpy as np
 
 from maggy.searchspace import Searchspace
-from maggy.trial import Trial
+from maggy.trial import FrozenTrial, TrialState
 
 WAIT: Literal["wait"] = "wait"
 DONE: Literal["done"] = "done"
@@ -25,7 +27,8 @@ class Suggestion:
     """A point to evaluate.
 
     ``budget`` is set by multi-fidelity optimizers and passed to ``train_fn``; ``trial_id`` names
-    a PAUSED trial to continue (a promotion) instead of starting a new one.
+    a PAUSED trial to continue (a promotion) instead of starting a new one. ``info`` is the
+    optimizer's own note on the suggestion, handed back in ``accepted``/``rejected``.
     """
 
     params: dict[str, Any]
@@ -63,27 +66,37 @@ class Optimizer(abc.ABC):
         """Bind the optimizer to an experiment; called once by the driver before the first ask.
 
         ``num_trials`` is how many new trials the experiment will start; optimizers that resume
-        trials use it to know when they are done.
+        trials use it to know when they are done. Subclasses reset their state in :meth:`reset`.
         """
         self.searchspace = searchspace
         self.direction = direction
         self.rng = np.random.default_rng(seed)
         self.num_trials = num_trials
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every trial: called by :meth:`setup` once the experiment is bound."""
 
     @abc.abstractmethod
-    def ask(self, pending: Sequence[Trial]) -> Answer:
+    def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         """Return the next Suggestion, WAIT (ask again later) or DONE (nothing more to propose).
 
         ``pending`` holds the trials handed out and not yet finished.
         """
 
-    def tell(self, trial: Trial) -> None:
+    def accepted(self, trial_id: str, suggestion: Suggestion) -> None:
+        """The scheduler started trial ``trial_id`` for a new point ``ask`` returned."""
+
+    def rejected(self, suggestion: Suggestion) -> None:
+        """The scheduler dropped a new point ``ask`` returned (already tried, or no room left)."""
+
+    def tell(self, trial: FrozenTrial) -> None:
         """Receive a trial whose run ended (FINALIZED, PAUSED, EARLY_STOPPED or ERROR)."""
 
-    def on_metric(self, trial: Trial, step: int, value: float) -> None:
+    def on_metric(self, trial_id: str, step: int, value: float) -> None:
         """Receive an intermediate metric of a running trial."""
 
-    def completes(self, trial: Trial) -> bool:
+    def completes(self, trial: FrozenTrial) -> bool:
         """Whether a run that ended normally completes ``trial``; if not, it is PAUSED."""
         return True
 
@@ -94,3 +107,8 @@ class Optimizer(abc.ABC):
     def score(self, value: float) -> float:
         """``value`` oriented so that larger is better whatever the direction."""
         return value if self.direction == "max" else -value
+
+    def observations(self, trials: Sequence[FrozenTrial]) -> list[tuple[dict[str, Any], float]]:
+        """(params, score) of the trials that ended with a metric, scores larger-is-better."""
+        return [(dict(t.params), self.score(t.metric)) for t in trials
+                if t.metric is not None and t.state in (TrialState.FINALIZED, TrialState.PAUSED)]

@@ -16,9 +16,7 @@ import numpy as np
 
 from maggy.optimizers.base import Answer, Optimizer, Suggestion
 from maggy.optimizers.encoding import VectorEncoder
-from maggy.optimizers.tpe import observations_of
-from maggy.searchspace import Searchspace
-from maggy.trial import Trial
+from maggy.trial import FrozenTrial
 from maggy.validation import check_int, check_number
 
 
@@ -48,19 +46,17 @@ class GP(Optimizer):
         self.n_candidates = check_int("n_candidates", n_candidates, low=1)
         self.n_refine = check_int("n_refine", n_refine, low=0)
         self.xi = check_number("xi", xi, low=0)
-        self._done: list[Trial] = []
+        self._done: list[FrozenTrial] = []
 
-    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
-              num_trials: int | None = None) -> None:
-        super().setup(searchspace, direction=direction, seed=seed, num_trials=num_trials)
-        self.encoder = VectorEncoder(searchspace)
+    def reset(self) -> None:
+        self.encoder = VectorEncoder(self.searchspace)
         self._done = []
 
-    def tell(self, trial: Trial) -> None:
+    def tell(self, trial: FrozenTrial) -> None:
         self._done.append(trial)
 
-    def ask(self, pending: Sequence[Trial]) -> Answer:
-        obs = observations_of(self._done, self)
+    def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
+        obs = self.observations(self._done)
         startup = self.n_startup or max(5, len(self.searchspace) + 2)
         if len(obs) < startup:
             return Suggestion(self.searchspace.sample(self.rng))

@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 from maggy.optimizers.base import DONE, Answer, Optimizer, Suggestion
 from maggy.searchspace import Searchspace
-from maggy.trial import Trial
+from maggy.trial import FrozenTrial
 from maggy.validation import check_int
 
 
@@ -29,13 +29,11 @@ class GridSearch(Optimizer):
         self._points: list[dict] = []
         self._next = 0
 
-    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
-              num_trials: int | None = None) -> None:
-        super().setup(searchspace, direction=direction, seed=seed, num_trials=num_trials)
-        self._points = searchspace.grid(self.resolution)
+    def reset(self) -> None:
+        self._points = self.searchspace.grid(self.resolution)
         self._next = 0
 
-    def ask(self, pending: Sequence[Trial]) -> Answer:
+    def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         if self._next >= len(self._points):
             return DONE
         self._next += 1

@@ -9,12 +9,8 @@ from typing import Any, Sequence
 
 from maggy.exceptions import InvalidParameterError
 from maggy.optimizers.base import Answer, Optimizer, Suggestion
-from maggy.searchspace import DOUBLE, INTEGER, Searchspace
-from maggy.trial import Trial, TrialState
-
-
-def _key(params: dict[str, Any]) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in params.items()))
+from maggy.searchspace import DOUBLE, INTEGER
+from maggy.trial import FrozenTrial, TrialState
 
 
 class OptunaSampler(Optimizer):
@@ -35,16 +31,14 @@ class OptunaSampler(Optimizer):
                 f"OptunaSampler needs an optuna.samplers.BaseSampler instance; got {sampler!r}.")
         self.sampler = sampler
 
-    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
-              num_trials: int | None = None) -> None:
+    def reset(self) -> None:
         import optuna
 
-        super().setup(searchspace, direction=direction, seed=seed, num_trials=num_trials)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = optuna.create_study(sampler=self.sampler,
-                                         direction="maximize" if direction == "max" else "minimize")
-        self.distributions = {hp.name: self._distribution(hp) for hp in searchspace}
-        self._asked: dict[tuple, Any] = {}
+                                         direction="maximize" if self.direction == "max" else "minimize")
+        self.distributions = {hp.name: self._distribution(hp) for hp in self.searchspace}
+        self._asked: dict[str, Any] = {}  # maggy trial id -> Optuna trial
 
     @staticmethod
     def _distribution(hp) -> Any:
@@ -56,16 +50,23 @@ class OptunaSampler(Optimizer):
             return IntDistribution(int(hp.low), int(hp.high), log=hp.log)
         return CategoricalDistribution(list(hp.values))
 
-    def ask(self, pending: Sequence[Trial]) -> Answer:
+    def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         ot = self.study.ask(self.distributions)
-        params = {hp.name: ot.params[hp.name] for hp in self.searchspace}
-        self._asked[_key(params)] = ot
-        return Suggestion(params)
+        return Suggestion({hp.name: ot.params[hp.name] for hp in self.searchspace}, info={"optuna_trial": ot})
 
-    def tell(self, trial: Trial) -> None:
+    def accepted(self, trial_id: str, suggestion: Suggestion) -> None:
+        self._asked[trial_id] = suggestion.info["optuna_trial"]
+
+    def rejected(self, suggestion: Suggestion) -> None:
+        """A point maggy already tried: close its Optuna trial, so that none stays RUNNING."""
         from optuna.trial import TrialState as OptunaState
 
-        ot = self._asked.pop(_key(trial.params), None)
+        self.study.tell(suggestion.info["optuna_trial"], state=OptunaState.FAIL)
+
+    def tell(self, trial: FrozenTrial) -> None:
+        from optuna.trial import TrialState as OptunaState
+
+        ot = self._asked.pop(trial.trial_id, None)
         if ot is None:
             return
         if trial.state is TrialState.FINALIZED and trial.metric is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from maggy.optimizers.base import Answer, Optimizer, Suggestion
-from maggy.trial import Trial
+from maggy.trial import FrozenTrial
 
 
 class RandomSearch(Optimizer):
@@ -18,5 +18,5 @@ class RandomSearch(Optimizer):
     True
     """
 
-    def ask(self, pending: Sequence[Trial]) -> Answer:
+    def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         return Suggestion(self.searchspace.sample(self.rng))

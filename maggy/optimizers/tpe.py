@@ -16,7 +16,7 @@ import numpy as np
 from maggy.optimizers.base import Answer, Optimizer, Suggestion
 from maggy.optimizers.encoding import from_unit, to_unit
 from maggy.searchspace import RANGE_TYPES, Hyperparameter, Searchspace
-from maggy.trial import Trial, TrialState
+from maggy.trial import FrozenTrial
 from maggy.validation import check_int, check_number
 
 _SQRT2 = math.sqrt(2.0)
@@ -128,12 +128,6 @@ class TPESampler:
         return [hp.values[int(c)] for c in cand], np.log(pl[cand]) - np.log(pg[cand])
 
 
-def observations_of(trials: Sequence[Trial], optimizer: Optimizer) -> list[tuple[dict, float]]:
-    """(params, score) of the trials that ended with a metric, scores larger-is-better."""
-    return [(t.params, optimizer.score(t.metric)) for t in trials
-            if t.metric is not None and t.state in (TrialState.FINALIZED, TrialState.PAUSED)]
-
-
 class TPE(Optimizer):
     """Bayesian optimisation with Parzen estimators; random for the first ``n_startup`` trials.
 
@@ -148,20 +142,18 @@ class TPE(Optimizer):
                  multivariate: bool = False) -> None:
         self.n_startup = check_int("n_startup", n_startup, low=1)
         self.sampler = TPESampler(n_candidates=n_candidates, gamma=gamma, multivariate=multivariate)
-        self._done: list[Trial] = []
+        self._done: list[FrozenTrial] = []
 
-    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
-              num_trials: int | None = None) -> None:
-        super().setup(searchspace, direction=direction, seed=seed, num_trials=num_trials)
+    def reset(self) -> None:
         self._done = []
 
-    def ask(self, pending: Sequence[Trial]) -> Answer:
-        obs = observations_of(self._done, self)
+    def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
+        obs = self.observations(self._done)
         if len(obs) < self.n_startup:
             return Suggestion(self.searchspace.sample(self.rng))
         worst = min(score for _, score in obs)
-        liars = [(t.params, worst) for t in pending]
+        liars = [(dict(t.params), worst) for t in pending]
         return Suggestion(self.sampler.sample(self.searchspace, obs + liars, self.rng))
 
-    def tell(self, trial: Trial) -> None:
+    def tell(self, trial: FrozenTrial) -> None:
         self._done.append(trial)

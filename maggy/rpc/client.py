@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Any
-
-from maggy.rpc.protocol import HEADER, MAC_SIZE, SEQ, SESSION, Codec, MsgType, new_session
+from maggy.rpc.messages import Message, decode
+from maggy.rpc.protocol import HEADER, MAC_SIZE, SEQ, SESSION, Codec, new_session
 
 
 class RpcClient:
@@ -20,14 +19,16 @@ class RpcClient:
         self._session = new_session()
         self._seq = 0
 
-    def request(self, mtype: MsgType, body: dict[str, Any]) -> tuple[MsgType, dict[str, Any]]:
+    def request(self, message: Message) -> Message:
+        """Send ``message`` and return the driver's typed reply (BodyError if it does not fit)."""
         with self._lock:
-            self._sock.sendall(self._codec.encode(mtype, {**body, SESSION: self._session, SEQ: self._seq}))
+            body = {**message.to_body(), SESSION: self._session, SEQ: self._seq}
+            self._sock.sendall(self._codec.encode(message.TYPE, body))
             self._seq += 1
             header = self._recv(HEADER.size)
             length = self._codec.body_length(header)
             rest = self._recv(MAC_SIZE + length)
-        return self._codec.decode(header, rest[:MAC_SIZE], rest[MAC_SIZE:])
+        return decode(*self._codec.decode(header, rest[:MAC_SIZE], rest[MAC_SIZE:]), replies=True)
 
     def _recv(self, n: int) -> bytes:
         buf = bytearray()

@@ -1,9 +1,10 @@
 """The driver's end of the RPC channel: one thread that accepts, verifies and enqueues.
 
-The server never decides anything. Each verified message becomes an :class:`Inbound` on the
+The server never decides anything. Each verified frame is decoded into its typed message
+(:mod:`maggy.rpc.messages`) here, on the RPC thread, and becomes an :class:`Inbound` on the
 driver's queue; the driver answers with :meth:`RpcServer.reply`, which hands the frame back to
-this thread to send. A bad frame is counted by reason and its connection closed; the server and
-every other connection carry on.
+this thread to send. A bad frame (a body that does not fit its message type included) is counted
+by reason and its connection closed; the server and every other connection carry on.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from maggy.rpc.protocol import Codec, FrameError, FrameReader, MsgType, ReplayGuard
+from maggy.rpc.messages import BodyError, Message, decode
+from maggy.rpc.protocol import Codec, FrameError, FrameReader, ReplayGuard
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Inbound:
-    """A verified message from connection ``conn``; ``mtype`` None means the peer disconnected."""
+    """A verified message from connection ``conn``; ``message`` None means the peer disconnected."""
 
     conn: int
-    mtype: MsgType | None
-    body: dict[str, Any]
+    message: Message | None
     received: float = field(default_factory=time.monotonic)
 
 
@@ -78,9 +79,9 @@ class RpcServer:
         with self._lock:
             return sum(self.bad_frames.values())
 
-    def reply(self, conn: int, mtype: MsgType, body: dict[str, Any]) -> None:
+    def reply(self, conn: int, message: Message) -> None:
         """Queue a reply on ``conn``; thread-safe, never blocks on the network."""
-        self._outbox.append((conn, self._codec.encode(mtype, body)))
+        self._outbox.append((conn, self._codec.encode(message.TYPE, message.to_body())))
         self._wake()
 
     def close_connection(self, conn: int) -> None:
@@ -158,17 +159,18 @@ class RpcServer:
             self._close(cid)
             return
         try:
-            messages = conn.reader.feed(data)
-            for _, body in messages:
+            messages = []
+            for mtype, body in conn.reader.feed(data):
                 self._guard.admit(conn.session, body)
-        except FrameError as exc:
-            self._count(exc.reason)
+                messages.append(decode(mtype, body))
+        except (FrameError, BodyError) as exc:
+            self._count(exc.reason if isinstance(exc, FrameError) else "bad_body")
             log.warning("maggy rpc: dropped a bad frame (%s); closing the connection", exc)
             self._close(cid)
             return
         conn.partial_since = (conn.partial_since or time.monotonic()) if conn.reader.partial else None
-        for mtype, body in messages:
-            self._inbox.put(Inbound(cid, mtype, body))
+        for message in messages:
+            self._inbox.put(Inbound(cid, message))
 
     def _send_outbox(self) -> None:
         while self._outbox:
@@ -218,4 +220,4 @@ class RpcServer:
             pass
         conn.sock.close()
         if notify and not self._stopping:
-            self._inbox.put(Inbound(cid, None, {}))
+            self._inbox.put(Inbound(cid, None))

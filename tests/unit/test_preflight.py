@@ -71,3 +71,39 @@ def test_missing_pyspark_is_reported():
     # as if PySpark were not installed
     out = _lagom_error_in_fresh_process("import sys; sys.modules['pyspark'] = None\n", {"PATH": "/usr/bin:/bin"})
     assert "ERROR: backend='spark' needs PySpark" in out
+
+
+class UnavailableBackend(RecordingBackend):
+    """A backend whose own preflight fails, as an unreachable Spark master does."""
+
+    def prepare(self):
+        from maggy.exceptions import BackendUnavailableError
+        raise BackendUnavailableError("no cluster here")
+
+
+def test_a_failed_backend_preflight_leaves_nothing_behind(tmp_path):
+    import threading
+
+    from mlflow.tracking import MlflowClient
+
+    from maggy.exceptions import BackendUnavailableError
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()  # the store exists, as on a real server
+    cfg = HyperparameterOptConfig(searchspace=SP, experiment_dir=str(tmp_path / "experiments"), tracking_uri=uri,
+                                  name="preflight")
+    with pytest.raises(BackendUnavailableError, match="no cluster here"):
+        experiment.lagom(lambda lr: lr, cfg, backend=UnavailableBackend(), verbose=False)
+    client = MlflowClient(uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert client.search_runs(experiments) == []
+    assert client.get_experiment_by_name("preflight") is None
+    assert not (tmp_path / "experiments").exists()
+    assert not [t for t in threading.enumerate() if t.name.startswith("maggy")]
+
+
+def test_deciding_that_nothing_is_tracked_does_not_import_mlflow():
+    code = ("import sys, os; os.environ.pop('MLFLOW_TRACKING_URI', None);"
+            "from maggy.tracking import configured_uri; print(configured_uri(None), 'mlflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["None", "False"], out.stderr

@@ -1,14 +1,8 @@
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from maggy.journal import Journal
-from maggy.reporter import Reporter
-from maggy.storage import LocalStorage
-from maggy.trial import IllegalTransition, Trial, TrialState, trial_id_for
-from maggy import EarlyStopped
+from maggy.trial import IllegalTransition, Trial, TrialState, error_record, exception_record, trial_id_for
 
 
 def test_trial_id_is_stable_and_depends_on_budget():
@@ -32,36 +26,25 @@ def test_state_machine():
         t.transition(TrialState.RUNNING)
 
 
-def test_journal_replays_the_last_state(tmp_path):
-    journal = Journal(LocalStorage(), str(tmp_path / "journal.jsonl"))
-    t = Trial.create({"x": 0.5})
-    t.transition(TrialState.RUNNING)
-    journal.append_trials([t.to_record()])
-    t.history = [(0, 0.1), (1, 0.2)]
-    t.metric = 0.2
-    t.transition(TrialState.FINALIZED)
-    journal.append_trials([t.to_record()])
-    replayed = journal.replay()
-    assert list(replayed) == [t.trial_id]
-    again = replayed[t.trial_id]
-    assert again.state is TrialState.FINALIZED and again.history == t.history and again.metric == 0.2
-    lines = (tmp_path / "journal.jsonl").read_text().splitlines()
-    assert [json.loads(line)["state"] for line in lines] == ["RUNNING", "FINALIZED"]
+def test_views_are_snapshots_that_cannot_be_changed():
+    t = Trial.create({"x": 1})
+    t.history.append((0, 0.5))
+    view = t.view()
+    t.history.append((1, 0.7))
+    t.params["x"] = 2
+    assert view.history == ((0, 0.5),) and view.params["x"] == 1 and view.last_metric == 0.5
+    with pytest.raises(AttributeError):
+        view.metric = 1.0
+    with pytest.raises(TypeError):
+        view.params["x"] = 3
+    assert view.to_record()["history"] == [[0, 0.5]]
 
 
-def test_reporter_steps_stop_and_validation():
-    r = Reporter("t", {"x": 1})
-    r.broadcast(0.5)
-    r.broadcast(0.6)
-    r.broadcast(0.9, step=10)
-    r.log("hello")
-    assert r.take() == ([[0, 0.5], [1, 0.6], [10, 0.9]], ["hello"])
-    assert r.take() == ([], [])
-    with pytest.raises(TypeError, match="finite number"):
-        r.broadcast("0.5")
-    with pytest.raises(TypeError, match="needs an int"):
-        r.broadcast(0.5, step=1.5)
-    r.request_stop()
-    with pytest.raises(EarlyStopped):
-        r.broadcast(0.7)
-    assert r.last == (11, 0.7)
+def test_error_records():
+    assert error_record("TrialLost", "gone") == {"type": "TrialLost", "message": "gone", "traceback": ""}
+    try:
+        raise ValueError("bad lr")
+    except ValueError as exc:
+        rec = exception_record(exc)
+    assert rec["type"] == "ValueError" and rec["message"] == "bad lr" and "raise ValueError" in rec["traceback"]
+    assert len(error_record("E", "m", "x" * 100_000)["traceback"]) == 64 * 1024

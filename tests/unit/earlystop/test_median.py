@@ -37,6 +37,6 @@ def test_direction_min_mirrors():
 
 
 def test_validation_and_no_stopping():
-    with pytest.raises(InvalidParameterError, match="es_min"):
+    with pytest.raises(InvalidParameterError, match="min_trials"):
         MedianStoppingRule(min_trials=0)
     assert not NoStopping().should_stop(trial([0.0]), FINISHED, "max")

@@ -1,0 +1,70 @@
+"""Whatever watches an experiment: progress, the journal, MLflow tracking and the user's own hooks.
+
+The driver holds a list of :class:`Callback` objects and calls each hook on every one of them, in
+order, on its own thread and after it has replied to the worker concerned, so a slow callback
+delays the next decision but never a worker's reply. Trials arrive as read-only
+:class:`~maggy.trial.FrozenTrial` snapshots taken when the event happened.
+
+>>> class Ends(Callback):
+...     def __init__(self):
+...         self.ended = []
+...     def on_trial_end(self, trial):
+...         self.ended.append((trial.trial_id, trial.state.value))
+>>> from maggy.trial import FrozenTrial, TrialState
+>>> cb = Ends()
+>>> cb.on_trial_end(FrozenTrial("a1", {"x": 1}, state=TrialState.FINALIZED, metric=0.5))
+>>> cb.ended
+[('a1', 'FINALIZED')]
+
+Pass your own with ``lagom(train_fn, config, callbacks=[Ends()])``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from maggy.trial import FrozenTrial
+
+if TYPE_CHECKING:
+    from maggy.result import Result
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """What an experiment is, for ``on_experiment_start``."""
+
+    name: str
+    directory: str
+    config: Mapping[str, Any]
+    total_trials: int
+    num_workers: int
+
+
+class Callback:
+    """Hooks into an experiment's life; override the ones you need (each does nothing here)."""
+
+    def on_experiment_start(self, info: ExperimentInfo) -> None:
+        """Before the first worker starts."""
+
+    def on_trial_start(self, trial: FrozenTrial) -> None:
+        """A worker was handed ``trial`` (again, when a paused or lost trial continues)."""
+
+    def on_trial_result(self, trial: FrozenTrial, points: Sequence[tuple[int, float]]) -> None:
+        """``trial`` reported the metric ``points`` (step, value), already in its history."""
+
+    def on_trial_end(self, trial: FrozenTrial) -> None:
+        """A run of ``trial`` ended: FINALIZED, EARLY_STOPPED or ERROR, or PAUSED when a
+        multi-fidelity optimizer may continue it later (it then ends again, at the latest as
+        FINALIZED when the experiment ends)."""
+
+    def on_trial_change(self, trial: FrozenTrial) -> None:
+        """Any state change of ``trial`` (PENDING, RUNNING, LOST, ... included)."""
+
+    def on_step_end(self) -> None:
+        """After the driver handled a message or ran its periodic checks."""
+
+    def on_experiment_end(self, result: "Result", outcome: str) -> None:
+        """The experiment ended: ``outcome`` is ``"finished"``, ``"interrupted"`` or ``"failed"``.
+
+        Callbacks earlier in the list may have added to ``result`` (MLflow's run ids)."""

@@ -1,0 +1,273 @@
+"""The driver–worker contract: one frozen dataclass per message, validated where it is decoded.
+
+A worker sends a request and the driver answers with one reply:
+
+========================  ===========================================================
+request (worker → driver)  reply (driver → worker)
+========================  ===========================================================
+:class:`Register`          :class:`Ok`
+:class:`Get`               :class:`Assignment` (a trial), :class:`Wait` or :class:`Done`
+:class:`Metric`            :class:`Ok`, or :class:`Stop` when the trial should end early
+:class:`Log`               :class:`Ok`
+:class:`Final`             like :class:`Get`: the next trial travels in the reply
+:class:`WorkerError`       :class:`Ok`
+========================  ===========================================================
+
+``to_body()`` gives the JSON object that travels in a frame; ``from_body()`` checks every field's
+type (and range, where one applies) and raises :class:`BodyError` for anything that does not fit,
+which the RPC thread counts as a ``bad_body`` frame: a malformed message never reaches the driver.
+
+>>> msg = Metric(worker=0, trial_id="a1", points=((0, 0.5),))
+>>> decode(msg.TYPE, msg.to_body()) == msg
+True
+>>> decode(MsgType.METRIC, {"worker": 0, "trial_id": 7, "points": []})
+Traceback (most recent call last):
+...
+maggy.rpc.messages.BodyError: METRIC.trial_id: expected str, got 7
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Union
+
+from maggy.rpc.protocol import MsgType
+from maggy.trial import TrialState
+
+
+class BodyError(ValueError):
+    """An authentic frame whose body does not fit its message type."""
+
+
+def _conform(value: Any, tp: Any, where: str) -> Any:
+    """``value`` checked against the annotation ``tp`` (the few shapes messages use)."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        for alt in typing.get_args(tp):
+            if alt is not type(None):
+                try:
+                    return _conform(value, alt, where)
+                except BodyError:
+                    continue
+        raise BodyError(f"{where}: expected {tp}, got {value!r:.80}")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise BodyError(f"{where}: expected a list, got {value!r:.80}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_conform(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise BodyError(f"{where}: expected {len(args)} items, got {len(value)}")
+        return tuple(_conform(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise BodyError(f"{where}: expected a finite number, got {value!r:.80}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BodyError(f"{where}: expected int, got {value!r:.80}")
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise BodyError(f"{where}: expected {tp.__name__}, got {value!r:.80}")
+        return value
+    if tp is dict:
+        if not isinstance(value, dict):
+            raise BodyError(f"{where}: expected a JSON object, got {value!r:.80}")
+        return value
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            raise BodyError(f"{where}: {value!r:.80} is not a {tp.__name__}") from None
+    raise TypeError(f"message field {where} has an annotation messages cannot check: {tp}")  # a maggy bug
+
+
+@dataclass(frozen=True)
+class Message:
+    """Base of every message: the wire type and the conversions to and from a JSON body."""
+
+    TYPE: ClassVar[MsgType]
+
+    def to_body(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> "Message":
+        hints = _hints(cls)
+        name = cls.TYPE.name
+        unknown = set(body) - set(hints)
+        if unknown:
+            raise BodyError(f"{name}: unexpected fields {sorted(unknown)}")
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name in body:
+                values[f.name] = _conform(body[f.name], hints[f.name], f"{name}.{f.name}")
+            elif f.default is dataclasses.MISSING:
+                raise BodyError(f"{name}: missing field {f.name!r}")
+        return cls(**values)
+
+    def __post_init__(self) -> None:
+        for key in ("worker", "pid", "next_step"):
+            if getattr(self, key, 0) < 0:
+                raise BodyError(f"{self.TYPE.name}.{key} must be >= 0")
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = {k: v for k, v in typing.get_type_hints(cls).items() if k != "TYPE"}
+    return _HINTS[cls]
+
+
+Points = tuple[tuple[int, float], ...]
+
+# ---- requests ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Register(Message):
+    """A worker introduces itself once, before its first GET."""
+
+    TYPE = MsgType.REGISTER
+    worker: int
+    host: str
+    pid: int
+    gpus: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Get(Message):
+    """A free worker asks for a trial."""
+
+    TYPE = MsgType.GET
+    worker: int
+
+
+@dataclass(frozen=True)
+class Metric(Message):
+    """The heartbeat: the running trial's new (step, value) points, possibly none."""
+
+    TYPE = MsgType.METRIC
+    worker: int
+    trial_id: str
+    points: Points = ()
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Log(Message):
+    """Lines for the trial's log."""
+
+    TYPE = MsgType.LOG
+    worker: int
+    trial_id: str
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Final(Message):
+    """A trial's run ended; what is left of its points and logs travels with it."""
+
+    TYPE = MsgType.FINAL
+    worker: int
+    trial_id: str
+    state: TrialState
+    start: float
+    end: float
+    metric: float | None = None
+    extra: dict = dataclasses.field(default_factory=dict)
+    error: dict | None = None
+    points: Points = ()
+    logs: tuple[str, ...] = ()
+    handoff: float | None = None
+    run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.state.finished:
+            raise BodyError(f"FINAL.state must be FINALIZED, EARLY_STOPPED or ERROR, not {self.state.value}")
+        if self.error is not None and not all(isinstance(self.error.get(k), str)
+                                              for k in ("type", "message", "traceback")):
+            raise BodyError("FINAL.error must hold the strings type, message and traceback")
+
+
+@dataclass(frozen=True)
+class WorkerError(Message):
+    """A failure outside ``train_fn`` that ends the worker."""
+
+    TYPE = MsgType.ERROR
+    worker: int
+    message: str
+    traceback: str = ""
+
+
+# ---- replies -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assignment(Message):
+    """The trial a worker runs next; ``next_step`` continues the numbering of earlier runs."""
+
+    TYPE = MsgType.TRIAL
+    trial_id: str
+    params: dict
+    checkpoint_dir: str
+    budget: int | float | None = None
+    next_step: int = 0
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Ok(Message):
+    TYPE = MsgType.OK
+
+
+@dataclass(frozen=True)
+class Stop(Message):
+    """Stop the trial reported on: ``reporter.broadcast`` raises EarlyStopped."""
+
+    TYPE = MsgType.STOP
+
+
+@dataclass(frozen=True)
+class Wait(Message):
+    """Nothing to run yet: ask again after ``retry_after`` seconds."""
+
+    TYPE = MsgType.WAIT
+    retry_after: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.retry_after <= 60:
+            raise BodyError(f"WAIT.retry_after must be within [0, 60], not {self.retry_after}")
+
+
+@dataclass(frozen=True)
+class Done(Message):
+    """The experiment is over: the worker ends."""
+
+    TYPE = MsgType.DONE
+
+
+REQUESTS: dict[MsgType, type[Message]] = {m.TYPE: m for m in (Register, Get, Metric, Log, Final, WorkerError)}
+REPLIES: dict[MsgType, type[Message]] = {m.TYPE: m for m in (Assignment, Ok, Stop, Wait, Done)}
+
+
+def decode(mtype: MsgType, body: dict[str, Any], *, replies: bool = False) -> Message:
+    """The message of type ``mtype`` (a request, or a reply if ``replies``) that ``body`` holds.
+
+    Raises BodyError when the type is not one of that direction or the body does not fit it.
+    """
+    cls = (REPLIES if replies else REQUESTS).get(mtype)
+    if cls is None:
+        raise BodyError(f"{mtype.name} is not a {'reply' if replies else 'request'}")
+    return cls.from_body(body)

@@ -1,0 +1,206 @@
+"""The driver's decisions without a cluster.
+
+Handlers are driven with typed messages and a stand-in for the RPC server; whole experiments run
+on :class:`ThreadBackend`, the real worker loop in threads of this process over loopback.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import threading
+
+import pytest
+
+from maggy import HyperparameterOptConfig, Searchspace, experiment
+from maggy.backends import Backend
+from maggy.callbacks import Callback
+from maggy.driver import Driver
+from maggy.journal import Journal
+from maggy.optimizers import RandomSearch
+from maggy.rpc.messages import Assignment, Done, Final, Get, Metric, Ok, Register, Stop
+from maggy.rpc.server import Inbound
+from maggy.storage import LocalStorage
+from maggy.trainfn import inspect_train_fn
+from maggy.trial import TrialState
+from maggy.worker import worker_main
+
+SP = Searchspace(x=("DOUBLE", [0.0, 1.0]))
+
+
+class ThreadBackend(Backend):
+    """Workers as threads of this process: the real worker loop and RPC, no processes."""
+
+    name = "threads"
+
+    def __init__(self, slots: int = 2) -> None:
+        self.slots = slots
+        self.threads: list[threading.Thread] = []
+
+    def prepare(self) -> None:
+        pass
+
+    def num_slots(self) -> int:
+        return self.slots
+
+    def addresses(self) -> tuple[str, str]:
+        return "127.0.0.1", "127.0.0.1"
+
+    def start(self, spec, num_workers, job_name) -> None:
+        def serve(partition):
+            try:
+                worker_main(spec, partition)
+            except (OSError, ConnectionError):  # the driver went away first
+                pass
+        self.threads = [threading.Thread(target=serve, args=(i,), daemon=True) for i in range(num_workers)]
+        for t in self.threads:
+            t.start()
+
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self.threads)
+
+    def failure(self) -> str | None:
+        return None
+
+    def wait(self, timeout: float) -> bool:
+        for t in self.threads:
+            t.join(timeout)
+        return not self.running()
+
+    def cancel(self) -> None:
+        pass
+
+
+class Replies:
+    """Stands in for the RPC server: keeps what the driver answered on each connection."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, object]] = []
+        self.closed: list[int] = []
+
+    def reply(self, conn, message) -> None:
+        self.sent.append((conn, message))
+
+    def close_connection(self, conn) -> None:
+        self.closed.append(conn)
+
+    def last(self, conn):
+        return [m for c, m in self.sent if c == conn][-1]
+
+
+def make_driver(tmp_path, train=lambda x: x, callbacks=(), **kw) -> Driver:
+    kw.setdefault("num_trials", 3)
+    cfg = HyperparameterOptConfig(searchspace=SP, experiment_dir=str(tmp_path), es_policy="none", seed=0, **kw)
+    driver = Driver(cfg, train, inspect_train_fn(train, SP), ThreadBackend(), LocalStorage(), str(tmp_path),
+                    callbacks=callbacks)
+    driver.server = Replies()
+    driver.sched.prepare()
+    return driver
+
+
+def final(trial_id, worker=0, state=TrialState.FINALIZED, metric=0.5, points=()):
+    return Final(worker, trial_id, state, start=1.0, end=2.0, metric=metric, points=points)
+
+
+def test_register_get_metric_final(tmp_path):
+    driver = make_driver(tmp_path)
+    replies = driver.server
+    driver.handle(Inbound(1, Register(worker=0, host="h", pid=1)))
+    assert replies.last(1) == Ok()
+    driver.handle(Inbound(1, Get(worker=0)))
+    first = replies.last(1)
+    assert isinstance(first, Assignment) and first.next_step == 0
+    assert first.checkpoint_dir == os.path.join(str(tmp_path), "trials", first.trial_id)
+    driver.handle(Inbound(1, Metric(worker=0, trial_id=first.trial_id, points=((0, 0.1), (1, 0.2)))))
+    assert replies.last(1) == Ok()
+    driver.sched.trials[first.trial_id].stop_requested = True
+    driver.handle(Inbound(1, Metric(worker=0, trial_id=first.trial_id)))
+    assert replies.last(1) == Stop()
+    driver.handle(Inbound(1, final(first.trial_id, state=TrialState.EARLY_STOPPED, metric=0.2, points=((2, 0.2),))))
+    nxt = replies.last(1)
+    assert isinstance(nxt, Assignment) and nxt.trial_id != first.trial_id  # FINAL's reply is the next trial
+    trial = driver.sched.trials[first.trial_id]
+    assert trial.state is TrialState.EARLY_STOPPED and trial.history == [(0, 0.1), (1, 0.2), (2, 0.2)]
+
+
+def test_an_unregistered_worker_gets_done_and_a_lost_trial_is_requeued(tmp_path):
+    driver = make_driver(tmp_path)
+    replies = driver.server
+    driver.handle(Inbound(5, Get(worker=0)))
+    assert replies.last(5) == Done()
+    driver.handle(Inbound(1, Register(worker=0, host="h", pid=1)))
+    driver.handle(Inbound(1, Get(worker=0)))
+    lost = replies.last(1).trial_id
+    driver.handle(Inbound(1, None))  # the connection dropped
+    assert driver.sched.trials[lost].state is TrialState.PENDING
+    driver.handle(Inbound(2, Register(worker=1, host="h", pid=2)))
+    driver.handle(Inbound(2, Get(worker=1)))
+    assert replies.last(2).trial_id == lost  # re-queued first
+    # the first worker's late FINAL changes nothing and gets a trial of its own or DONE
+    driver.handle(Inbound(1, final(lost)))
+    assert replies.last(1) == Done() and driver.sched.trials[lost].state is TrialState.RUNNING
+
+
+class Boom(RandomSearch):
+    def tell(self, trial):
+        raise ValueError("boom in tell")
+
+
+def test_an_optimizer_bug_fails_the_experiment_with_its_traceback_and_a_journal_that_replays(tmp_path):
+    cfg = HyperparameterOptConfig(searchspace=SP, optimizer=Boom(), num_trials=4, num_workers=1, es_policy="none",
+                                  experiment_dir=str(tmp_path), name="boom", hb_interval=0.05)
+    with pytest.raises(ValueError, match="boom in tell") as info:
+        experiment.lagom(lambda x: x, cfg, backend=ThreadBackend(1), verbose=False)
+    assert info.traceback[-1].name == "tell"  # its own traceback, not a 'malformed message'
+    (exp_dir,) = glob.glob(str(tmp_path / "boom" / "*"))
+    replayed = Journal(LocalStorage(), exp_dir).replay()
+    assert [t.state for t in replayed.values()].count(TrialState.FINALIZED) == 1
+    saved = json.loads(open(os.path.join(exp_dir, "result.json")).read())
+    assert saved["outcome"] == "failed" and len(saved["trials"]) >= 1
+
+
+class Watcher(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_experiment_start(self, info):
+        self.events.append(("start", info.total_trials))
+
+    def on_trial_start(self, trial):
+        self.events.append(("trial_start", trial.trial_id))
+
+    def on_trial_result(self, trial, points):
+        self.events.append(("result", trial.trial_id, tuple(points)))
+
+    def on_trial_end(self, trial):
+        self.events.append(("end", trial.trial_id, trial.state.value))
+
+    def on_experiment_end(self, result, outcome):
+        self.events.append(("stop", outcome, len(result.trials)))
+
+
+def test_a_user_callback_sees_every_trial_end_exactly_once(tmp_path):
+    def train(x, reporter):
+        reporter.broadcast(x, step=0)
+        if x > 0.5:
+            raise RuntimeError("fails on purpose")
+        return x
+
+    cfg = HyperparameterOptConfig(searchspace=SP, num_trials=8, num_workers=2, es_policy="none", seed=4,
+                                  experiment_dir=str(tmp_path), hb_interval=0.05)
+    watcher = Watcher()
+    result = experiment.lagom(train, cfg, backend=ThreadBackend(), verbose=False, callbacks=[watcher])
+    ends = [e for e in watcher.events if e[0] == "end"]
+    assert sorted(e[1] for e in ends) == sorted(result.trials["trial_id"])  # each once
+    assert {e[2] for e in ends} == {"FINALIZED", "ERROR"}
+    assert watcher.events[0] == ("start", 8) and watcher.events[-1] == ("stop", "finished", 8)
+    assert sum(e[0] == "trial_start" for e in watcher.events) == 8
+    results = {e[1]: e[2] for e in watcher.events if e[0] == "result"}
+    assert set(results) == set(result.trials["trial_id"]) and all(len(p) == 1 for p in results.values())
+
+
+def test_callbacks_must_be_callbacks(tmp_path):
+    from maggy import InvalidParameterError
+    with pytest.raises(InvalidParameterError, match="Subclass Callback"):
+        experiment.lagom(lambda x: x, SP, backend=ThreadBackend(), callbacks=[print])
