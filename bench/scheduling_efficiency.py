@@ -4,7 +4,9 @@
 
 Every contender runs the same trials, which sleep 0.5, 1.0 or 1.5 s. Efficiency is the ideal
 makespan (total trial time / 2 slots) over the measured one, in one process, on one Spark.
-Also prints maggy's hand-off latency from a worker's FINAL to the start of its next trial.
+Also prints maggy's hand-off latency from a worker's FINAL to the start of its next trial, its
+start-up (``lagom`` called -> first trial running, on executors already warm) and its tear-down
+(last trial ended -> ``lagom`` returned), for the first call in the process and the later ones.
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ def run_maggy(spark, durations, tmp):
 
     cfg = HyperparameterOptConfig(searchspace=sp, optimizer="gridsearch", es_policy="none",
                                   num_workers=SLOTS, experiment_dir=tmp, name="bench")
-    t0 = time.perf_counter()
+    t0 = time.time()
     result = experiment.lagom(train, cfg, backend=SparkBackend(spark), verbose=False)
-    wall = time.perf_counter() - t0
-    return wall, sum(result.trials["metric"]), result.stats
+    t1 = time.time()
+    first_start = result.trials["start"].min().timestamp()
+    last_end = result.trials["end"].max().timestamp()
+    stats = {**result.stats, "startup": first_start - t0, "teardown": t1 - last_end}
+    return t1 - t0, sum(result.trials["metric"]), stats
 
 
 def run_waves(spark, durations):
@@ -90,9 +95,13 @@ def main() -> None:
 
     rows = []
     handoffs = []
+    edges = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             wall, work, stats = run_maggy(spark, durations, tmp)
+            edges.append((stats["startup"], stats["teardown"]))
+            _, _, again = run_maggy(spark, durations[:SLOTS], tmp)
+            edges.append((again["startup"], again["teardown"]))
         rows.append(("maggy (1 job, resident tasks)", wall, work))
         handoffs.append((stats.get("handoff_p50_ms"), stats.get("handoff_p99_ms")))
         rows.append(("1 Spark job per wave of 2", *run_waves(spark, durations)))
@@ -116,6 +125,9 @@ def main() -> None:
     p50 = statistics.median(h[0] for h in handoffs)
     p99 = max(h[1] for h in handoffs)
     print(f"\nmaggy hand-off FINAL -> next trial start: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(f"\n{'maggy edges (s)':40} {'start-up':>11} {'tear-down':>11}")
+    for label, (up, down) in zip(("first lagom in the process", "a later lagom"), (edges[0], edges[-1])):
+        print(f"{label:40} {up:11.3f} {down:11.3f}")
 
 
 if __name__ == "__main__":
