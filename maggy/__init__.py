@@ -21,10 +21,10 @@ __version__ = "0.1.0"
 
 _LAZY = {"experiment": ("maggy.experiment", None),
          "HyperparameterOptConfig": ("maggy.config", "HyperparameterOptConfig"),
-         "Result": ("maggy.result", "Result")}
+         "Result": ("maggy.result", "Result"), "load_result": ("maggy.result", "load_result")}
 
 __all__ = ["EarlyStopped", "HyperparameterOptConfig", "InvalidParameterError", "MaggyError",
-           "Reporter", "Result", "Searchspace", "experiment", "__version__"]
+           "Reporter", "Result", "Searchspace", "experiment", "load_result", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

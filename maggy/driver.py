@@ -19,7 +19,7 @@ from maggy.callbacks import Callback, ExperimentInfo
 from maggy.config import HyperparameterOptConfig
 from maggy.exceptions import ExperimentFailedError
 from maggy.optimizers.base import DONE, WAIT
-from maggy.result import Result, best_trial, trials_frame
+from maggy.result import Result
 from maggy.rpc.messages import (Assignment, Done, Final, Get, Log, Message, Metric, Ok, Register, Stop, Wait,
                                 WorkerError)
 from maggy.rpc.protocol import new_secret
@@ -272,7 +272,6 @@ class Driver:
 
     def _result(self, started: float) -> Result:
         done = self.sched.ended()
-        best = best_trial(done, self.config.direction)
         handoffs = sorted(t.handoff for t in done if t.handoff is not None)
         stats: dict[str, Any] = {
             "makespan": time.time() - started, "num_workers": self.num_workers,
@@ -286,10 +285,5 @@ class Driver:
         if handoffs:
             stats["handoff_p50_ms"] = 1000 * statistics.median(handoffs)
             stats["handoff_p99_ms"] = 1000 * handoffs[min(len(handoffs) - 1, int(0.99 * len(handoffs)))]
-        return Result(
-            name=self.config.name, direction=self.config.direction,
-            best_params=None if best is None else dict(best.params),
-            best_metric=None if best is None else best.metric,
-            best_trial_id=None if best is None else best.trial_id,
-            trials=trials_frame(self.sched.trials.values(), self.config.searchspace.names),
-            experiment_dir=self.exp_dir, stats=stats)
+        return Result.of(self.config.name, self.config.direction, self.sched.trials.values(),
+                         self.config.searchspace.names, self.exp_dir, stats)

@@ -41,9 +41,19 @@ class Journal(Callback):
                                               for r in records])
 
     def read(self) -> list[dict[str, Any]]:
+        """Every event; a torn last line (the driver died while appending) is left out."""
         if not self.storage.exists(self.path):
             return []
-        return [json.loads(line) for line in self.storage.read_text(self.path).splitlines() if line.strip()]
+        lines = [line for line in self.storage.read_text(self.path).splitlines() if line.strip()]
+        events = []
+        for i, line in enumerate(lines):
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i < len(lines) - 1:
+                    raise ValueError(f"{self.path}: line {i + 1} of {len(lines)} is not JSON; the journal is "
+                                     "damaged in the middle, not torn at its end") from None
+        return events
 
     def replay(self) -> dict[str, Trial]:
         """The trials as the journal last recorded them, by id."""

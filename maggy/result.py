@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import pandas as pd
 
-from maggy.trial import Trial, TrialState
+from maggy.trial import FrozenTrial, Trial, TrialState
 
 _BASE_COLUMNS = ["trial_id", "state"]
 _TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "host", "error"]
 
 
-def best_trial(trials: Iterable[Trial], direction: str) -> Trial | None:
+def best_trial(trials: Iterable[Trial | FrozenTrial], direction: str) -> Trial | FrozenTrial | None:
     """The best completed trial (EARLY_STOPPED ones only when none completed).
 
     Among multi-fidelity trials only those that reached the largest budget compete, since a
@@ -31,7 +32,7 @@ def best_trial(trials: Iterable[Trial], direction: str) -> Trial | None:
     return None
 
 
-def trials_frame(trials: Iterable[Trial], param_names: list[str]) -> pd.DataFrame:
+def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) -> pd.DataFrame:
     """One row per finished trial; extra keys that ``train_fn`` returned become columns."""
     rows = []
     reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names) | {"budget", "rungs"}
@@ -114,3 +115,49 @@ class Result:
                 "best_metric": self.best_metric, "best_trial_id": self.best_trial_id,
                 "experiment_dir": self.experiment_dir, "best_run_id": self.best_run_id,
                 "model_uri": self.model_uri, "stats": self.stats}
+
+    @classmethod
+    def of(cls, name: str, direction: str, trials: Iterable[Trial], param_names: list[str],
+           experiment_dir: str, stats: dict[str, Any]) -> "Result":
+        """The result of ``trials``: the best one and the table."""
+        trials = list(trials)
+        best = best_trial([t for t in trials if t.state.finished or t.state is TrialState.PAUSED], direction)
+        return cls(name=name, direction=direction,
+                   best_params=None if best is None else dict(best.params),
+                   best_metric=None if best is None else best.metric,
+                   best_trial_id=None if best is None else best.trial_id,
+                   trials=trials_frame(trials, param_names), experiment_dir=experiment_dir, stats=stats)
+
+
+def load_result(path: str) -> Result:
+    """The :class:`Result` of an experiment, rebuilt from its journal without running anything.
+
+    ``path`` is an experiment's directory (``<experiment_dir>/<name>/<run id>``, local or on
+    HDFS), its ``journal.jsonl``, or ``<experiment_dir>/<name>`` for the latest run of that name.
+    An unfinished experiment (its driver died or was interrupted) gives the trials that ended.
+    """
+    from maggy.journal import Journal
+    from maggy.storage import storage_for
+
+    storage = storage_for(path)
+    exp_dir = storage.normalize(path)
+    if exp_dir.rstrip("/").endswith("/journal.jsonl"):
+        exp_dir = exp_dir.rstrip("/")[:-len("/journal.jsonl")]
+    elif not storage.exists(storage.join(exp_dir, "journal.jsonl")) and storage.exists(exp_dir):
+        runs = [r for r in storage.listdir(exp_dir) if storage.exists(storage.join(exp_dir, r, "journal.jsonl"))]
+        if runs:
+            exp_dir = storage.join(exp_dir, runs[-1])
+    journal = Journal(storage, exp_dir)
+    events = journal.read()
+    start = next((e for e in events if e["event"] == "experiment_start"), None)
+    if start is None:
+        raise FileNotFoundError(f"No maggy journal at {path}: give an experiment's directory "
+                                "(<experiment_dir>/<name>/<run id>), its journal.jsonl, or <experiment_dir>/<name>.")
+    end = next((e for e in reversed(events) if e["event"] == "experiment_end"), None)
+    trials = {e["trial_id"]: Trial.from_record(e) for e in events if e["event"] == "trial"}
+    config = start["config"]
+    stats = dict(end["stats"]) if end is not None else {}
+    stats.update(outcome=end["outcome"] if end is not None else "unfinished", total_trials=start.get("total"),
+                 states=dict(collections.Counter(t.state.value for t in trials.values())))
+    return Result.of(config["name"], config["direction"], trials.values(), list(config["searchspace"]),
+                     exp_dir, stats)

@@ -47,6 +47,10 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def exists(self, path: str) -> bool: ...
 
+    @abc.abstractmethod
+    def listdir(self, path: str) -> list[str]:
+        """The names in directory ``path``, sorted."""
+
     def check(self, path: str) -> None:
         """Raise BackendUnavailableError, naming the address, when ``path`` cannot be reached."""
 
@@ -96,6 +100,9 @@ class LocalStorage(Storage):
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(os.listdir(path))
 
 
 def _webhdfs_address(namenode_host: str) -> str:
@@ -154,6 +161,9 @@ class HdfsStorage(Storage):
 
     def exists(self, path: str) -> bool:
         return self.client.exists(self._path(path))
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(self.client.listdir(self._path(path)))
 
     def check(self, path: str) -> None:
         try:

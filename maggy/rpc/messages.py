@@ -110,7 +110,7 @@ class Message:
         for f in dataclasses.fields(cls):
             if f.name in body:
                 values[f.name] = _conform(body[f.name], hints[f.name], f"{name}.{f.name}")
-            elif f.default is dataclasses.MISSING:
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise BodyError(f"{name}: missing field {f.name!r}")
         return cls(**values)
 

@@ -204,3 +204,20 @@ def test_callbacks_must_be_callbacks(tmp_path):
     from maggy import InvalidParameterError
     with pytest.raises(InvalidParameterError, match="Subclass Callback"):
         experiment.lagom(lambda x: x, SP, backend=ThreadBackend(), callbacks=[print])
+
+
+def test_load_result_rebuilds_the_result_from_the_journal(tmp_path):
+    from maggy import load_result
+
+    cfg = HyperparameterOptConfig(searchspace=SP, num_trials=5, num_workers=2, es_policy="none", seed=1,
+                                  experiment_dir=str(tmp_path), name="again", hb_interval=0.05)
+    result = experiment.lagom(lambda x: {"metric": x, "double": 2 * x}, cfg, backend=ThreadBackend(), verbose=False)
+    for path in (result.experiment_dir, os.path.join(result.experiment_dir, "journal.jsonl"), str(tmp_path / "again")):
+        loaded = load_result(path)
+        assert loaded.experiment_dir == result.experiment_dir
+        assert (loaded.best_trial_id, loaded.best_metric) == (result.best_trial_id, result.best_metric)
+        assert sorted(loaded.trials["trial_id"]) == sorted(result.trials["trial_id"])
+        assert list(loaded.trials["double"]) == list(result.trials["double"])
+        assert loaded.stats["outcome"] == "finished" and loaded.stats["states"] == {"FINALIZED": 5}
+    with pytest.raises(FileNotFoundError, match="No maggy journal"):
+        load_result(str(tmp_path / "nowhere"))

@@ -41,3 +41,19 @@ def test_as_a_callback_one_append_per_step(tmp_path):
     events = [json.loads(line) for line in path.read_text().splitlines()]
     assert [e.get("state") for e in events] == [None, "RUNNING", "FINALIZED"]
     assert events[1]["time"] == events[2]["time"]  # one append
+
+
+def test_a_torn_last_line_is_left_out_a_damaged_middle_is_an_error(tmp_path):
+    import pytest
+
+    journal = Journal(LocalStorage(), str(tmp_path))
+    t = Trial.create({"x": 1})
+    t.transition(TrialState.RUNNING)
+    journal.append_trials([t.to_record()])
+    with open(tmp_path / "journal.jsonl", "a") as f:
+        f.write('{"event": "trial", "trial_id": "ab')  # the driver died mid-append
+    assert list(journal.replay()) == [t.trial_id]
+    with open(tmp_path / "journal.jsonl", "a") as f:
+        f.write("\n" + json.dumps({"event": "trial", **t.to_record()}) + "\n")
+    with pytest.raises(ValueError, match="line 2 of 3 is not JSON"):
+        journal.read()
