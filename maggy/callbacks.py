@@ -32,13 +32,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ExperimentInfo:
-    """What an experiment is, for ``on_experiment_start``."""
+    """What an experiment is, for ``on_experiment_start``; a resumed one brings its trials so far
+    (``trials``) and how many times it was resumed before."""
 
     name: str
     directory: str
     config: Mapping[str, Any]
     total_trials: int
     num_workers: int
+    trials: tuple[FrozenTrial, ...] = ()
+    resumes: int = 0
+    tracking: Mapping[str, Any] | None = None
 
 
 class Callback:

@@ -45,6 +45,11 @@ class HyperparameterOptConfig:
             with ``mlflow.set_tracking_uri``; without any, nothing is tracked.
         register_model: register the model that the best trial logged as a new version of this
             registered model and point its ``champion`` alias at it (needs MLflow tracking).
+        resume: what to do when ``experiment_dir`` already holds an experiment of this ``name``:
+            ``"auto"`` (default) continues it if it did not finish, runs only the missing trials
+            if ``num_trials`` grew, and returns its stored result if it finished them all;
+            ``True`` does the same but fails when there is nothing to continue; ``False``
+            always starts a new experiment beside it.
     """
 
     searchspace: Searchspace
@@ -63,6 +68,7 @@ class HyperparameterOptConfig:
     seed: int | None = None
     tracking_uri: str | None = None
     register_model: str | None = None
+    resume: bool | str = "auto"
     _optimizer_name: str = field(init=False, repr=False, default="")
 
     def __post_init__(self) -> None:
@@ -99,6 +105,9 @@ class HyperparameterOptConfig:
             check_str("tracking_uri", self.tracking_uri)
         if self.register_model is not None:
             check_str("register_model", self.register_model)
+        if self.resume not in ("auto", True, False) or isinstance(self.resume, int) and not isinstance(self.resume, bool):
+            raise invalid("resume", self.resume, "'auto', True or False",
+                          "resume='auto' continues an unfinished experiment of the same name and directory.")
 
     @property
     def optimizer_name(self) -> str:
@@ -122,6 +131,11 @@ class HyperparameterOptConfig:
             return self.es_policy
         return make_policy(self.es_policy, self.es_min)
 
+    def planned_trials(self) -> int:
+        """:meth:`total_trials` for the optimizer this config names, without setting it up."""
+        opt = self.optimizer if isinstance(self.optimizer, Optimizer) else OPTIMIZERS[self.optimizer]()
+        return self.total_trials(opt)
+
     def total_trials(self, optimizer: Optimizer) -> int:
         """Trials to run: ``num_trials`` capped by what the optimizer can propose."""
         cap = optimizer.max_trials(self.searchspace)
@@ -139,5 +153,5 @@ class HyperparameterOptConfig:
             "es_policy": self.es_policy if isinstance(self.es_policy, str) else type(self.es_policy).__name__,
             "es_interval": self.es_interval, "es_min": self.es_min, "hb_interval": self.hb_interval,
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
-            "tracking_uri": self.tracking_uri, "register_model": self.register_model,
+            "tracking_uri": self.tracking_uri, "register_model": self.register_model, "resume": self.resume,
         }

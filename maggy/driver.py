@@ -8,6 +8,7 @@ optimizer, writing the journal and trial logs, preparing the next suggestion.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import queue
 import statistics
@@ -52,12 +53,13 @@ class Driver:
 
     ``callbacks`` watch the experiment (progress, the journal, MLflow, the user's own); each
     hook runs after the reply of the step that caused it. ``tracking`` tells the workers which
-    MLflow parent run their trial runs belong to.
+    MLflow parent run their trial runs belong to. ``history`` holds the journal events of an
+    earlier run of this experiment, which the driver continues.
     """
 
     def __init__(self, config: HyperparameterOptConfig, train_fn: Callable, signature: Signature,
                  backend: Backend, storage: Storage, exp_dir: str, *, callbacks: Sequence[Callback] = (),
-                 tracking: TrackingSpec | None = None) -> None:
+                 tracking: TrackingSpec | None = None, history: Sequence[dict[str, Any]] = ()) -> None:
         self.config = config
         self.train_fn = train_fn
         self.signature = signature
@@ -80,6 +82,8 @@ class Driver:
         self.secret = new_secret()
         self.server: Replies | None = None
         self.tracking = tracking
+        self.history = list(history)
+        self.resumes = sum(e.get("event") == "experiment_start" for e in self.history)
         self._handlers: dict[type, Callable[[int, Any], None]] = {
             Register: self._on_register, Get: self._on_get, Metric: self._on_metric,
             Final: self._on_final, Log: self._on_log, WorkerError: self._on_error}
@@ -96,8 +100,11 @@ class Driver:
         outcome = "failed"
         try:
             self.storage.makedirs(self.storage.join(self.exp_dir, "trials"))
+            self.sched.restore(self.history)
             self._notify("on_experiment_start", ExperimentInfo(
-                self.config.name, self.exp_dir, self.config.to_dict(), self.total, self.num_workers))
+                self.config.name, self.exp_dir, self.config.to_dict(), self.total, self.num_workers,
+                tuple(t.view() for t in self.sched.trials.values()), self.resumes,
+                None if self.tracking is None else dataclasses.asdict(self.tracking)))
             self.sched.prepare()
             self._flush()
             self.backend.start(spec, self.num_workers, self.config.name)
@@ -275,7 +282,7 @@ class Driver:
         handoffs = sorted(t.handoff for t in done if t.handoff is not None)
         stats: dict[str, Any] = {
             "makespan": time.time() - started, "num_workers": self.num_workers,
-            "total_trials": self.total,
+            "total_trials": self.total, "resumes": self.resumes,
             "states": dict(collections.Counter(t.state.value for t in done)),
             "bad_frames": dict(getattr(self.server, "bad_frames", {})),
             "workers": [dict(w) for w in self.registered],

@@ -14,8 +14,10 @@ from maggy.config import HyperparameterOptConfig
 from maggy.driver import Driver
 from maggy.exceptions import InvalidParameterError
 from maggy.journal import Journal
+from maggy.lease import Lease
 from maggy.progress import Progress
-from maggy.result import Result
+from maggy.result import Result, load_result
+from maggy.resume import check_same, find_previous
 from maggy.searchspace import Searchspace
 from maggy.storage import storage_for
 from maggy.tracking import MlflowTracker, configured_uri
@@ -46,14 +48,24 @@ def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
     return build_driver(train_fn, config, backend=backend, verbose=verbose, callbacks=callbacks).run()
 
 
+class StoredExperiment:
+    """A finished experiment asked for again with no more trials: its stored result, nothing run."""
+
+    def __init__(self, exp_dir: str) -> None:
+        self.exp_dir = exp_dir
+
+    def run(self) -> Result:
+        return load_result(self.exp_dir)
+
+
 def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
                  backend: str | Backend = "spark", verbose: bool = True,
-                 callbacks: Sequence[Callback] = ()) -> Driver:
+                 callbacks: Sequence[Callback] = ()) -> Driver | StoredExperiment:
     """Validate everything, then return the experiment's Driver, not yet started (see ``lagom``).
 
     Every check runs before the first side effect: the MLflow parent run and the experiment
-    directory are created only once the config, ``train_fn``, storage, tracking server and
-    backend have all passed.
+    directory are created only once the config, ``train_fn``, storage, the experiment to resume,
+    the tracking server and the backend have all passed.
     """
     if isinstance(config, Searchspace):
         config = HyperparameterOptConfig(searchspace=config)
@@ -84,6 +96,15 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
     storage = storage_for(config.experiment_dir or DEFAULT_ROOT)
     root = storage.normalize(config.experiment_dir or DEFAULT_ROOT)
     storage.check(root)
+    previous = None if config.resume is False else find_previous(storage, root, config.name)
+    if previous is None and config.resume is True:
+        raise InvalidParameterError(
+            f"resume=True, but {storage.join(root, config.name)} holds no experiment '{config.name}' to continue; "
+            "check name and experiment_dir, or use resume='auto' to start one.")
+    if previous is not None:
+        check_same(previous, config)
+        if previous.finished and config.planned_trials() <= previous.total:
+            return StoredExperiment(previous.exp_dir)
     uri = configured_uri(config.tracking_uri)
     if config.register_model and not uri:
         raise InvalidParameterError(
@@ -94,13 +115,25 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
         tracker.check()
     runner.prepare()
     # every check passed: from here on, side effects
-    run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-    exp_dir = storage.join(root, config.name, run_id)
-    storage.makedirs(exp_dir)
-    tracking = tracker.start(config.to_dict()) if tracker is not None else None
+    if previous is not None:
+        exp_dir = previous.exp_dir
+    else:
+        run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+        exp_dir = storage.join(root, config.name, run_id)
+        storage.makedirs(exp_dir)
+    lease = Lease(storage, exp_dir)
+    lease.acquire()
+    try:
+        Journal(storage, exp_dir).repair()
+        tracking = None
+        if tracker is not None:
+            tracking = tracker.start(config.to_dict(), resume=previous.tracking if previous is not None else None)
+    except BaseException:
+        lease.on_experiment_end(None, "failed")
+        raise
     watchers: list[Callback] = [Progress(config.name, verbose)]
     if tracker is not None:
         watchers.append(tracker)  # before the journal: result.json then holds the MLflow run ids
-    watchers.append(Journal(storage, exp_dir))
-    return Driver(config, train_fn, signature, runner, storage, exp_dir,
-                  callbacks=[*watchers, *callbacks], tracking=tracking)
+    watchers += [Journal(storage, exp_dir), lease]
+    return Driver(config, train_fn, signature, runner, storage, exp_dir, callbacks=[*watchers, *callbacks],
+                  tracking=tracking, history=previous.events if previous is not None else ())

@@ -55,6 +55,14 @@ class Journal(Callback):
                                      "damaged in the middle, not torn at its end") from None
         return events
 
+    def repair(self) -> None:
+        """Drop a torn last line (rewriting the journal atomically), so that appends stay whole lines."""
+        if not self.storage.exists(self.path):
+            return
+        text = self.storage.read_text(self.path)
+        if text and not text.endswith("\n"):
+            self.storage.write_text(self.path, "".join(json.dumps(e, default=str) + "\n" for e in self.read()))
+
     def replay(self) -> dict[str, Trial]:
         """The trials as the journal last recorded them, by id."""
         return {e["trial_id"]: Trial.from_record(e) for e in self.read() if e["event"] == "trial"}
@@ -62,8 +70,10 @@ class Journal(Callback):
     # ---- as a callback ---------------------------------------------------------------------
 
     def on_experiment_start(self, info: ExperimentInfo) -> None:
+        self._latest = {t.trial_id: t.to_record() for t in info.trials}
         self.append("experiment_start", config=dict(info.config), total=info.total_trials,
-                    num_workers=info.num_workers)
+                    num_workers=info.num_workers, resumes=info.resumes,
+                    tracking=None if info.tracking is None else dict(info.tracking))
 
     def on_trial_change(self, trial: FrozenTrial) -> None:
         record = trial.to_record()

@@ -64,6 +64,8 @@ class Progress(Callback):
 
     def on_experiment_start(self, info: ExperimentInfo) -> None:
         self.total, self.direction = info.total_trials, info.config["direction"]
+        for trial in info.trials:
+            self.on_trial_change(trial)
 
     def on_trial_change(self, trial: FrozenTrial) -> None:
         old = self._states.get(trial.trial_id)

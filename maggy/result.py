@@ -35,7 +35,7 @@ def best_trial(trials: Iterable[Trial | FrozenTrial], direction: str) -> Trial |
 def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) -> pd.DataFrame:
     """One row per finished trial; extra keys that ``train_fn`` returned become columns."""
     rows = []
-    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names) | {"budget", "rungs"}
+    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names) | {"budget", "rungs", "resumes"}
     for t in trials:
         if not t.state.finished:
             continue
@@ -45,6 +45,8 @@ def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) 
         if t.budget is not None:
             row["budget"] = t.budget
             row["rungs"] = [b for b, _ in t.rungs]
+        if t.resumes:
+            row["resumes"] = t.resumes
         for k, v in t.extra.items():
             row[f"extra_{k}" if k in reserved else k] = v
         row.update({
@@ -58,6 +60,10 @@ def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) 
     columns = _BASE_COLUMNS + param_names + ["metric"]
     if any("budget" in r for r in rows):
         columns += ["budget", "rungs"]
+    if any("resumes" in r for r in rows):
+        columns += ["resumes"]
+        for r in rows:
+            r.setdefault("resumes", 0)
     extras = sorted({k for r in rows for k in r} - set(columns) - set(_TAIL_COLUMNS))
     frame = pd.DataFrame(rows, columns=columns + extras + _TAIL_COLUMNS[1:])
     return frame.sort_values("start", kind="stable", ignore_index=True)

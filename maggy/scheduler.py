@@ -103,14 +103,78 @@ class Scheduler:
                 return None
             trial = Trial.create(suggestion.params, suggestion.budget)
             if trial.trial_id not in self.trials:
+                trial.asks = attempt + 1
                 self.trials[trial.trial_id] = trial
                 self.optimizer.accepted(trial.trial_id, suggestion)
+                if self.on_change is not None:  # its creation, so that a resume can replay the asks
+                    self.on_change(trial)
                 return trial
             self.optimizer.rejected(suggestion)
         log.warning("maggy: the optimizer keeps proposing points already tried; the searchspace "
                     "looks exhausted after %d trials", len(self.trials))
         self.exhausted = True
         return None
+
+    # ---- resuming --------------------------------------------------------------------------
+
+    def restore(self, events: Sequence[dict[str, Any]]) -> list[Trial]:
+        """Rebuild the table, the optimizer and the stopping policy from a journal's events.
+
+        The events are replayed in order: each trial's creation asks the optimizer again (as
+        many times as it did then, so that seeded random draws repeat exactly), each run's end is
+        told to it and shown to the policy. Trials that ended stay as they are; a PAUSED one stays
+        promotable. Trials in flight when the driver stopped go back to the front of the queue
+        with their current run's points dropped; they are returned.
+        """
+        pending: dict[str, FrozenTrial] = {}
+        for event in events:
+            if event.get("event") != "trial":
+                continue
+            rec = Trial.from_record(event)
+            known = self.trials.get(rec.trial_id)
+            before = None if known is None else known.state
+            if before is TrialState.PAUSED and rec.state is TrialState.FINALIZED:
+                rec.state = TrialState.PAUSED  # finalized only because that run ended: promotable again
+            if known is None or (before is TrialState.PAUSED and rec.state is TrialState.PENDING):
+                self._replay_ask(rec, list(pending.values()), rec.asks if known is None else 1)
+                pending[rec.trial_id] = rec.view()
+            self.trials[rec.trial_id] = rec
+            ended = rec.state.finished or rec.state is TrialState.PAUSED
+            if ended and before in (None, TrialState.PENDING, TrialState.RUNNING, TrialState.LOST):
+                pending.pop(rec.trial_id, None)
+                self.optimizer.tell(rec.view())
+                if rec.history:  # stateful policies (ASHA's rungs) see the trial's history again
+                    self.policy.should_stop(rec.view(), [], self.direction)
+        in_flight = [t for t in self.trials.values()
+                     if t.state in (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST)]
+        for trial in in_flight:
+            del trial.history[trial.run_start:]
+            if trial.state is TrialState.RUNNING:
+                trial.resumes += 1
+                self._move(trial, TrialState.LOST)
+            if trial.state is TrialState.LOST:
+                self._move(trial, TrialState.PENDING)
+            self.ready.append(trial)
+        return in_flight
+
+    def _replay_ask(self, rec: Trial, pending: list[FrozenTrial], asks: int) -> None:
+        """Ask the optimizer as it was asked for ``rec`` and tell it which trial that became."""
+        for attempt in range(asks):
+            answer = self.optimizer.ask(pending)
+            if not isinstance(answer, Suggestion):
+                log.warning("maggy: on resume the optimizer had no suggestion where trial %s began", rec.trial_id)
+                return
+            if answer.trial_id is not None:  # a promotion
+                if answer.trial_id != rec.trial_id:
+                    log.warning("maggy: on resume the optimizer promoted %s where the journal has %s",
+                                answer.trial_id, rec.trial_id)
+                return
+            if attempt < asks - 1:
+                self.optimizer.rejected(answer)
+                continue
+            if Trial.create(answer.params, answer.budget).trial_id != rec.trial_id:
+                answer = Suggestion(dict(rec.params), rec.budget, info=answer.info)  # the journal's point stands
+            self.optimizer.accepted(rec.trial_id, answer)
 
     # ---- reports ---------------------------------------------------------------------------
 

@@ -51,6 +51,14 @@ class Storage(abc.ABC):
     def listdir(self, path: str) -> list[str]:
         """The names in directory ``path``, sorted."""
 
+    @abc.abstractmethod
+    def create_exclusive(self, path: str, text: str) -> bool:
+        """Create ``path`` holding ``text`` unless it exists (atomically); whether it was created."""
+
+    @abc.abstractmethod
+    def delete(self, path: str) -> None:
+        """Remove the file ``path`` if it exists."""
+
     def check(self, path: str) -> None:
         """Raise BackendUnavailableError, naming the address, when ``path`` cannot be reached."""
 
@@ -103,6 +111,23 @@ class LocalStorage(Storage):
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(path))
+
+    def create_exclusive(self, path: str, text: str) -> bool:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+
+    def delete(self, path: str) -> None:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
 
 
 def _webhdfs_address(namenode_host: str) -> str:
@@ -164,6 +189,18 @@ class HdfsStorage(Storage):
 
     def listdir(self, path: str) -> list[str]:
         return sorted(self.client.listdir(self._path(path)))
+
+    def create_exclusive(self, path: str, text: str) -> bool:
+        import pyhdfs
+
+        try:  # the NameNode refuses a CREATE without overwrite on an existing path
+            self.client.create(self._path(path), text.encode(), overwrite=False)
+        except pyhdfs.HdfsFileAlreadyExistsException:
+            return False
+        return True
+
+    def delete(self, path: str) -> None:
+        self.client.delete(self._path(path))
 
     def check(self, path: str) -> None:
         try:

@@ -170,14 +170,22 @@ class MlflowTracker(Callback):
                 f"{str(exc)[:300]}. Start it, fix MLFLOW_TRACKING_URI / tracking_uri, or unset it "
                 "to run without tracking.") from None
 
-    def start(self, params: dict[str, Any]) -> TrackingSpec:
-        """Open the parent run (after :meth:`check`) and the sending thread."""
+    def start(self, params: dict[str, Any], resume: dict[str, Any] | None = None) -> TrackingSpec:
+        """Open the parent run (after :meth:`check`) and the sending thread; ``resume`` (the
+        :class:`TrackingSpec` fields of an earlier run of this experiment) re-opens its parent run."""
+        reopen = resume is not None and resume.get("uri") == self.uri
         with _fast_fail():
-            exp = self._client.get_experiment_by_name(self.experiment_name)
-            exp_id = exp.experiment_id if exp else self._client.create_experiment(self.experiment_name)
-            parent = self._client.create_run(exp_id, run_name=params.get("name"), tags={"maggy.role": "experiment"})
-        self.experiment_id, self.parent_run_id = exp_id, parent.info.run_id
-        self._submit("parent params", lambda: self._log(self.parent_run_id, params=_flat(params)))
+            if reopen:
+                exp_id, parent_id = resume["experiment_id"], resume["parent_run_id"]
+                self._client.update_run(parent_id, status="RUNNING")
+            else:
+                exp = self._client.get_experiment_by_name(self.experiment_name)
+                exp_id = exp.experiment_id if exp else self._client.create_experiment(self.experiment_name)
+                parent_id = self._client.create_run(exp_id, run_name=params.get("name"),
+                                                    tags={"maggy.role": "experiment"}).info.run_id
+        self.experiment_id, self.parent_run_id = exp_id, parent_id
+        if not reopen:  # MLflow params are immutable: a re-opened run keeps its first ones
+            self._submit("parent params", lambda: self._log(self.parent_run_id, params=_flat(params)))
         self._thread.start()
         return TrackingSpec(self.uri, exp_id, self.parent_run_id)
 

@@ -82,6 +82,9 @@ class _Facts:
     attempts: int
     rungs: Any
     run_id: str | None
+    run_start: int
+    resumes: int
+    asks: int
 
     @property
     def last_metric(self) -> float | None:
@@ -103,7 +106,8 @@ class _Facts:
             "history": [list(p) for p in self.history], "start": self.start, "end": self.end,
             "worker": self.worker, "host": self.host, "error": None if self.error is None else dict(self.error),
             "handoff": self.handoff, "attempts": self.attempts,
-            "rungs": [list(r) for r in self.rungs], "run_id": self.run_id,
+            "rungs": [list(r) for r in self.rungs], "run_id": self.run_id, "run_start": self.run_start,
+            "resumes": self.resumes, "asks": self.asks,
         }
 
 
@@ -132,6 +136,9 @@ class FrozenTrial(_Facts):
     rungs: tuple[tuple[float, float], ...] = ()
     run_id: str | None = None
     handoff: float | None = None
+    run_start: int = 0
+    resumes: int = 0
+    asks: int = 1
 
 
 @dataclass
@@ -160,6 +167,11 @@ class Trial(_Facts):
     run_start: int = 0
     #: The trial's MLflow run, once its worker opened one.
     run_id: str | None = None
+    #: How often the trial was continued after its driver stopped (a resumed experiment).
+    resumes: int = 0
+    #: How many suggestions the optimizer made to produce this trial (rejected duplicates too),
+    #: so that a resume replays the optimizer's random draws exactly.
+    asks: int = 1
 
     @classmethod
     def create(cls, params: dict[str, Any], budget: float | None = None) -> "Trial":
@@ -177,7 +189,7 @@ class Trial(_Facts):
             self.trial_id, types.MappingProxyType(dict(self.params)), self.budget, self.state, self.metric,
             types.MappingProxyType(dict(self.extra)), tuple(self.history), self.start, self.end, self.worker,
             self.host, None if self.error is None else types.MappingProxyType(dict(self.error)), self.attempts,
-            tuple(self.rungs), self.run_id, self.handoff)
+            tuple(self.rungs), self.run_id, self.handoff, self.run_start, self.resumes, self.asks)
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> "Trial":
@@ -190,4 +202,5 @@ class Trial(_Facts):
         t.handoff, t.attempts = rec.get("handoff"), rec.get("attempts", 0)
         t.rungs = [(float(b), float(m)) for b, m in rec.get("rungs") or []]
         t.run_id = rec.get("run_id")
+        t.run_start, t.resumes, t.asks = rec.get("run_start", 0), rec.get("resumes", 0), rec.get("asks", 1)
         return t

@@ -55,7 +55,12 @@ class OptunaSampler(Optimizer):
         return Suggestion({hp.name: ot.params[hp.name] for hp in self.searchspace}, info={"optuna_trial": ot})
 
     def accepted(self, trial_id: str, suggestion: Suggestion) -> None:
-        self._asked[trial_id] = suggestion.info["optuna_trial"]
+        ot = suggestion.info["optuna_trial"]
+        if dict(ot.params) != dict(suggestion.params):  # a resume keeps the journal's point
+            self.rejected(suggestion)
+            self.study.enqueue_trial(dict(suggestion.params))
+            ot = self.study.ask(self.distributions)
+        self._asked[trial_id] = ot
 
     def rejected(self, suggestion: Suggestion) -> None:
         """A point maggy already tried: close its Optuna trial, so that none stays RUNNING."""

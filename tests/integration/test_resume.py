@@ -1,0 +1,206 @@
+"""An experiment outlives its driver: SIGKILL, Ctrl-C, a torn journal, a second driver, a changed call."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from maggy import HyperparameterOptConfig, InvalidParameterError, Searchspace, experiment
+from maggy.backends import LocalBackend
+from maggy.callbacks import Callback
+from maggy.journal import Journal
+from maggy.lease import ExperimentLockedError
+from maggy.storage import LocalStorage
+
+from tests.conftest import wait_for
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def job(backend, optimizer, root, calls, *extra):
+    return [sys.executable, str(HERE / "resume_job.py"), backend, optimizer, str(root), str(calls), *map(str, extra)]
+
+
+def journal_states(root):
+    """The latest state of each trial in the only experiment under ``root``, from complete lines."""
+    (exp_dir,) = (root / "resumable").iterdir()
+    text = (exp_dir / "journal.jsonl").read_text() if (exp_dir / "journal.jsonl").exists() else ""
+    states = {}
+    for line in text.splitlines(keepends=True):
+        if line.endswith("\n"):
+            e = json.loads(line)
+            if e["event"] == "trial":
+                states[e["trial_id"]] = e
+    return states
+
+
+def finish(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ})
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-4000:]
+    return json.loads(lines[0][len("RESULT "):])
+
+
+@pytest.mark.parametrize("backend, optimizer", [("local", "randomsearch"), ("spark", "randomsearch"),
+                                                ("local", "asha")])
+def test_a_killed_driver_is_resumed_and_no_finished_work_runs_again(tmp_path, backend, optimizer):
+    calls = tmp_path / "calls.txt"
+    root = tmp_path / "exp"
+    driver = subprocess.Popen(job(backend, optimizer, root, calls), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: (root / "resumable").exists() and sum(
+            e["state"] in ("FINALIZED", "PAUSED") for e in journal_states(root).values()) >= 3,
+            timeout=120, interval=0.05, what="three trials to end")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the workers it started
+        driver.wait(30)
+    before = journal_states(root)
+    ended = {tid: e for tid, e in before.items() if e["state"] in ("FINALIZED", "PAUSED", "EARLY_STOPPED", "ERROR")}
+    in_flight = {tid for tid, e in before.items() if e["state"] in ("RUNNING", "PENDING")}
+    epochs_before = collections.Counter(tuple(line.split()) for line in calls.read_text().splitlines())
+
+    result = finish(job(backend, optimizer, root, calls))
+
+    epochs = collections.Counter(tuple(line.split()) for line in calls.read_text().splitlines())
+    for tid, e in ended.items():  # finished work never runs again
+        done = {str(s) for s, _ in e["history"]}
+        assert {ep: n for (t, ep), n in epochs.items() if t == tid and ep in done} == \
+            {ep: 1 for ep in done}, f"trial {tid} repeated a finished epoch"
+    twice = {k: n for k, n in epochs.items() if n > 1}
+    assert all(t in in_flight and n == 2 for (t, _), n in twice.items()), twice
+    assert len(twice) <= len(in_flight)  # at most the epoch each in-flight trial was computing
+    assert set(epochs_before) <= set(epochs)
+    assert result["stats"]["resumes"] == 1
+    trials = result["trials"]
+    assert {t["state"] for t in trials} == {"FINALIZED"}
+    resumed = {t["trial_id"] for t in trials if t.get("resumes")}
+    assert resumed and resumed <= in_flight
+    if optimizer == "randomsearch":
+        assert len(trials) == 8
+        # with a seed, the same points as an uninterrupted run
+        again = finish(job(backend, optimizer, tmp_path / "clean", tmp_path / "clean.txt"))
+        assert sorted(t["q"] for t in again["trials"]) == pytest.approx(sorted(t["q"] for t in trials))
+    else:  # ASHA: promotions continued from checkpoints, the rungs as the rule says
+        budgets = collections.Counter(t["budget"] for t in trials)
+        assert sum(budgets.values()) == 8 and budgets[4] >= 1 and budgets[1] >= budgets[4]
+        for t in trials:  # every epoch of a trial's final budget ran, none beyond
+            ran = {int(ep) for (tid, ep) in epochs if tid == t["trial_id"]}
+            assert ran == set(range(int(t["budget"])))
+
+
+class InterruptAfter(Callback):
+    """Raises KeyboardInterrupt in the driver's loop after ``n`` trial ends, as Ctrl-C would."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def on_trial_end(self, trial):
+        self.n -= 1
+        if self.n == 0:
+            raise KeyboardInterrupt
+
+
+def counting_train(x, reporter):
+    import os
+    with open(os.environ["MAGGY_TEST_CALLS"], "a") as f:
+        f.write(f"{reporter.trial_id}\n")
+    return x
+
+
+def cfg(tmp_path, **kw):
+    kw.setdefault("num_trials", 6)
+    return HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_workers=2, es_policy="none",
+                                   seed=0, hb_interval=0.05, name="again", experiment_dir=str(tmp_path / "exp"), **kw)
+
+
+def test_ctrl_c_then_the_same_call_again_in_the_same_process(tmp_path, monkeypatch):
+    calls = tmp_path / "calls.txt"
+    monkeypatch.setenv("MAGGY_TEST_CALLS", str(calls))
+    with pytest.raises(KeyboardInterrupt):
+        experiment.lagom(counting_train, cfg(tmp_path), backend=LocalBackend(), verbose=False,
+                         callbacks=[InterruptAfter(3)])
+    (exp_dir,) = (tmp_path / "exp" / "again").iterdir()
+    finished = {t.trial_id for t in Journal(LocalStorage(), str(exp_dir)).replay().values() if t.state.finished}
+    assert len(finished) >= 3
+    with open(exp_dir / "journal.jsonl", "a") as f:
+        f.write('{"event": "trial", "trial_id": "torn')  # as if the driver died mid-append
+    result = experiment.lagom(counting_train, cfg(tmp_path), backend=LocalBackend(), verbose=False)
+    assert result.experiment_dir == str(exp_dir) and result.stats["resumes"] == 1
+    assert len(result.trials) == 6 and set(result.trials["state"]) == {"FINALIZED"}
+    ran = collections.Counter(calls.read_text().split())
+    assert all(ran[tid] == 1 for tid in finished)
+    assert len(Journal(LocalStorage(), str(exp_dir)).read()) > 0  # the torn line is gone, nothing damaged
+
+    # finished: the same call returns the stored result without running anything
+    class NoBackend(LocalBackend):
+        def prepare(self):
+            raise AssertionError("a finished experiment started its backend")
+    stored = experiment.lagom(counting_train, cfg(tmp_path), backend=NoBackend(), verbose=False)
+    assert stored.best_trial_id == result.best_trial_id and len(stored.trials) == 6
+    # more trials: only the difference runs
+    more = experiment.lagom(counting_train, cfg(tmp_path, num_trials=9), backend=LocalBackend(), verbose=False)
+    assert len(more.trials) == 9 and more.stats["resumes"] == 2
+    assert sum(collections.Counter(calls.read_text().split()).values()) <= 9 + 2  # two in flight at Ctrl-C at most
+
+
+def test_a_changed_call_is_refused_before_any_work_and_resume_false_starts_afresh(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAGGY_TEST_CALLS", str(tmp_path / "calls.txt"))
+    with pytest.raises(KeyboardInterrupt):
+        experiment.lagom(counting_train, cfg(tmp_path), backend=LocalBackend(), verbose=False,
+                         callbacks=[InterruptAfter(1)])
+
+    class NoBackend(LocalBackend):
+        def prepare(self):
+            raise AssertionError("the backend was touched")
+    changed = cfg(tmp_path)
+    changed.searchspace = Searchspace(x=("DOUBLE", [0.0, 2.0]))
+    with pytest.raises(InvalidParameterError, match=r"different searchspace \(x: .*1\.0.* then, .*2\.0.* now\)"):
+        experiment.lagom(counting_train, changed, backend=NoBackend(), verbose=False)
+    with pytest.raises(InvalidParameterError, match="direction \\('max' then, 'min' now\\)"):
+        experiment.lagom(counting_train, cfg(tmp_path, direction="min"), backend=NoBackend(), verbose=False)
+    fresh = experiment.lagom(counting_train, cfg(tmp_path, resume=False, num_trials=2), backend=LocalBackend(),
+                             verbose=False)
+    assert len(list((tmp_path / "exp" / "again").iterdir())) == 2 and fresh.stats["resumes"] == 0
+    with pytest.raises(InvalidParameterError, match="holds no experiment 'other'"):
+        c = cfg(tmp_path, resume=True)
+        c.name = "other"
+        experiment.lagom(counting_train, c, backend=NoBackend(), verbose=False)
+
+
+def test_two_drivers_at_once_one_wins_the_other_is_told(tmp_path):
+    calls = tmp_path / "calls.txt"
+    root = tmp_path / "exp"
+    first = finish(job("local", "randomsearch", root, calls, 2))  # an experiment to continue with more trials
+    assert len(first["trials"]) == 2
+    procs = [subprocess.Popen(job("local", "randomsearch", root, calls, 16), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes[0] == 0 and codes[1] != 0, outs
+    loser = next(err for p, (_, err) in zip(procs, outs) if p.returncode != 0)
+    assert "ExperimentLockedError: Another driver runs this experiment" in loser
+
+
+def test_a_lease_of_a_live_driver_elsewhere_blocks_a_stale_one_does_not(tmp_path, monkeypatch):
+    import time
+
+    from maggy.lease import Lease
+
+    storage = LocalStorage()
+    lease = Lease(storage, str(tmp_path))
+    (tmp_path / "lease.json").write_text(json.dumps({"host": "elsewhere", "pid": 1, "renewed": time.time()}))
+    with pytest.raises(ExperimentLockedError, match="host elsewhere"):
+        lease.acquire()
+    (tmp_path / "lease.json").write_text(json.dumps({"host": "elsewhere", "pid": 1, "renewed": time.time() - 3600}))
+    lease.acquire()
+    assert json.loads((tmp_path / "lease.json").read_text())["token"] == lease.token
+    lease.on_experiment_end(None, "finished")
+    assert not (tmp_path / "lease.json").exists()
