@@ -49,11 +49,14 @@ def train(lr, l2, batch_size, reporter):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the last quickstart experiment (after Ctrl-C) instead of starting a new one")
     args = parser.parse_args()
     sp = Searchspace(lr=("DOUBLE", [1e-4, 1.0], "log"), l2=("DOUBLE", [1e-6, 1e-1], "log"),
                      batch_size=("DISCRETE", [16, 32, 64, 128]))
     config = HyperparameterOptConfig(searchspace=sp, num_trials=args.trials, direction="max",
-                                     name="quickstart", es_min=4, es_interval=0.5, hb_interval=0.5, seed=1)
+                                     name="quickstart", es_min=4, es_interval=0.5, hb_interval=0.5, seed=1,
+                                     resume="auto" if args.resume else False)
     result = experiment.lagom(train, config)
     print(result.summary())
     print(result.trials[["trial_id", "state", "lr", "l2", "batch_size", "metric", "val_loss",

@@ -165,5 +165,8 @@ def load_result(path: str) -> Result:
     stats = dict(end["stats"]) if end is not None else {}
     stats.update(outcome=end["outcome"] if end is not None else "unfinished", total_trials=start.get("total"),
                  states=dict(collections.Counter(t.state.value for t in trials.values())))
-    return Result.of(config["name"], config["direction"], trials.values(), list(config["searchspace"]),
-                     exp_dir, stats)
+    result = Result.of(config["name"], config["direction"], trials.values(), list(config["searchspace"]),
+                       exp_dir, stats)
+    tracking = stats.get("tracking") or {}
+    result.best_run_id, result.model_uri = tracking.get("best_run_id"), tracking.get("model_uri")
+    return result
