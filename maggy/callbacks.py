@@ -63,7 +63,8 @@ class Callback:
         FINALIZED when the experiment ends)."""
 
     def on_trial_change(self, trial: FrozenTrial) -> None:
-        """Any state change of ``trial`` (PENDING, RUNNING, LOST, ... included)."""
+        """Any state change of ``trial`` (PENDING, RUNNING, LOST, ... included), and its MLflow
+        run becoming known."""
 
     def on_step_end(self) -> None:
         """After the driver handled a message or ran its periodic checks."""

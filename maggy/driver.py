@@ -159,10 +159,13 @@ class Driver:
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
 
-    def _changed(self, trial: Trial) -> None:
-        """A state change (from the scheduler): queue its events for after the reply."""
+    def _changed(self, trial: Trial, transition: bool = True) -> None:
+        """A state change (from the scheduler), or a new fact of a trial: queue its events for
+        after the reply."""
         view = trial.view()
         self._events.append(("on_trial_change", (view,)))
+        if not transition:
+            return
         if view.state is TrialState.RUNNING:
             self._events.append(("on_trial_start", (view,)))
         elif view.state.finished or view.state is TrialState.PAUSED:
@@ -228,6 +231,7 @@ class Driver:
         """The metric points of a METRIC or FINAL, into the trial table and to the callbacks."""
         if run_id and trial.run_id is None:
             trial.run_id = run_id
+            self._changed(trial, transition=False)  # journaled: a resumed trial continues this MLflow run
         if points:
             self.sched.record_points(trial, points)
             self._events.append(("on_trial_result", (trial.view(), tuple(points))))

@@ -1,0 +1,69 @@
+"""Resume on the platform: the experiment directory on HDFS, tracking on the MLflow server."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import uuid
+
+from tests.conftest import wait_for
+
+JOB = pathlib.Path(__file__).resolve().parents[1] / "integration" / "resume_job.py"
+
+
+def test_a_killed_driver_resumes_on_hdfs_with_one_parent_run_and_no_duplicate_children(platform, hdfs, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    root = hdfs.normalize(f"/maggy-tests/{uuid.uuid4().hex}")
+    calls = tmp_path / "calls.txt"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": platform["MLFLOW_TRACKING_URI"]}
+    cmd = [sys.executable, str(JOB), "local", "randomsearch", root, str(calls)]
+
+    def journal():
+        base = hdfs.join(root, "resumable")
+        if not hdfs.exists(base) or not hdfs.listdir(base):
+            return {}
+        path = hdfs.join(base, hdfs.listdir(base)[0], "journal.jsonl")
+        text = hdfs.read_text(path) if hdfs.exists(path) else ""
+        return {e["trial_id"]: e for e in map(json.loads, [ln for ln in text.splitlines(keepends=True)
+                                                          if ln.endswith("\n")]) if e["event"] == "trial"}
+
+    def ready_to_kill():  # three trials ended, and every running one has its MLflow run journaled
+        states = journal()
+        running = [e for e in states.values() if e["state"] == "RUNNING"]
+        return sum(e["state"] == "FINALIZED" for e in states.values()) >= 3 and running and \
+            all(e.get("run_id") for e in running)
+
+    driver = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        wait_for(ready_to_kill, timeout=180, interval=0.1, what="trials to end on HDFS")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(30)
+    finished = {tid for tid, e in journal().items() if e["state"] == "FINALIZED"}
+
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert out.returncode == 0 and lines, out.stderr[-4000:]
+    result = json.loads(lines[0][len("RESULT "):])
+    assert result["experiment_dir"].startswith("webhdfs://") and result["stats"]["resumes"] == 1
+    trials = result["trials"]
+    assert len(trials) == 8 and {t["state"] for t in trials} == {"FINALIZED"}
+    ran = collections.Counter(line.split()[0] for line in calls.read_text().splitlines())
+    assert all(ran[tid] == 4 for tid in finished)  # 4 epochs each, none again
+
+    client = MlflowClient(platform["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("resumable")
+    runs = client.search_runs([exp.experiment_id], max_results=200)
+    parents = [r for r in runs if r.data.tags.get("maggy.role") == "experiment"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    per_trial = collections.Counter(r.data.tags["maggy.trial_id"] for r in children)
+    assert per_trial == {t["trial_id"]: 1 for t in trials}
+    assert {r.info.status for r in children} == {"FINISHED"}
