@@ -5,7 +5,8 @@ beside the same experiment run undisturbed, in one sitting.
 
 Each trial trains ``--epochs`` epochs of 0.05 s and saves a checkpoint every ``--every`` epochs;
 every computed epoch is appended to a file, so epochs computed twice are counted exactly. The
-driver process group is SIGKILLed when the journal shows the given share of trials ended.
+driver process group is SIGKILLed when the journal shows the given share of trials ended and the
+trials that followed are half-way through.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def drive(root: pathlib.Path, calls: pathlib.Path, args, kill_at: list[int]) -> 
         deadline = time.monotonic() + 600
         while ended(root) < target and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
+        time.sleep(0.55 * args.epochs * EPOCH_SECONDS)  # the next trials are half-way, mid-interval
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         wall += time.perf_counter() - t0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import uuid
 
@@ -75,3 +76,24 @@ def test_a_checkpoint_that_cannot_be_saved_fails_only_its_trial(platform, tmp_pa
     assert rows.loc[1, "state"] == "ERROR" and "checkpoint" in rows.loc[1, "error"]
     assert set(rows.loc[[0, 2, 3], "state"]) == {"FINALIZED"}
     assert len(result.stats["workers"]) == 2  # no worker died for it
+
+
+def test_exclusive_create_and_the_lease_on_hdfs(hdfs):
+    from maggy.lease import ExperimentLockedError, Lease
+
+    base = hdfs.normalize(f"/maggy-tests/{uuid.uuid4().hex}")
+    hdfs.makedirs(base)
+    path = hdfs.join(base, "once")
+    assert hdfs.create_exclusive(path, "first") and not hdfs.create_exclusive(path, "second")
+    assert hdfs.read_text(path) == "first"
+    hdfs.delete(path)
+    assert not hdfs.exists(path)
+    owner = Lease(hdfs, base)
+    owner.acquire()
+    other = Lease(hdfs, base)
+    other._stale = lambda holder: False  # as a driver on another host would judge it
+    with pytest.raises(ExperimentLockedError, match="Another driver runs this experiment"):
+        other.acquire()
+    owner.on_experiment_end(None, "finished")
+    other.acquire()
+    assert json.loads(hdfs.read_text(hdfs.join(base, "lease.json")))["token"] == other.token
