@@ -36,6 +36,12 @@ class HyperparameterOptConfig:
         es_interval: seconds between early-stopping checks.
         es_min: finished trials needed before early stopping acts.
         hb_interval: seconds between a worker's heartbeats.
+        hb_timeout: seconds a worker running a trial may stay silent before it counts as lost
+            (stale: a hung process, a network partition); default ``max(10 * hb_interval, 10)``.
+        trial_timeout: seconds a trial may run before it is stopped and marked ERROR; default none.
+        max_trial_retries: how often a trial whose worker was lost runs again before it is ERROR.
+        worker_timeout: seconds the experiment waits with no worker able to run (all tasks failed,
+            no executor granted) before it fails; finished trials are kept for a resume.
         num_workers: parallel workers; default: the task slots of the backend.
         name: the experiment's name (letters, digits, ``_ . -``).
         description: free text kept with the results.
@@ -61,6 +67,10 @@ class HyperparameterOptConfig:
     es_interval: float = 1.0
     es_min: int = 10
     hb_interval: float = 1.0
+    hb_timeout: float | None = None
+    trial_timeout: float | None = None
+    max_trial_retries: int = 2
+    worker_timeout: float = 300.0
     num_workers: int | None = None
     name: str = "maggy"
     description: str = ""
@@ -93,6 +103,12 @@ class HyperparameterOptConfig:
         self.es_interval = check_number("es_interval", self.es_interval, low=0, strict=True)
         self.es_min = check_int("es_min", self.es_min, low=1)
         self.hb_interval = check_number("hb_interval", self.hb_interval, low=0, strict=True)
+        self.hb_timeout = (max(10 * self.hb_interval, 10.0) if self.hb_timeout is None
+                           else check_number("hb_timeout", self.hb_timeout, low=self.hb_interval, strict=True))
+        if self.trial_timeout is not None:
+            self.trial_timeout = check_number("trial_timeout", self.trial_timeout, low=0, strict=True)
+        self.max_trial_retries = check_int("max_trial_retries", self.max_trial_retries, low=0)
+        self.worker_timeout = check_number("worker_timeout", self.worker_timeout, low=0, strict=True)
         self.num_workers = check_int("num_workers", self.num_workers, low=1, allow_none=True)
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise invalid("name", self.name, "1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
@@ -152,6 +168,8 @@ class HyperparameterOptConfig:
             "optimization_key": self.optimization_key,
             "es_policy": self.es_policy if isinstance(self.es_policy, str) else type(self.es_policy).__name__,
             "es_interval": self.es_interval, "es_min": self.es_min, "hb_interval": self.hb_interval,
+            "hb_timeout": self.hb_timeout, "trial_timeout": self.trial_timeout,
+            "max_trial_retries": self.max_trial_retries, "worker_timeout": self.worker_timeout,
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
             "tracking_uri": self.tracking_uri, "register_model": self.register_model, "resume": self.resume,
         }

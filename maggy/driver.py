@@ -29,7 +29,7 @@ from maggy.scheduler import Scheduler
 from maggy.storage import Storage
 from maggy.tracking import TrackingSpec
 from maggy.trainfn import Signature
-from maggy.trial import Trial, TrialState
+from maggy.trial import Trial, TrialState, error_record
 from maggy.worker import WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class Driver:
         optimizer = config.make_optimizer()
         self.total = config.total_trials(optimizer)
         self.sched = Scheduler(optimizer, config.make_policy(), total=self.total, direction=config.direction,
-                               on_change=self._changed)
+                               on_change=self._changed, max_retries=config.max_trial_retries)
         self.num_workers = min(config.num_workers or backend.num_slots(), self.total)
         self.callbacks = list(callbacks)
         self._events: list[tuple[str, tuple[Any, ...]]] = []
@@ -77,6 +77,11 @@ class Driver:
         self.workers: dict[int, dict[str, Any]] = {}
         #: The connection each trial was handed to last: reports from any other are late.
         self.assigned: dict[str, int] = {}
+        #: When each connection last spoke, and when each running trial's run began.
+        self.last_seen: dict[int, float] = {}
+        self.run_began: dict[str, float] = {}
+        self.timed_out: set[str] = set()
+        self._no_worker_since: float | None = None
         self.registered: list[dict[str, Any]] = []
         self.worker_errors: list[str] = []
         self.secret = new_secret()
@@ -133,13 +138,42 @@ class Driver:
             if now >= next_es:
                 self.sched.check_early_stop()
                 next_es = now + self.config.es_interval
-            self.backend.relaunch_failed()
-            if not self.backend.running() and self.inbox.empty():
-                raise ExperimentFailedError(
-                    f"All workers ended before the experiment finished "
-                    f"({self.backend.failure() or 'no error reported'}); "
-                    f"{len(self.sched.ended())} finished trials are kept in {self.exp_dir}.")
+            self._check_workers(now)
             self._flush()
+
+    def _check_workers(self, now: float) -> None:
+        """Stale workers lose their trials, overlong trials are stopped, failed workers are
+        relaunched; the experiment fails when no worker can run for ``worker_timeout`` seconds."""
+        for trial_id, conn in list(self.assigned.items()):
+            trial = self.sched.running.get(trial_id)
+            if trial is None:
+                continue
+            if now - self.last_seen.get(conn, now) > self.config.hb_timeout:
+                del self.assigned[trial_id]
+                log.warning("maggy: worker %s was silent for %.0fs: trial %s continues elsewhere",
+                            trial.worker, now - self.last_seen[conn], trial_id)
+                self.sched.lose(trial, "its worker was lost or silent")
+            elif self.config.trial_timeout is not None and trial_id not in self.timed_out and \
+                    now - self.run_began.get(trial_id, now) > self.config.trial_timeout:
+                self.timed_out.add(trial_id)
+                trial.stop_requested = True
+        self.backend.relaunch_failed()
+        if not self.backend.running() and self.inbox.empty():
+            raise ExperimentFailedError(
+                f"All workers ended before the experiment finished "
+                f"({self.backend.failure() or 'no error reported'}); "
+                f"{len(self.sched.ended())} finished trials are kept in {self.exp_dir}: run the same "
+                "lagom call again to continue.")
+        if self.workers:
+            self._no_worker_since = None
+        elif self._no_worker_since is None:
+            self._no_worker_since = now
+        elif now - self._no_worker_since > self.config.worker_timeout:
+            raise ExperimentFailedError(
+                f"No worker could run for {self.config.worker_timeout:.0f}s (worker_timeout): no executor was "
+                f"granted, or every worker task failed ({self.backend.failure() or 'no error reported'}); "
+                f"{len(self.sched.ended())} finished trials are kept in {self.exp_dir}: run the same lagom "
+                "call again to continue.")
 
     def _shutdown(self, graceful: bool) -> None:
         """Answer DONE until the workers have ended, then make sure none is left."""
@@ -189,13 +223,15 @@ class Driver:
         if inbound.message is None:
             self._disconnected(inbound.conn)
         else:
+            self.last_seen[inbound.conn] = time.monotonic()
             self._handlers[type(inbound.message)](inbound.conn, inbound.message)
         self._flush()
 
     def _on_register(self, conn: int, msg: Register) -> None:
         for trial in self.sched.running_on(msg.worker):  # the task was relaunched: its trial was lost
             self.sched.lose(trial)
-        self.workers[conn] = {"partition": msg.worker, "host": msg.host, "pid": msg.pid, "gpus": list(msg.gpus)}
+        self.workers[conn] = {"partition": msg.worker, "host": msg.host, "pid": msg.pid, "gpus": list(msg.gpus),
+                              "executor": msg.executor}
         self.registered.append(self.workers[conn])
         self.server.reply(conn, Ok())
 
@@ -209,9 +245,10 @@ class Driver:
 
     def _on_metric(self, conn: int, msg: Metric) -> None:
         trial = self._current(conn, msg.trial_id)
-        self.server.reply(conn, Stop() if trial is not None and trial.stop_requested else Ok())
+        # a trial that is not this worker's any more (it was declared stale) stops at once
+        self.server.reply(conn, Stop() if trial is None or trial.stop_requested else Ok())
         if trial is not None:
-            self._record_points(trial, msg.points, msg.run_id)
+            self._record_points(trial, msg.points, msg.run_id, msg.checkpoint)
 
     def _on_final(self, conn: int, msg: Final) -> None:
         trial = self._current(conn, msg.trial_id)
@@ -219,22 +256,32 @@ class Driver:
             self._hand_out(conn)
             return
         del self.assigned[msg.trial_id]
-        self._record_points(trial, msg.points, msg.run_id)
-        self.sched.record_end(msg.trial_id, msg.state, metric=msg.metric, extra=msg.extra, error=msg.error,
+        self._record_points(trial, msg.points, msg.run_id, msg.checkpoint)
+        state, metric, error = msg.state, msg.metric, msg.error
+        if msg.trial_id in self.timed_out and state is not TrialState.ERROR:
+            state, error = TrialState.ERROR, error_record(
+                "TrialTimeout", f"the trial ran longer than trial_timeout={self.config.trial_timeout:g}s")
+        self.sched.record_end(msg.trial_id, state, metric=metric, extra=msg.extra, error=error,
                               start=msg.start, end=msg.end, handoff=msg.handoff)
         self._hand_out(conn)
         # off the reply path from here on
         self._write_log(trial, list(msg.logs), trial.error)
         self.sched.learn(trial)
 
-    def _record_points(self, trial: Trial, points: Sequence[tuple[int, float]], run_id: str | None) -> None:
-        """The metric points of a METRIC or FINAL, into the trial table and to the callbacks."""
+    def _record_points(self, trial: Trial, points: Sequence[tuple[int, float]], run_id: str | None,
+                       checkpoint: int | None = None) -> None:
+        """The metric points of a METRIC or FINAL, into the trial table and to the callbacks, with
+        the trial's MLflow run and latest checkpoint, journaled as soon as they are known."""
+        news = False
         if run_id and trial.run_id is None:
-            trial.run_id = run_id
-            self._changed(trial, transition=False)  # journaled: a resumed trial continues this MLflow run
+            trial.run_id, news = run_id, True  # a resumed trial continues this MLflow run
+        if checkpoint is not None and checkpoint != trial.checkpoint_step:
+            trial.checkpoint_step, news = checkpoint, True  # a lost trial continues from here
         if points:
             self.sched.record_points(trial, points)
             self._events.append(("on_trial_result", (trial.view(), tuple(points))))
+        if news:
+            self._changed(trial, transition=False)
 
     def _on_log(self, conn: int, msg: Log) -> None:
         self.server.reply(conn, Ok())
@@ -261,13 +308,14 @@ class Driver:
         if worker is None:  # never registered: nothing to give it
             self.server.reply(conn, Done())
             return
-        trial = self.sched.next_trial(worker["partition"], worker["host"])
+        trial = self.sched.next_trial(worker["partition"], worker["host"], worker["executor"])
         if trial == DONE:
             self.server.reply(conn, Done())
         elif trial == WAIT:
             self.server.reply(conn, Wait(retry_after=WAIT_RETRY))
         else:
             self.assigned[trial.trial_id] = conn
+            self.run_began[trial.trial_id] = time.monotonic()
             self.server.reply(conn, Assignment(
                 trial_id=trial.trial_id, params=trial.params, budget=trial.budget,
                 next_step=trial.history[-1][0] + 1 if trial.history else 0, run_id=trial.run_id,

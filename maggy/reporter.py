@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from maggy.exceptions import EarlyStopped
 
@@ -16,7 +16,9 @@ class Reporter:
     ``broadcast(metric, step)`` records a metric and raises :class:`maggy.EarlyStopped` once the
     driver has asked this trial to stop; ``log(msg)`` sends a line to the trial's log.
     ``checkpoint_dir`` is this trial's own directory: save state there so that a promoted trial
-    (multi-fidelity optimizers such as ASHA) continues where it stopped instead of retraining.
+    (multi-fidelity optimizers such as ASHA) continues where it stopped instead of retraining,
+    and call ``checkpoint()`` after each save, so that a trial whose executor is lost continues
+    from there on another one.
     """
 
     def __init__(self, trial_id: str, params: dict[str, Any], budget: float | None = None,
@@ -31,6 +33,8 @@ class Reporter:
         self._stop = threading.Event()
         self._last: tuple[int, float] | None = None
         self._next_step = next_step
+        #: Called with the step of each checkpoint ``checkpoint()`` marks (set by the worker).
+        self.on_checkpoint: Callable[[int], None] | None = None
 
     def broadcast(self, metric: float, step: int | None = None) -> None:
         """Report ``metric`` at ``step`` (default: one after the last step)."""
@@ -45,6 +49,18 @@ class Reporter:
             self._points.append([int(step), float(metric)])
         if self._stop.is_set():
             raise EarlyStopped(f"trial {self.trial_id} was stopped early by the driver")
+
+    def checkpoint(self) -> None:
+        """Say that ``checkpoint_dir`` now holds a consistent state as of the last broadcast step.
+
+        If this trial's worker is lost, the trial continues on another worker from the latest
+        checkpoint marked so: its metric history is cut back to that step, and ``train_fn`` finds
+        its files in ``checkpoint_dir`` (save every few epochs, load at the start).
+        """
+        with self._lock:
+            step = self._last[0] if self._last is not None else self._next_step - 1
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(step)
 
     def log(self, msg: Any) -> None:
         """Send one line to this trial's log on the driver."""

@@ -11,7 +11,7 @@ import pandas as pd
 from maggy.trial import FrozenTrial, Trial, TrialState
 
 _BASE_COLUMNS = ["trial_id", "state"]
-_TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "host", "error"]
+_TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "executor", "host", "restarts", "error"]
 
 
 def best_trial(trials: Iterable[Trial | FrozenTrial], direction: str) -> Trial | FrozenTrial | None:
@@ -53,7 +53,8 @@ def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) 
             "steps": t.steps,
             "start": pd.to_datetime(t.start, unit="s") if t.start else pd.NaT,
             "end": pd.to_datetime(t.end, unit="s") if t.end else pd.NaT,
-            "duration": t.duration, "worker": t.worker, "host": t.host,
+            "duration": t.duration, "worker": t.worker, "executor": t.executor, "host": t.host,
+            "restarts": t.attempts,
             "error": f"{t.error['type']}: {t.error['message']}" if t.error else None,
         })
         rows.append(row)

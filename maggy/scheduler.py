@@ -18,7 +18,7 @@ from maggy.trial import FrozenTrial, IllegalTransition, Trial, TrialState, error
 
 log = logging.getLogger(__name__)
 
-#: How often a trial whose worker vanished is re-queued before it counts as ERROR.
+#: How often a trial whose worker vanished is re-queued before it counts as ERROR, by default.
 MAX_LOST_RETRIES = 2
 _DUPLICATE_ASKS = 50
 
@@ -27,7 +27,7 @@ class Scheduler:
     """Owns every :class:`Trial` of one experiment; ``total`` bounds the new trials started."""
 
     def __init__(self, optimizer: Optimizer, policy: EarlyStopPolicy, *, total: int, direction: str,
-                 on_change: Callable[[Trial], None] | None = None) -> None:
+                 on_change: Callable[[Trial], None] | None = None, max_retries: int = MAX_LOST_RETRIES) -> None:
         self.optimizer = optimizer
         self.on_change = on_change
         self.policy = policy
@@ -37,6 +37,7 @@ class Scheduler:
         self.ready: collections.deque[Trial] = collections.deque()
         self.running: dict[str, Trial] = {}
         self.exhausted = False
+        self.max_retries = max_retries
 
     def _move(self, trial: Trial, state: TrialState) -> None:
         """Every state change goes through here, so that ``on_change`` sees each one."""
@@ -46,14 +47,16 @@ class Scheduler:
 
     # ---- handing out -----------------------------------------------------------------------
 
-    def next_trial(self, worker: int, host: str | None = None) -> Trial | Literal["wait", "done"]:
-        """The trial for a free worker, WAIT or DONE."""
+    def next_trial(self, worker: int, host: str | None = None,
+                   executor: str | None = None) -> Trial | Literal["wait", "done"]:
+        """The trial for a free worker, WAIT, or DONE when no trial can come for it any more
+        (none is left to start, and the optimizer continues none), so that its executor can go."""
         if not self.ready:
             self.prepare()
         if not self.ready:
-            return DONE if self.finished() else WAIT
+            return DONE if self.finished() or self._no_more_starts() else WAIT
         trial = self.ready.popleft()
-        trial.worker, trial.host = worker, host
+        trial.worker, trial.host, trial.executor = worker, host, executor
         trial.run_start = len(trial.history)
         trial.stop_requested = False
         self._move(trial, TrialState.RUNNING)
@@ -148,7 +151,7 @@ class Scheduler:
         in_flight = [t for t in self.trials.values()
                      if t.state in (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST)]
         for trial in in_flight:
-            del trial.history[trial.run_start:]
+            self._rewind(trial)
             if trial.state is TrialState.RUNNING:
                 trial.resumes += 1
                 self._move(trial, TrialState.LOST)
@@ -211,14 +214,27 @@ class Scheduler:
         self.optimizer.tell(trial.view())
         self.prepare()
 
-    def lose(self, trial: Trial) -> None:
-        """The worker of a running trial vanished: re-queue the trial, or fail it after retries."""
+    def _no_more_starts(self) -> bool:
+        return self.exhausted or (len(self.trials) >= self.total and not self.optimizer.resumes_trials)
+
+    @staticmethod
+    def _rewind(trial: Trial) -> None:
+        """Drop the current run's points past its latest complete checkpoint (all of them without
+        one): the run that continues the trial computes them again, with the same steps."""
+        run = trial.history[trial.run_start:]
+        keep = 0 if trial.checkpoint_step is None else sum(1 for s, _ in run if s <= trial.checkpoint_step)
+        del trial.history[trial.run_start + keep:]
+
+    def lose(self, trial: Trial, why: str = "its worker was lost") -> None:
+        """The worker of a running trial vanished: re-queue the trial first, to continue from its
+        checkpoint, or fail it after ``max_retries``."""
         self.running.pop(trial.trial_id, None)
         trial.attempts += 1
-        del trial.history[trial.run_start:]
+        self._rewind(trial)
         self._move(trial, TrialState.LOST)
-        if trial.attempts > MAX_LOST_RETRIES:
-            trial.error = error_record("TrialLost", f"its worker was lost {trial.attempts} times")
+        if trial.attempts > self.max_retries:
+            trial.error = error_record(
+                "TrialLost", f"{why} {trial.attempts} times, more than max_trial_retries={self.max_retries}")
             self._move(trial, TrialState.ERROR)
             self.optimizer.tell(trial.view())
         else:

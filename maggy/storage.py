@@ -13,6 +13,7 @@ import getpass
 import os
 import posixpath
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from typing import Iterable
 from urllib.parse import urlparse
@@ -57,7 +58,11 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def delete(self, path: str) -> None:
-        """Remove the file ``path`` if it exists."""
+        """Remove the file or directory ``path`` (with what it holds) if it exists."""
+
+    @abc.abstractmethod
+    def rename(self, src: str, dst: str) -> None:
+        """Move ``src`` to ``dst``, which must not exist (atomic on local disks and HDFS)."""
 
     def check(self, path: str) -> None:
         """Raise BackendUnavailableError, naming the address, when ``path`` cannot be reached."""
@@ -124,10 +129,16 @@ class LocalStorage(Storage):
         return True
 
     def delete(self, path: str) -> None:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+
+    def rename(self, src: str, dst: str) -> None:
+        os.rename(src, dst)
 
 
 def _webhdfs_address(namenode_host: str) -> str:
@@ -200,7 +211,11 @@ class HdfsStorage(Storage):
         return True
 
     def delete(self, path: str) -> None:
-        self.client.delete(self._path(path))
+        self.client.delete(self._path(path), recursive=True)
+
+    def rename(self, src: str, dst: str) -> None:
+        if not self.client.rename(self._path(src), self._path(dst)):
+            raise OSError(f"HDFS refused to rename {src} to {dst}")
 
     def check(self, path: str) -> None:
         try:

@@ -85,6 +85,8 @@ class _Facts:
     run_start: int
     resumes: int
     asks: int
+    checkpoint_step: int | None
+    executor: str | None
 
     @property
     def last_metric(self) -> float | None:
@@ -107,7 +109,8 @@ class _Facts:
             "worker": self.worker, "host": self.host, "error": None if self.error is None else dict(self.error),
             "handoff": self.handoff, "attempts": self.attempts,
             "rungs": [list(r) for r in self.rungs], "run_id": self.run_id, "run_start": self.run_start,
-            "resumes": self.resumes, "asks": self.asks,
+            "resumes": self.resumes, "asks": self.asks, "checkpoint_step": self.checkpoint_step,
+            "executor": self.executor,
         }
 
 
@@ -139,6 +142,8 @@ class FrozenTrial(_Facts):
     run_start: int = 0
     resumes: int = 0
     asks: int = 1
+    checkpoint_step: int | None = None
+    executor: str | None = None
 
 
 @dataclass
@@ -172,6 +177,10 @@ class Trial(_Facts):
     #: How many suggestions the optimizer made to produce this trial (rejected duplicates too),
     #: so that a resume replays the optimizer's random draws exactly.
     asks: int = 1
+    #: The step of the latest complete checkpoint ``reporter.checkpoint()`` marked.
+    checkpoint_step: int | None = None
+    #: The Spark executor of the worker that ran the latest run.
+    executor: str | None = None
 
     @classmethod
     def create(cls, params: dict[str, Any], budget: float | None = None) -> "Trial":
@@ -189,7 +198,8 @@ class Trial(_Facts):
             self.trial_id, types.MappingProxyType(dict(self.params)), self.budget, self.state, self.metric,
             types.MappingProxyType(dict(self.extra)), tuple(self.history), self.start, self.end, self.worker,
             self.host, None if self.error is None else types.MappingProxyType(dict(self.error)), self.attempts,
-            tuple(self.rungs), self.run_id, self.handoff, self.run_start, self.resumes, self.asks)
+            tuple(self.rungs), self.run_id, self.handoff, self.run_start, self.resumes, self.asks,
+            self.checkpoint_step, self.executor)
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> "Trial":
@@ -203,4 +213,5 @@ class Trial(_Facts):
         t.rungs = [(float(b), float(m)) for b, m in rec.get("rungs") or []]
         t.run_id = rec.get("run_id")
         t.run_start, t.resumes, t.asks = rec.get("run_start", 0), rec.get("resumes", 0), rec.get("asks", 1)
+        t.checkpoint_step, t.executor = rec.get("checkpoint_step"), rec.get("executor")
         return t

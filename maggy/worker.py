@@ -8,20 +8,18 @@ trial. It ends when the driver says DONE or goes away.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
+from maggy.checkpoint import TrialCheckpoint
 from maggy.exceptions import EarlyStopped
 from maggy.reporter import Reporter
 from maggy.rpc.client import RpcClient
 from maggy.rpc.messages import (Assignment, Done, Final, Get, Log, Message, Metric, Register, Stop, Wait,
                                 WorkerError)
-from maggy.storage import storage_for
 from maggy.tracking import TrackingSpec, trial_run
 from maggy.trainfn import Signature, parse_return
 from maggy.trial import TrialState, exception_record
@@ -39,30 +37,6 @@ class WorkerSpec:
     optimization_key: str
     hb_interval: float
     tracking: TrackingSpec | None = None
-
-
-class _Checkpoint:
-    """A trial's checkpoint directory as a local path for ``train_fn``.
-
-    On local storage that is the directory itself; on HDFS, a temporary copy that is filled
-    before the run and copied back after it.
-    """
-
-    def __init__(self, location: str) -> None:
-        self.location = location
-        self.storage = storage_for(location)
-        if self.storage.is_local:
-            self.local = location
-            os.makedirs(location, exist_ok=True)
-        else:
-            self.local = tempfile.mkdtemp(prefix="maggy-checkpoint-")
-            self.storage.download_dir(location, self.local)
-
-    def save(self) -> None:
-        if not self.storage.is_local:
-            self.storage.makedirs(self.location)
-            self.storage.upload_dir(self.local, self.location)
-            shutil.rmtree(self.local, ignore_errors=True)
 
 
 class _Heartbeat(threading.Thread):
@@ -89,6 +63,7 @@ class _Worker:
         self.client = RpcClient(spec.host, spec.port, spec.secret)
         self.send_lock = threading.Lock()
         self.current: Reporter | None = None
+        self.checkpoint: TrialCheckpoint | None = None
         self.run_id: str | None = None
 
     def beat(self) -> None:
@@ -99,12 +74,14 @@ class _Worker:
             points, logs = rep.take()
             if logs:
                 self.client.request(Log(self.partition, rep.trial_id, tuple(logs)))
-            reply = self.client.request(Metric(self.partition, rep.trial_id, _points(points), self.run_id))
+            complete = self.checkpoint.complete if self.checkpoint is not None else None
+            reply = self.client.request(Metric(self.partition, rep.trial_id, _points(points), self.run_id, complete))
         if isinstance(reply, Stop):
             rep.request_stop()
 
     def run(self) -> None:
-        self.client.request(Register(self.partition, socket.gethostname(), os.getpid(), tuple(self.gpus)))
+        self.client.request(Register(self.partition, socket.gethostname(), os.getpid(), tuple(self.gpus),
+                                     executor_id()))
         heartbeat = _Heartbeat(self)
         heartbeat.start()
         try:
@@ -131,21 +108,25 @@ class _Worker:
         metric, extra, error = None, {}, None
         self.run_id = None
         rep = Reporter(trial.trial_id, trial.params, trial.budget, None, trial.next_step)
+        self.current = rep  # heartbeats from now on, while a checkpoint downloads too
+        checkpoint = None
         try:  # storage trouble fails this trial, never the worker
-            checkpoint = _Checkpoint(trial.checkpoint_dir)
+            checkpoint = self.checkpoint = TrialCheckpoint(trial.checkpoint_dir)
             rep.checkpoint_dir = checkpoint.local
+            rep.on_checkpoint = checkpoint.mark
             state, metric, extra, error = self._call(trial, rep)
-            checkpoint.save()
+            checkpoint.finish()
         except Exception as exc:
             if error is None:
                 error = exception_record(exc, f"checkpoint {trial.checkpoint_dir}: {exc}")
             state = TrialState.ERROR
         end = time.time()
         with self.send_lock:
-            self.current = None
+            self.current, self.checkpoint = None, None
             points, logs = rep.take()
         return Final(self.partition, rep.trial_id, state, start, end, metric=metric, extra=extra, error=error,
-                     points=_points(points), logs=tuple(logs), handoff=handoff, run_id=self.run_id)
+                     points=_points(points), logs=tuple(logs), handoff=handoff, run_id=self.run_id,
+                     checkpoint=None if checkpoint is None else checkpoint.complete)
 
     def _call(self, trial: Assignment, rep: Reporter) -> tuple[TrialState, float | None, dict, dict | None]:
         """Run ``train_fn`` in the trial's MLflow run; its exceptions fail the trial."""
@@ -164,6 +145,26 @@ class _Worker:
                 return TrialState.EARLY_STOPPED, (rep.last[1] if rep.last else None), {}, None
             except Exception as exc:  # a failing trial fails that trial only
                 return TrialState.ERROR, None, {}, exception_record(exc)
+
+
+def executor_id() -> str | None:
+    """The Spark executor this process serves: ``driver`` in local mode, the ``--executor-id`` of
+    the executor JVM above this Python worker on a cluster, None elsewhere (Linux's /proc)."""
+    pid = os.getppid()
+    for _ in range(3):  # Python worker -> pyspark daemon -> executor JVM
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        if "--executor-id" in args:
+            return args[args.index("--executor-id") + 1]
+        if any(a.endswith("SparkSubmit") for a in args):
+            return "driver"
+        pid = parent
+    return None
 
 
 def _points(points: list[list]) -> tuple[tuple[int, float], ...]:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import socket
 import sys
 import threading
+import time
 import uuid
 from typing import Any, Iterable
 
 from maggy.backends.base import Backend
 from maggy.exceptions import BackendUnavailableError
 from maggy.worker import WorkerSpec, worker_main
+
+log = logging.getLogger(__name__)
 
 
 def _run_partition(spec: WorkerSpec, _rows: Iterable[Any]) -> None:
@@ -53,12 +57,17 @@ class SparkBackend(Backend):
     """
 
     name = "spark"
+    #: Seconds within which a failed job counts as a quick failure, and how many in a row end
+    #: the relaunches.
+    QUICK = 30.0
+    MAX_QUICK_FAILURES = 3
 
     def __init__(self, spark: Any = None, master: str | None = None) -> None:
         self._spark = spark
         self.master = master
         self._thread: threading.Thread | None = None
         self._error: str | None = None
+        self._cancelled = False
         self.job_group = ""
 
     @property
@@ -123,18 +132,38 @@ class SparkBackend(Backend):
 
     def start(self, spec: WorkerSpec, num_workers: int, job_name: str) -> None:
         self.job_group = f"maggy-{job_name}-{uuid.uuid4().hex[:8]}"
-        run = functools.partial(_run_partition, spec)
+        self._run = functools.partial(_run_partition, spec)
+        self._num_workers, self._job_name = num_workers, job_name
+        self._quick_failures = 0
+        self._submit()
+
+    def _submit(self) -> None:
+        self._error, self._job_started = None, time.monotonic()
 
         def submit() -> None:
             sc = self._sc
-            sc.setJobGroup(self.job_group, f"maggy experiment {job_name}", interruptOnCancel=True)
+            sc.setJobGroup(self.job_group, f"maggy experiment {self._job_name}", interruptOnCancel=True)
             try:
-                sc.parallelize(range(num_workers), num_workers).foreachPartition(run)
+                sc.parallelize(range(self._num_workers), self._num_workers).foreachPartition(self._run)
             except Exception as exc:  # the driver decides what a failed job means
                 self._error = f"{type(exc).__name__}: {str(exc)[:2000]}"
 
         self._thread = threading.Thread(target=submit, name="maggy-spark-job", daemon=True)
         self._thread.start()
+
+    def relaunch_failed(self) -> None:
+        """A job Spark gave up on (a task failed more than ``spark.task.maxFailures`` times, once
+        in local mode) is submitted again, in the same job group, while the experiment goes on;
+        after ``MAX_QUICK_FAILURES`` jobs in a row that failed within ``QUICK`` seconds, the
+        failure stands (a broken environment on the executors, not a lost one)."""
+        if self._thread is None or self._thread.is_alive() or self._error is None or self._cancelled:
+            return
+        quick = time.monotonic() - self._job_started < self.QUICK
+        self._quick_failures = self._quick_failures + 1 if quick else 0
+        if self._quick_failures >= self.MAX_QUICK_FAILURES:
+            return
+        log.warning("maggy: the Spark job of the workers failed (%s); submitting a replacement", self._error[:300])
+        self._submit()
 
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -148,6 +177,7 @@ class SparkBackend(Backend):
         return not self.running()
 
     def cancel(self) -> None:
+        self._cancelled = True
         if self.running():
             self._sc.cancelJobGroup(self.job_group)
 

@@ -143,6 +143,7 @@ class Register(Message):
     host: str
     pid: int
     gpus: tuple[str, ...] = ()
+    executor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,13 +156,15 @@ class Get(Message):
 
 @dataclass(frozen=True)
 class Metric(Message):
-    """The heartbeat: the running trial's new (step, value) points, possibly none."""
+    """The heartbeat: the running trial's new (step, value) points, possibly none, and the step
+    of its latest complete checkpoint."""
 
     TYPE = MsgType.METRIC
     worker: int
     trial_id: str
     points: Points = ()
     run_id: str | None = None
+    checkpoint: int | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ class Final(Message):
     logs: tuple[str, ...] = ()
     handoff: float | None = None
     run_id: str | None = None
+    checkpoint: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

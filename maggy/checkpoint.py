@@ -1,0 +1,97 @@
+"""A trial's checkpoint directory on a worker, and the checkpoints ``train_fn`` marks in it.
+
+``train_fn`` sees a local directory (``reporter.checkpoint_dir``). On local storage it is the
+trial's directory itself, and a checkpoint is safe the moment ``reporter.checkpoint()`` marks it.
+On HDFS it is a local copy, filled from HDFS before the run; each marked checkpoint is copied
+aside on local disk (all that training waits for) and uploaded by a thread of its own to
+``<dir>.partial``, which then replaces ``<dir>``, so a crash mid-upload leaves the last complete
+checkpoint in place. Only the newest waiting checkpoint is uploaded; :attr:`complete` is the step
+of the latest one that is safe. At the end of the run the final state is uploaded as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+
+from maggy.storage import storage_for
+
+log = logging.getLogger(__name__)
+
+
+class TrialCheckpoint:
+    """The checkpoint directory of one run of a trial; see the module docstring."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.storage = storage_for(location)
+        self.complete: int | None = None
+        self._pending: tuple[int, str] | None = None
+        self._busy = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        if self.storage.is_local:
+            self.local = location
+            os.makedirs(location, exist_ok=True)
+        else:
+            self.local = tempfile.mkdtemp(prefix="maggy-checkpoint-")
+            partial = location + ".partial"
+            if not self.storage.exists(location) and self.storage.exists(partial):
+                location = partial  # the swap was cut short: the partial copy is complete
+            self.storage.download_dir(location, self.local)
+
+    def mark(self, step: int) -> None:
+        """``train_fn`` says the directory holds a consistent state as of ``step``."""
+        if self.storage.is_local:
+            self.complete = step
+            return
+        staging = tempfile.mkdtemp(prefix="maggy-checkpoint-staging-")
+        shutil.copytree(self.local, staging, dirs_exist_ok=True)
+        with self._cond:
+            if self._pending is not None:  # superseded before its upload began
+                shutil.rmtree(self._pending[1], ignore_errors=True)
+            self._pending = (step, staging)
+            self._cond.notify()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._upload_loop, name="maggy-checkpoint", daemon=True)
+            self._thread.start()
+
+    def _upload_loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None:
+                    self._cond.wait()
+                step, staging = self._pending
+                self._pending, self._busy = None, True
+            try:
+                self._replace_from(staging)
+                self.complete = step
+            except Exception as exc:  # the previous complete checkpoint still stands
+                log.warning("maggy: could not upload the checkpoint of step %s to %s: %s", step, self.location, exc)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _replace_from(self, local: str) -> None:
+        partial = self.location + ".partial"
+        self.storage.delete(partial)
+        self.storage.makedirs(partial)
+        self.storage.upload_dir(local, partial)
+        self.storage.delete(self.location)
+        self.storage.rename(partial, self.location)
+
+    def finish(self) -> None:
+        """After the run: wait for the uploads, then save the final state (raises on failure)."""
+        if self.storage.is_local:
+            return
+        with self._cond:
+            while self._pending is not None or self._busy:
+                self._cond.wait()
+        if os.listdir(self.local) or self.storage.exists(self.location):  # nothing to keep: no round trips
+            self._replace_from(self.local)
+        shutil.rmtree(self.local, ignore_errors=True)
