@@ -1,0 +1,121 @@
+"""Executors die under a running experiment on the standalone cluster; the work survives."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import wait_for
+
+HERE = pathlib.Path(__file__).resolve().parent
+JOB = HERE / "lost_executor_job.py"
+
+
+def calls(path):
+    if not path.exists():
+        return []
+    return [tuple(int(x) for x in line.split()) for line in path.read_text().splitlines() if line.count(" ") == 2]
+
+
+def executor_jvm(pid: int) -> int:
+    """The executor JVM above a Python worker process (Python worker -> daemon -> JVM)."""
+    for _ in range(3):
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"CoarseGrainedExecutorBackend" in f.read():
+                return pid
+    raise AssertionError("no executor JVM above the worker")
+
+
+def run_job(platform, root, calls_file, trials, workers, env=None, master=None):
+    cmd = [sys.executable, str(JOB), master or platform["SPARK_MASTER"], root, str(calls_file), str(trials), str(workers)]
+    env = {**os.environ, "WEBHDFS_URL": platform["WEBHDFS_URL"], "PYSPARK_PYTHON": sys.executable, **(env or {})}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def result_of(proc):
+    out, err = proc.communicate(timeout=400)
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, err[-4000:]
+    return json.loads(lines[0][len("RESULT "):])
+
+
+def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_path):
+    calls_file = tmp_path / "calls.txt"
+    root = platform["HDFS_URI"] + f"/lost-{tmp_path.name}"
+    proc = run_job(platform, root, calls_file, 4, 2)
+    journal = None
+
+    def checkpoint_recorded():  # trial k=0 computed epoch 4 and its checkpoint at epoch 3 is safe on HDFS
+        nonlocal journal
+        if not any(k == 0 and e == 4 for k, e, _ in calls(calls_file)):
+            return False
+        base = hdfs.join(hdfs.normalize(root), "lost-executors")
+        journal = hdfs.join(base, hdfs.listdir(base)[0], "journal.jsonl")
+        records = [json.loads(line) for line in hdfs.read_text(journal).splitlines(keepends=True) if line.endswith("\n")]
+        return any(r.get("params") == {"k": 0} and r.get("checkpoint_step") == 3 for r in records)
+
+    try:
+        wait_for(checkpoint_recorded, timeout=180, interval=0.1, what="trial 0's checkpoint on HDFS")
+        pid = next(p for k, e, p in calls(calls_file) if k == 0 and e == 4)
+        os.kill(executor_jvm(pid), signal.SIGKILL)
+        res = result_of(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    trials = {t["k"]: t for t in res["trials"]}
+    assert len(trials) == 4 and {t["state"] for t in trials.values()} == {"FINALIZED"}
+    victim = trials[0]
+    assert victim["restarts"] == 1 and victim["pid"] != pid
+    assert res["histories"][victim["trial_id"]] == list(range(6))
+    epochs = collections.Counter(e for k, e, _ in calls(calls_file) if k == 0)
+    assert all(epochs[e] == 1 for e in range(4)), epochs  # nothing before the checkpoint ran again
+    assert {t["restarts"] for k, t in trials.items() if k != 0} == {0}
+    assert len({w["executor"] for w in res["workers"]}) >= 3  # two executors, then a replacement
+    assert all(w["executor"] not in (None, "driver") for w in res["workers"])
+    assert res["active_jobs"] == []
+
+
+def test_the_experiment_grows_when_an_executor_joins_and_leaves_nothing_running(platform, tmp_path):
+    sys.path.insert(0, str(HERE.parents[1] / "scripts"))
+    from local_platform import free_port, spark_class
+
+    master_port, ui = free_port(), free_port()
+    master = f"spark://127.0.0.1:{master_port}"
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(tmp_path), "PYSPARK_PYTHON": sys.executable}
+
+    def start(*args):
+        return subprocess.Popen([spark_class(), *args], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def worker():
+        return start("org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1", "--memory",
+                     "1g", "--webui-port", str(free_port()), "--work-dir", str(tmp_path / f"work-{time.time()}"),
+                     master)
+
+    daemons = [start("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(master_port),
+                     "--webui-port", str(ui))]
+    calls_file = tmp_path / "calls.txt"
+    try:
+        daemons.append(worker())
+        proc = run_job(platform, str(tmp_path / "exp"), calls_file, 8, 2, env={"MAGGY_TEST_EPOCH": "0.15"},
+                       master=master)
+        wait_for(lambda: len({k for k, _, _ in calls(calls_file)}) >= 1, timeout=180, what="the first trial")
+        assert len({p for _, _, p in calls(calls_file)}) == 1  # one core: one worker runs, the other waits
+        daemons.append(worker())  # an executor joins
+        res = result_of(proc)
+    finally:
+        for d in daemons:
+            os.killpg(d.pid, signal.SIGKILL)
+            d.wait(30)
+    executors = {t["executor"] for t in res["trials"]}
+    assert len(executors) == 2  # the joining executor took trials
+    assert len(res["trials"]) == 8 and {t["state"] for t in res["trials"]} == {"FINALIZED"}
+    assert res["active_jobs"] == [] and res["jobs"] == 1
