@@ -33,6 +33,7 @@ class TrialCheckpoint:
         self._busy = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._marked: tuple[int, tuple] | None = None  # step and files of the latest mark
         if self.storage.is_local:
             self.local = location
             os.makedirs(location, exist_ok=True)
@@ -50,6 +51,7 @@ class TrialCheckpoint:
             return
         staging = tempfile.mkdtemp(prefix="maggy-checkpoint-staging-")
         shutil.copytree(self.local, staging, dirs_exist_ok=True)
+        self._marked = (step, _files(self.local))
         with self._cond:
             if self._pending is not None:  # superseded before its upload began
                 shutil.rmtree(self._pending[1], ignore_errors=True)
@@ -92,6 +94,18 @@ class TrialCheckpoint:
         with self._cond:
             while self._pending is not None or self._busy:
                 self._cond.wait()
-        if os.listdir(self.local) or self.storage.exists(self.location):  # nothing to keep: no round trips
+        unchanged = self._marked is not None and self.complete == self._marked[0] and \
+            _files(self.local) == self._marked[1]  # the last mark, safe already, is the final state
+        if not unchanged and (os.listdir(self.local) or self.storage.exists(self.location)):
             self._replace_from(self.local)
         shutil.rmtree(self.local, ignore_errors=True)
+
+
+def _files(root: str) -> tuple:
+    """Name, size and modification time of every file under ``root``: what changed since a mark."""
+    out = []
+    for base, _, names in os.walk(root):
+        for name in names:
+            st = os.stat(os.path.join(base, name))
+            out.append((os.path.relpath(os.path.join(base, name), root), st.st_size, st.st_mtime_ns))
+    return tuple(sorted(out))

@@ -97,3 +97,26 @@ def test_exclusive_create_and_the_lease_on_hdfs(hdfs):
     owner.on_experiment_end(None, "finished")
     other.acquire()
     assert json.loads(hdfs.read_text(hdfs.join(base, "lease.json")))["token"] == other.token
+
+
+def test_marked_checkpoints_upload_in_the_background_and_replace_whole(hdfs):
+    import os
+
+    from maggy.checkpoint import TrialCheckpoint
+
+    from tests.conftest import wait_for
+
+    location = hdfs.join(hdfs.normalize(f"/maggy-tests/{uuid.uuid4().hex}"), "trial")
+    run = TrialCheckpoint(location)
+    for step, value in [(3, "one"), (5, "two")]:
+        with open(os.path.join(run.local, "state"), "w") as f:
+            f.write(value)
+        run.mark(step)
+        wait_for(lambda: run.complete == step, timeout=30, what=f"the checkpoint of step {step} on HDFS")
+        assert hdfs.read_text(hdfs.join(location, "state")) == value
+        assert not hdfs.exists(location + ".partial")
+    run.finish()
+    assert hdfs.read_text(hdfs.join(location, "state")) == "two"
+    hdfs.rename(location, location + ".partial")  # as if the driver died between the delete and the rename
+    again = TrialCheckpoint(location)
+    assert open(os.path.join(again.local, "state")).read() == "two"
