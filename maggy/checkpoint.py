@@ -31,6 +31,7 @@ class TrialCheckpoint:
         self.complete: int | None = None
         self._pending: tuple[int, str] | None = None
         self._busy = False
+        self._closed = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._marked: tuple[int, tuple] | None = None  # step and files of the latest mark
@@ -64,8 +65,10 @@ class TrialCheckpoint:
     def _upload_loop(self) -> None:
         while True:
             with self._cond:
-                while self._pending is None:
+                while self._pending is None and not self._closed:
                     self._cond.wait()
+                if self._pending is None:
+                    return
                 step, staging = self._pending
                 self._pending, self._busy = None, True
             try:
@@ -94,6 +97,8 @@ class TrialCheckpoint:
         with self._cond:
             while self._pending is not None or self._busy:
                 self._cond.wait()
+            self._closed = True
+            self._cond.notify_all()
         unchanged = self._marked is not None and self.complete == self._marked[0] and \
             _files(self.local) == self._marked[1]  # the last mark, safe already, is the final state
         if not unchanged and (os.listdir(self.local) or self.storage.exists(self.location)):

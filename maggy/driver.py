@@ -158,6 +158,8 @@ class Driver:
                 self.timed_out.add(trial_id)
                 trial.stop_requested = True
         self.backend.relaunch_failed()
+        if not self.backend.running() and self.inbox.empty() and self.sched.ready and self.backend.failure() is None:
+            self.backend.resubmit()  # idle workers ended, then a lost trial came back to the queue
         if not self.backend.running() and self.inbox.empty():
             raise ExperimentFailedError(
                 f"All workers ended before the experiment finished "
@@ -228,8 +230,12 @@ class Driver:
         self._flush()
 
     def _on_register(self, conn: int, msg: Register) -> None:
-        for trial in self.sched.running_on(msg.worker):  # the task was relaunched: its trial was lost
-            self.sched.lose(trial)
+        for trial in self.sched.running_on(msg.worker):
+            # the task was relaunched before its old connection was seen to drop; a worker of an
+            # aborted job that still talks keeps its trial (its reports decide)
+            if self.assigned.get(trial.trial_id) not in self.workers:
+                self.assigned.pop(trial.trial_id, None)
+                self.sched.lose(trial)
         self.workers[conn] = {"partition": msg.worker, "host": msg.host, "pid": msg.pid, "gpus": list(msg.gpus),
                               "executor": msg.executor}
         self.registered.append(self.workers[conn])

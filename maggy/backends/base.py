@@ -35,6 +35,11 @@ class Backend(abc.ABC):
         """Restart workers that died, as Spark relaunches a failed task; called by the driver
         while the experiment is not done. Backends whose scheduler does this itself do nothing."""
 
+    def resubmit(self) -> bool:
+        """Start the workers again: they all ended (told that no new trial would come) and then
+        a trial was lost and re-queued. False if this backend cannot."""
+        return False
+
     @abc.abstractmethod
     def running(self) -> bool:
         """Whether any worker may still be alive."""

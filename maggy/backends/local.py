@@ -59,6 +59,10 @@ class LocalBackend(Backend):
                 self._restarts[i] += 1
                 self._procs[i] = self._spawn(i)
 
+    def resubmit(self) -> bool:
+        self._procs = [self._spawn(i) for i in range(len(self._procs))]
+        return True
+
     def running(self) -> bool:
         return any(p.poll() is None for p in self._procs)
 

@@ -165,6 +165,12 @@ class SparkBackend(Backend):
         log.warning("maggy: the Spark job of the workers failed (%s); submitting a replacement", self._error[:300])
         self._submit()
 
+    def resubmit(self) -> bool:
+        if self._cancelled:
+            return False
+        self._submit()
+        return True
+
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 

@@ -18,24 +18,31 @@ from tests.conftest import wait_for
 EPOCHS = 6
 
 
-def checkpointing_train(k, reporter):
-    """Six epochs; saves and marks a checkpoint after every second one; logs `trial epoch pid`."""
-    import json
-    import os
-    import time
+def checkpointing_train(log_path):
+    """Six epochs; saves and marks a checkpoint after every second one; logs `trial epoch pid`.
 
-    path = os.path.join(reporter.checkpoint_dir, "state.json")
-    start = json.load(open(path))["epoch"] if os.path.exists(path) else 0
-    for epoch in range(start, 6):
-        time.sleep(0.25)
-        with open(os.environ["MAGGY_TEST_CALLS"], "a") as f:
-            f.write(f"{k} {epoch} {os.getpid()}\n")
-        reporter.broadcast(k + epoch / 10, step=epoch)
-        if epoch % 2 == 1:
-            with open(path, "w") as f:
-                json.dump({"epoch": epoch + 1}, f)
-            reporter.checkpoint()
-    return {"metric": k, "pid": os.getpid()}
+    The log's path travels in the closure: Spark's Python daemon may predate the test's environment.
+    """
+    log_path = str(log_path)
+
+    def train(k, reporter):
+        import json
+        import os
+        import time
+
+        path = os.path.join(reporter.checkpoint_dir, "state.json")
+        start = json.load(open(path))["epoch"] if os.path.exists(path) else 0
+        for epoch in range(start, 6):
+            time.sleep(0.25)
+            with open(log_path, "a") as f:
+                f.write(f"{k} {epoch} {os.getpid()}\n")
+            reporter.broadcast(k + epoch / 10, step=epoch)
+            if epoch % 2 == 1:
+                with open(path, "w") as f:
+                    json.dump({"epoch": epoch + 1}, f)
+                reporter.checkpoint()
+        return {"metric": k, "pid": os.getpid()}
+    return train
 
 
 def calls(path):
@@ -77,12 +84,11 @@ def check_continued_from_checkpoint(log, result, victim, killed_pid):
 
 
 @pytest.mark.parametrize("kind", ["local", "spark"])
-def test_a_killed_worker_process_costs_at_most_one_checkpoint(kind, tmp_path, monkeypatch, request):
+def test_a_killed_worker_process_costs_at_most_one_checkpoint(kind, tmp_path, request):
     log_path = tmp_path / "calls.txt"
-    monkeypatch.setenv("MAGGY_TEST_CALLS", str(log_path))
     backend = LocalBackend() if kind == "local" else SparkBackend(request.getfixturevalue("spark"))
-    thread, box = in_background(lambda: experiment.lagom(checkpointing_train, cfg(tmp_path), backend=backend,
-                                                         verbose=False))
+    thread, box = in_background(lambda: experiment.lagom(checkpointing_train(log_path), cfg(tmp_path),
+                                                         backend=backend, verbose=False))
     # kill the process running trial k=0 once it is past its checkpoint at epoch 3
     hit = wait_for(lambda: next(((k, p) for k, e, p in calls(log_path) if k == 0 and e == 4), None),
                    timeout=120, what="trial 0 past its checkpoint")
@@ -96,11 +102,10 @@ def test_a_killed_worker_process_costs_at_most_one_checkpoint(kind, tmp_path, mo
         assert len(sc.statusTracker().getJobIdsForGroup(backend.job_group)) == 2
 
 
-def test_a_silent_worker_is_stale_and_its_late_final_changes_nothing(tmp_path, monkeypatch):
+def test_a_silent_worker_is_stale_and_its_late_final_changes_nothing(tmp_path):
     log_path = tmp_path / "calls.txt"
-    monkeypatch.setenv("MAGGY_TEST_CALLS", str(log_path))
     thread, box = in_background(lambda: experiment.lagom(
-        checkpointing_train, cfg(tmp_path, hb_timeout=1.0), backend=LocalBackend(), verbose=False))
+        checkpointing_train(log_path), cfg(tmp_path, hb_timeout=1.0), backend=LocalBackend(), verbose=False))
     victim, pid = wait_for(lambda: next(((k, p) for k, e, p in calls(log_path) if k == 0 and e == 4), None),
                            timeout=120, what="trial 0 past its checkpoint")
     os.kill(pid, signal.SIGSTOP)  # hung with its connection open
@@ -132,27 +137,24 @@ def test_a_trial_that_keeps_killing_its_worker_ends_as_error_after_the_retries(t
     assert set(result.trials.set_index("k").drop(index=2)["state"]) == {"FINALIZED"}
 
 
-def test_a_failing_train_fn_is_never_retried(tmp_path, monkeypatch):
-    log_path = tmp_path / "calls.txt"
-    monkeypatch.setenv("MAGGY_TEST_CALLS", str(log_path))
+def test_a_failing_train_fn_is_never_retried(tmp_path):
+    log_path = str(tmp_path / "calls.txt")
 
     def train(k):
         import os
-        with open(os.environ["MAGGY_TEST_CALLS"], "a") as f:
+        with open(log_path, "a") as f:
             f.write(f"{k} 0 {os.getpid()}\n")
         if k == 1:
             raise ValueError("a bug in train_fn")
         return k
 
     result = experiment.lagom(train, cfg(tmp_path), backend=LocalBackend(), verbose=False)
-    assert collections.Counter(k for k, _, _ in calls(log_path)) == {0: 1, 1: 1, 2: 1, 3: 1}
+    assert collections.Counter(k for k, _, _ in calls(tmp_path / "calls.txt")) == {0: 1, 1: 1, 2: 1, 3: 1}
     row = result.trials.set_index("k").loc[1]
     assert row["state"] == "ERROR" and row["restarts"] == 0 and "a bug in train_fn" in row["error"]
 
 
-def test_trial_timeout_stops_a_trial_and_marks_it_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("MAGGY_TEST_CALLS", str(tmp_path / "calls.txt"))
-
+def test_trial_timeout_stops_a_trial_and_marks_it_error(tmp_path):
     def train(k, reporter):
         import time
         for step in range(200 if k == 3 else 2):
