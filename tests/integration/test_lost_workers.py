@@ -99,7 +99,7 @@ def test_a_killed_worker_process_costs_at_most_one_checkpoint(kind, tmp_path, re
     check_continued_from_checkpoint(calls(log_path), box["result"], victim, pid)
     if kind == "spark":  # local mode gives up on the job at once: a replacement job carried on
         sc = backend.spark.sparkContext
-        assert len(sc.statusTracker().getJobIdsForGroup(backend.job_group)) == 2
+        assert len(sc.statusTracker().getJobIdsForGroup(backend.job_group)) >= 2
 
 
 def test_a_silent_worker_is_stale_and_its_late_final_changes_nothing(tmp_path):
