@@ -85,29 +85,41 @@ def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_pat
 
 def test_the_experiment_grows_when_an_executor_joins_and_leaves_nothing_running(platform, tmp_path):
     sys.path.insert(0, str(HERE.parents[1] / "scripts"))
-    from local_platform import free_port, spark_class
+    from local_platform import free_port, spark_class, spark_workers
 
     master_port, ui = free_port(), free_port()
     master = f"spark://127.0.0.1:{master_port}"
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(tmp_path), "PYSPARK_PYTHON": sys.executable}
 
     def start(*args):
-        return subprocess.Popen([spark_class(), *args], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        with open(tmp_path / f"daemon-{len(daemons)}.out", "w") as out:
+            return subprocess.Popen([spark_class(), *args], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
 
     def worker():
         return start("org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "1", "--memory",
                      "1g", "--webui-port", str(free_port()), "--work-dir", str(tmp_path / f"work-{time.time()}"),
                      master)
 
-    daemons = [start("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(master_port),
-                     "--webui-port", str(ui))]
+    daemons: list = []
+    daemons.append(start("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(master_port),
+                         "--webui-port", str(ui)))
     calls_file = tmp_path / "calls.txt"
     try:
         daemons.append(worker())
+        wait_for(lambda: spark_workers(f"http://127.0.0.1:{ui}") == 1, timeout=120, interval=0.2,
+                 what="the first standalone worker to register")
         proc = run_job(platform, str(tmp_path / "exp"), calls_file, 8, 2, env={"MAGGY_TEST_EPOCH": "0.15"},
                        master=master)
-        wait_for(lambda: len({k for k, _, _ in calls(calls_file)}) >= 1, timeout=180, what="the first trial")
+        def first_trial():
+            assert proc.poll() is None, proc.communicate()[1][-4000:]
+            return len({k for k, _, _ in calls(calls_file)}) >= 1
+        try:
+            wait_for(first_trial, timeout=180, what="the first trial")
+        except BaseException:
+            proc.kill()
+            raise AssertionError(proc.communicate()[1][-6000:] + "\nmaster log: " + "".join(
+                p.read_text()[-3000:] for p in tmp_path.glob("daemon-*.out")))
         assert len({p for _, _, p in calls(calls_file)}) == 1  # one core: one worker runs, the other waits
         daemons.append(worker())  # an executor joins
         res = result_of(proc)
