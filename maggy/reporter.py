@@ -63,9 +63,9 @@ class Reporter:
             self.on_checkpoint(step)
 
     def log(self, msg: Any) -> None:
-        """Send one line to this trial's log on the driver."""
+        """Send one line to this trial's log on the driver (cut at 16 KiB, with a marker)."""
         with self._lock:
-            self._logs.append(str(msg))
+            self._logs.append(truncate(str(msg)))
 
     @property
     def last(self) -> tuple[int, float] | None:
@@ -85,3 +85,21 @@ class Reporter:
             points, logs = self._points, self._logs
             self._points, self._logs = [], []
         return points, logs
+
+    def untake(self, points: list[list], logs: list[str]) -> None:
+        """Put back what :meth:`take` returned and could not be sent, ahead of anything newer."""
+        with self._lock:
+            self._points[:0], self._logs[:0] = points, logs
+
+
+#: Characters of one log line or error message sent to the driver.
+MAX_TEXT = 16 * 1024
+
+
+def truncate(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut.
+
+    >>> truncate("x" * 10, limit=4)
+    'xxxx...[6 more characters cut]'
+    """
+    return text if len(text) <= limit else f"{text[:limit]}...[{len(text) - limit} more characters cut]"

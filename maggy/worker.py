@@ -7,22 +7,26 @@ trial. It ends when the driver says DONE or goes away.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from maggy.checkpoint import TrialCheckpoint
 from maggy.exceptions import EarlyStopped
-from maggy.reporter import Reporter
+from maggy.reporter import Reporter, truncate
 from maggy.rpc.client import RpcClient
 from maggy.rpc.messages import (Assignment, Done, Final, Get, Log, Message, Metric, Register, Stop, Wait,
                                 WorkerError)
 from maggy.tracking import TrackingSpec, trial_run
 from maggy.trainfn import Signature, parse_return
-from maggy.trial import TrialState, exception_record
+from maggy.trial import TrialState, error_record, exception_record
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,9 @@ class _Heartbeat(threading.Thread):
             try:
                 self.worker.beat()
             except (OSError, ConnectionError):
-                return
+                return  # the driver is gone
+            except Exception:  # noqa: BLE001 - the heartbeat must outlive any one bad report
+                log.exception("maggy: a heartbeat failed; its reports are kept for the next one")
 
 
 class _Worker:
@@ -67,15 +73,22 @@ class _Worker:
         self.run_id: str | None = None
 
     def beat(self) -> None:
+        """Send what the trial reported since the last beat; what could not be sent is put back."""
         with self.send_lock:
             rep = self.current
             if rep is None:
                 return
             points, logs = rep.take()
-            if logs:
-                self.client.request(Log(self.partition, rep.trial_id, tuple(logs)))
-            complete = self.checkpoint.complete if self.checkpoint is not None else None
-            reply = self.client.request(Metric(self.partition, rep.trial_id, _points(points), self.run_id, complete))
+            try:
+                while logs:  # bounded frames, however much was logged
+                    self.client.request(Log(self.partition, rep.trial_id, tuple(logs[:LOG_BATCH])))
+                    logs = logs[LOG_BATCH:]
+                complete = self.checkpoint.complete if self.checkpoint is not None else None
+                reply = self.client.request(Metric(self.partition, rep.trial_id, _points(points), self.run_id,
+                                                   complete))
+            except BaseException:
+                rep.untake(points, logs)
+                raise
         if isinstance(reply, Stop):
             rep.request_stop()
 
@@ -121,9 +134,17 @@ class _Worker:
                 error = exception_record(exc, f"checkpoint {trial.checkpoint_dir}: {exc}")
             state = TrialState.ERROR
         end = time.time()
+        if error is not None:
+            error = {**error, "message": truncate(error["message"])}
+        too_big = _oversized(extra)
+        if too_big is not None:
+            state, metric, extra, error = TrialState.ERROR, None, {}, error_record("OutputTooLarge", too_big)
         with self.send_lock:
             self.current, self.checkpoint = None, None
             points, logs = rep.take()
+            while len(logs) > LOG_BATCH:  # the FINAL carries the last batch only
+                self.client.request(Log(self.partition, rep.trial_id, tuple(logs[:LOG_BATCH])))
+                logs = logs[LOG_BATCH:]
         return Final(self.partition, rep.trial_id, state, start, end, metric=metric, extra=extra, error=error,
                      points=_points(points), logs=tuple(logs), handoff=handoff, run_id=self.run_id,
                      checkpoint=None if checkpoint is None else checkpoint.complete)
@@ -164,6 +185,21 @@ def executor_id() -> str | None:
         if any(a.endswith("SparkSubmit") for a in args):
             return "driver"
         pid = parent
+    return None
+
+
+#: Log lines per LOG message, and the JSON size of one value train_fn returns beside its metric.
+LOG_BATCH = 20
+MAX_EXTRA_VALUE = 64 * 1024
+
+
+def _oversized(extra: dict[str, Any]) -> str | None:
+    """Why the extra values train_fn returned cannot travel, or None."""
+    for key, value in extra.items():
+        size = len(json.dumps(value, default=str))
+        if size > MAX_EXTRA_VALUE:
+            return (f"train_fn returned {key!r} of {size} bytes beside its metric; values are limited to "
+                    f"{MAX_EXTRA_VALUE} bytes: save large outputs to reporter.checkpoint_dir or MLflow instead")
     return None
 
 

@@ -20,6 +20,8 @@ EPOCHS = 6
 SETTINGS = {"calls": "", "epoch": 0.4}
 
 
+# The same loop as tests/integration/test_lost_workers.py: it must live in this __main__ so that
+# cloudpickle sends it by value; the executors cannot import the tests package.
 def train(k, reporter):
     import json
     import os
