@@ -82,6 +82,7 @@ class Driver:
         self.run_began: dict[str, float] = {}
         self.timed_out: set[str] = set()
         self._no_worker_since: float | None = None
+        self._resubmitted = float("-inf")
         self.registered: list[dict[str, Any]] = []
         self.worker_errors: list[str] = []
         self.secret = new_secret()
@@ -158,9 +159,11 @@ class Driver:
                 self.timed_out.add(trial_id)
                 trial.stop_requested = True
         self.backend.relaunch_failed()
-        if not self.backend.running() and self.inbox.empty() and self.sched.ready and self.backend.failure() is None:
-            self.backend.resubmit()  # idle workers ended, then a lost trial came back to the queue
-        if not self.backend.running() and self.inbox.empty():
+        if not self.backend.running() and self.inbox.empty() and self.backend.failure() is None and \
+                now - self._resubmitted > 2.0 and self.backend.resubmit():
+            # idle workers ended (no new trial could come), then a lost trial came back
+            self._resubmitted = now
+        elif not self.backend.running() and self.inbox.empty() and now - self._resubmitted > 2.0:
             raise ExperimentFailedError(
                 f"All workers ended before the experiment finished "
                 f"({self.backend.failure() or 'no error reported'}); "

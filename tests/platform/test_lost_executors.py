@@ -109,7 +109,7 @@ def test_the_experiment_grows_when_an_executor_joins_and_leaves_nothing_running(
         daemons.append(worker())
         wait_for(lambda: spark_workers(f"http://127.0.0.1:{ui}") == 1, timeout=120, interval=0.2,
                  what="the first standalone worker to register")
-        proc = run_job(platform, str(tmp_path / "exp"), calls_file, 8, 2, env={"MAGGY_TEST_EPOCH": "0.15"},
+        proc = run_job(platform, str(tmp_path / "exp"), calls_file, 12, 2, env={"MAGGY_TEST_EPOCH": "0.3"},
                        master=master)
         def first_trial():
             assert proc.poll() is None, proc.communicate()[1][-4000:]
@@ -129,5 +129,5 @@ def test_the_experiment_grows_when_an_executor_joins_and_leaves_nothing_running(
             d.wait(30)
     executors = {t["executor"] for t in res["trials"]}
     assert len(executors) == 2  # the joining executor took trials
-    assert len(res["trials"]) == 8 and {t["state"] for t in res["trials"]} == {"FINALIZED"}
+    assert len(res["trials"]) == 12 and {t["state"] for t in res["trials"]} == {"FINALIZED"}
     assert res["active_jobs"] == [] and res["jobs"] == 1
