@@ -17,7 +17,7 @@ from maggy.backends import SparkBackend
 
 EPOCHS = 6
 #: Set by main(); train_fn travels by value with it (executors do not share the driver's environment).
-SETTINGS = {"calls": "", "epoch": 0.4}
+SETTINGS = {"calls": "", "epoch": 0.4, "slow_victim": True}
 
 
 # The same loop as tests/integration/test_lost_workers.py: it must live in this __main__ so that
@@ -30,7 +30,8 @@ def train(k, reporter):
     path = os.path.join(reporter.checkpoint_dir, "state.json")
     start = json.load(open(path))["epoch"] if os.path.exists(path) else 0
     for epoch in range(start, 6):
-        time.sleep(SETTINGS["epoch"])
+        # trial 0 slows down after its checkpoint at epoch 3, so that the test kills its executor mid-run
+        time.sleep(SETTINGS["epoch"] * (5 if k == 0 and epoch >= 4 and SETTINGS["slow_victim"] else 1))
         with open(SETTINGS["calls"], "a") as f:
             f.write(f"{k} {epoch} {os.getpid()}\n")
         reporter.broadcast(k + epoch / 10, step=epoch)
@@ -43,7 +44,8 @@ def train(k, reporter):
 
 def main() -> None:
     master, root, calls, num_trials, num_workers = sys.argv[1:6]
-    SETTINGS.update(calls=calls, epoch=float(os.environ.get("MAGGY_TEST_EPOCH", "0.4")))
+    SETTINGS.update(calls=calls, epoch=float(os.environ.get("MAGGY_TEST_EPOCH", "0.4")),
+                    slow_victim="MAGGY_TEST_EPOCH" not in os.environ)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     cfg = HyperparameterOptConfig(searchspace=Searchspace(k=("DISCRETE", list(range(int(num_trials))))),
                                   optimizer="gridsearch", es_policy="none", hb_interval=0.1,

@@ -60,7 +60,9 @@ def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_pat
         base = hdfs.join(hdfs.normalize(root), "lost-executors")
         journal = hdfs.join(base, hdfs.listdir(base)[0], "journal.jsonl")
         records = [json.loads(line) for line in hdfs.read_text(journal).splitlines(keepends=True) if line.endswith("\n")]
-        return any(r.get("params") == {"k": 0} and r.get("checkpoint_step") == 3 for r in records)
+        mine = [r for r in records if r.get("params") == {"k": 0}]
+        assert not any(r["state"] == "FINALIZED" for r in mine), "trial 0 ended before its executor was killed"
+        return any(r.get("checkpoint_step") == 3 for r in mine)
 
     try:
         wait_for(checkpoint_recorded, timeout=180, interval=0.1, what="trial 0's checkpoint on HDFS")
