@@ -159,26 +159,25 @@ class Driver:
                 self.timed_out.add(trial_id)
                 trial.stop_requested = True
         self.backend.relaunch_failed()
-        if not self.backend.running() and self.inbox.empty() and self.backend.failure() is None and \
-                now - self._resubmitted > 2.0 and self.backend.resubmit():
+        idle = not self.backend.running() and self.inbox.empty() and now - self._resubmitted > 2.0
+        if idle and self.backend.failure() is None and self.backend.resubmit():
             # idle workers ended (no new trial could come), then a lost trial came back
             self._resubmitted = now
-        elif not self.backend.running() and self.inbox.empty() and now - self._resubmitted > 2.0:
-            raise ExperimentFailedError(
-                f"All workers ended before the experiment finished "
-                f"({self.backend.failure() or 'no error reported'}); "
-                f"{len(self.sched.ended())} finished trials are kept in {self.exp_dir}: run the same "
-                "lagom call again to continue.")
+        elif idle:
+            raise self._failed("All workers ended before the experiment finished")
         if self.workers:
             self._no_worker_since = None
         elif self._no_worker_since is None:
             self._no_worker_since = now
         elif now - self._no_worker_since > self.config.worker_timeout:
-            raise ExperimentFailedError(
-                f"No worker could run for {self.config.worker_timeout:.0f}s (worker_timeout): no executor was "
-                f"granted, or every worker task failed ({self.backend.failure() or 'no error reported'}); "
-                f"{len(self.sched.ended())} finished trials are kept in {self.exp_dir}: run the same lagom "
-                "call again to continue.")
+            raise self._failed(f"No worker could run for {self.config.worker_timeout:.0f}s (worker_timeout): no "
+                               "executor was granted, or every worker task failed")
+
+    def _failed(self, what: str) -> ExperimentFailedError:
+        """The error that ends an experiment without workers: why, and that its trials are kept."""
+        return ExperimentFailedError(
+            f"{what} ({self.backend.failure() or 'no error reported'}); {len(self.sched.ended())} finished "
+            f"trials are kept in {self.exp_dir}: run the same lagom call again to continue.")
 
     def _shutdown(self, graceful: bool) -> None:
         """Answer DONE until the workers have ended, then make sure none is left."""
