@@ -20,8 +20,8 @@ from maggy.checkpoint import TrialCheckpoint
 from maggy.exceptions import EarlyStopped
 from maggy.reporter import Reporter, truncate
 from maggy.rpc.client import RpcClient
-from maggy.rpc.messages import (Assignment, Done, Final, Get, Log, Message, Metric, Register, Stop, Wait,
-                                WorkerError)
+from maggy.rpc.messages import (MAX_LINES, MAX_POINTS, Assignment, Done, Final, Get, Log, Message, Metric, Register,
+                                Stop, Wait, WorkerError)
 from maggy.tracking import TrackingSpec, trial_run
 from maggy.trainfn import Signature, parse_return
 from maggy.trial import TrialState, error_record, exception_record
@@ -78,19 +78,30 @@ class _Worker:
             rep = self.current
             if rep is None:
                 return
-            points, logs = rep.take()
-            try:
-                while logs:  # bounded frames, however much was logged
-                    self.client.request(Log(self.partition, rep.trial_id, tuple(logs[:LOG_BATCH])))
-                    logs = logs[LOG_BATCH:]
-                complete = self.checkpoint.complete if self.checkpoint is not None else None
-                reply = self.client.request(Metric(self.partition, rep.trial_id, _points(points), self.run_id,
-                                                   complete))
-            except BaseException:
-                rep.untake(points, logs)
-                raise
-        if isinstance(reply, Stop):
+            *_, stop = self._send_reports(rep, keep=0)
+        if stop:
             rep.request_stop()
+
+    def _send_reports(self, rep: Reporter, keep: int) -> tuple[list[list], list[str], bool]:
+        """Send the trial's new log lines and metric points in bounded messages until ``keep``
+        batches of each are left (with ``keep=0``, at least one METRIC: the heartbeat); return
+        those and whether the driver said STOP. What could not be sent goes back to ``rep``."""
+        points, logs = rep.take()
+        stop = False
+        try:
+            while len(logs) > keep * MAX_LINES:
+                self.client.request(Log(self.partition, rep.trial_id, tuple(logs[:MAX_LINES])))
+                logs = logs[MAX_LINES:]
+            beats = 0
+            while len(points) > keep * MAX_POINTS or (not keep and not beats):
+                complete = self.checkpoint.complete if self.checkpoint is not None else None
+                reply = self.client.request(Metric(self.partition, rep.trial_id, _points(points[:MAX_POINTS]),
+                                                   self.run_id, complete))
+                points, stop, beats = points[MAX_POINTS:], stop or isinstance(reply, Stop), beats + 1
+        except BaseException:
+            rep.untake(points, logs)
+            raise
+        return points, logs, stop
 
     def run(self) -> None:
         self.client.request(Register(self.partition, socket.gethostname(), os.getpid(), tuple(self.gpus),
@@ -135,16 +146,13 @@ class _Worker:
             state = TrialState.ERROR
         end = time.time()
         if error is not None:
-            error = {**error, "message": truncate(error["message"])}
+            error = {**error, "type": error["type"][:255], "message": truncate(error["message"])}
         too_big = _oversized(extra)
         if too_big is not None:
             state, metric, extra, error = TrialState.ERROR, None, {}, error_record("OutputTooLarge", too_big)
         with self.send_lock:
+            points, logs, _ = self._send_reports(rep, keep=1)  # the FINAL carries the last batch
             self.current, self.checkpoint = None, None
-            points, logs = rep.take()
-            while len(logs) > LOG_BATCH:  # the FINAL carries the last batch only
-                self.client.request(Log(self.partition, rep.trial_id, tuple(logs[:LOG_BATCH])))
-                logs = logs[LOG_BATCH:]
         return Final(self.partition, rep.trial_id, state, start, end, metric=metric, extra=extra, error=error,
                      points=_points(points), logs=tuple(logs), handoff=handoff, run_id=self.run_id,
                      checkpoint=None if checkpoint is None else checkpoint.complete)
@@ -188,18 +196,24 @@ def executor_id() -> str | None:
     return None
 
 
-#: Log lines per LOG message, and the JSON size of one value train_fn returns beside its metric.
-LOG_BATCH = 20
+#: The JSON size of one value train_fn returns beside its metric, and of all of them.
 MAX_EXTRA_VALUE = 64 * 1024
+MAX_EXTRA = 1024 * 1024
 
 
 def _oversized(extra: dict[str, Any]) -> str | None:
     """Why the extra values train_fn returned cannot travel, or None."""
+    advice = "save large outputs to reporter.checkpoint_dir or MLflow instead"
+    total = 0
     for key, value in extra.items():
         size = len(json.dumps(value, default=str))
         if size > MAX_EXTRA_VALUE:
             return (f"train_fn returned {key!r} of {size} bytes beside its metric; values are limited to "
-                    f"{MAX_EXTRA_VALUE} bytes: save large outputs to reporter.checkpoint_dir or MLflow instead")
+                    f"{MAX_EXTRA_VALUE} bytes: {advice}")
+        total += size + len(json.dumps(key))
+    if total > MAX_EXTRA:
+        return (f"train_fn returned {len(extra)} values of {total} bytes beside its metric; together they are "
+                f"limited to {MAX_EXTRA} bytes: {advice}")
     return None
 
 

@@ -4,31 +4,43 @@ from __future__ import annotations
 
 import socket
 import threading
+
 from maggy.rpc.messages import Message, decode
-from maggy.rpc.protocol import HEADER, MAC_SIZE, SEQ, SESSION, Codec, new_session
+from maggy.rpc.protocol import CHALLENGE, HEADER, MAC_SIZE, FrameError, respond
 
 
 class RpcClient:
-    """Sends a request and waits for its reply; safe to share between the worker's threads."""
+    """Answers the driver's challenge, then sends requests and waits for their replies; safe to
+    share between the worker's threads. A reply must carry the number of the request it answers
+    under this connection's key: anything else raises ConnectionError."""
 
     def __init__(self, host: str, port: int, secret: bytes, *, timeout: float = 120.0) -> None:
-        self._codec = Codec(secret)
         self._lock = threading.Lock()
         self._sock = socket.create_connection((host, port), timeout=timeout)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._session = new_session()
+        try:
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            answer, self._send, self._receive = respond(secret, self._recv(CHALLENGE.size))
+            self._sock.sendall(answer)
+        except BaseException:
+            self._sock.close()
+            raise
         self._seq = 0
 
     def request(self, message: Message) -> Message:
         """Send ``message`` and return the driver's typed reply (BodyError if it does not fit)."""
         with self._lock:
-            body = {**message.to_body(), SESSION: self._session, SEQ: self._seq}
-            self._sock.sendall(self._codec.encode(message.TYPE, body))
+            seq = self._seq
+            self._sock.sendall(self._send.encode(message.TYPE, seq, message.to_body()))
             self._seq += 1
             header = self._recv(HEADER.size)
-            length = self._codec.body_length(header)
-            rest = self._recv(MAC_SIZE + length)
-        return decode(*self._codec.decode(header, rest[:MAC_SIZE], rest[MAC_SIZE:]), replies=True)
+            rest = self._recv(MAC_SIZE + self._receive.body_length(header))
+        try:
+            mtype, answered, body = self._receive.decode(header, rest[:MAC_SIZE], rest[MAC_SIZE:])
+        except FrameError as exc:
+            raise ConnectionError(f"the maggy driver's reply was refused ({exc})") from None
+        if answered != seq:
+            raise ConnectionError(f"a reply to request {answered} arrived for request {seq}")
+        return decode(mtype, body, replies=True)
 
     def _recv(self, n: int) -> bytes:
         buf = bytearray()

@@ -36,8 +36,21 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
+from maggy.reporter import MAX_TEXT
 from maggy.rpc.protocol import MsgType
-from maggy.trial import TrialState
+from maggy.trial import TRACEBACK_LIMIT, TrialState
+
+#: Log lines in one LOG or FINAL, and metric points in one METRIC or FINAL: workers send more
+#: in several messages.
+MAX_LINES = 20
+MAX_POINTS = 10_000
+_TEXT = MAX_TEXT + 64  # a cut line or message with its marker
+#: The longest value of each field that holds text or items, as (length, length of each item).
+LIMITS: dict[str, tuple[int, int | None]] = {
+    "trial_id": (64, None), "run_id": (64, None), "host": (255, None), "executor": (255, None),
+    "gpus": (64, 64), "points": (MAX_POINTS, None), "lines": (MAX_LINES, _TEXT), "logs": (MAX_LINES, _TEXT),
+    "message": (2 * _TEXT, None), "traceback": (TRACEBACK_LIMIT, None),
+}
 
 
 class BodyError(ValueError):
@@ -110,6 +123,7 @@ class Message:
         for f in dataclasses.fields(cls):
             if f.name in body:
                 values[f.name] = _conform(body[f.name], hints[f.name], f"{name}.{f.name}")
+                _check_size(values[f.name], LIMITS.get(f.name), f"{name}.{f.name}")
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise BodyError(f"{name}: missing field {f.name!r}")
         return cls(**values)
@@ -118,6 +132,16 @@ class Message:
         for key in ("worker", "pid", "next_step"):
             if getattr(self, key, 0) < 0:
                 raise BodyError(f"{self.TYPE.name}.{key} must be >= 0")
+
+
+def _check_size(value: Any, limit: tuple[int, int | None] | None, where: str) -> None:
+    if limit is None or value is None:
+        return
+    most, each = limit
+    if len(value) > most:
+        raise BodyError(f"{where}: {len(value)} long, limit {most}")
+    if each is not None and any(len(v) > each for v in value):
+        raise BodyError(f"{where}: an item longer than {each}")
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
@@ -200,9 +224,13 @@ class Final(Message):
         super().__post_init__()
         if not self.state.finished:
             raise BodyError(f"FINAL.state must be FINALIZED, EARLY_STOPPED or ERROR, not {self.state.value}")
-        if self.error is not None and not all(isinstance(self.error.get(k), str)
-                                              for k in ("type", "message", "traceback")):
-            raise BodyError("FINAL.error must hold the strings type, message and traceback")
+        if self.error is not None:
+            if set(self.error) != {"type", "message", "traceback"} or not all(map(isinstance, self.error.values(),
+                                                                                  [str] * 3)):
+                raise BodyError("FINAL.error must hold the strings type, message and traceback")
+            for key in ("message", "traceback"):
+                _check_size(self.error[key], LIMITS[key], f"FINAL.error.{key}")
+            _check_size(self.error["type"], (255, None), "FINAL.error.type")
 
 
 @dataclass(frozen=True)

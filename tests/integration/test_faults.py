@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import _thread
 import glob
-import hashlib
-import hmac
 import json
 import os
-import socket
 import threading
 import time
 
@@ -16,41 +13,10 @@ import pytest
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import LocalBackend, SparkBackend
-from maggy.rpc.protocol import HEADER, MAGIC, MAX_BODY, SEQ, SESSION, VERSION, Codec, MsgType
+from maggy.rpc.protocol import MsgType
 
 from tests.conftest import wait_for
-
-
-def _signed(secret: bytes, version: int, code: int, body: bytes) -> bytes:
-    header = HEADER.pack(MAGIC, version, code, len(body))
-    return header + hmac.new(secret, header + body, hashlib.sha256).digest() + body
-
-
-def _bad_frames(secret: bytes) -> dict[str, bytes]:
-    """One frame per kind of fault, keyed by the reason the server should count."""
-    good = Codec(secret).encode(MsgType.GET, {"worker": 0})
-    forged = Codec(b"x" * 32).encode(MsgType.GET, {"worker": 0})
-    return {
-        "garbage": b"GET / HTTP/1.1\r\nHost: maggy\r\n\r\n",
-        "bad_mac": forged,
-        "oversized": HEADER.pack(MAGIC, VERSION, int(MsgType.GET), MAX_BODY + 1) + b"\0" * 64,
-        "truncated": good[:-3],
-        "unknown_type": _signed(secret, VERSION, 99, b"{}"),
-        "bad_version": _signed(secret, VERSION + 1, int(MsgType.GET), b"{}"),
-        "bad_body": _signed(secret, VERSION, int(MsgType.GET), b"\xff not json"),
-    }
-
-
-def _send_and_expect_close(address, frame: bytes) -> bytes:
-    with socket.create_connection(address, timeout=15) as sock:
-        sock.sendall(frame)
-        sock.shutdown(socket.SHUT_WR)
-        received = b""
-        while True:
-            chunk = sock.recv(4096)
-            if not chunk:
-                return received
-            received += chunk
+from tests.unit.rpc.peers import BAD_STREAMS, connect, recv_exact, send_and_expect_close
 
 
 def test_bad_frames_are_dropped_and_workers_carry_on(backend, tmp_path):
@@ -73,19 +39,19 @@ def test_bad_frames_are_dropped_and_workers_carry_on(backend, tmp_path):
     runner.start()
     try:
         wait_for(lambda: driver.server is not None and len(driver.sched.running) == 2, what="two running trials")
-        genuine = Codec(driver.secret).encode(MsgType.GET, {"worker": 9, SESSION: "f" * 32, SEQ: 0})
-        with socket.create_connection(driver.server.address, timeout=15) as sock:
-            sock.sendall(genuine)
-            assert sock.recv(4096)  # answered once
-        for reason, frame in {**_bad_frames(driver.secret), "replay": genuine}.items():
+        sock, answer, send = connect(driver.server.address, driver.secret)
+        with sock:  # a genuine peer is answered once (it never registered: DONE)
+            sock.sendall(answer + send.encode(MsgType.GET, 0, {"worker": 9}))
+            assert recv_exact(sock, 12)
+        for reason, stream in BAD_STREAMS.items():
             before = driver.server.bad_frames[reason]
-            assert _send_and_expect_close(driver.server.address, frame) == b"", reason
+            assert send_and_expect_close(driver.server.address, driver.secret, stream) == b"", reason
             wait_for(lambda: driver.server.bad_frames[reason] == before + 1, what=f"{reason} counted")
     finally:
         gate.touch()
         runner.join(120)
     result = out["result"]
-    assert result.stats["bad_frames"] == {r: 1 for r in [*_bad_frames(b"s" * 32), "replay"]}
+    assert result.stats["bad_frames"] == {r: 1 for r in BAD_STREAMS}
     assert len(result.trials) == 6 and set(result.trials["state"]) == {"FINALIZED"}
 
 

@@ -1,0 +1,66 @@
+"""Raw peers of the RPC server for tests: a real handshake, then whatever bytes a test wants."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import socket
+from typing import Callable
+
+from maggy.rpc.protocol import CHALLENGE, HEADER, MAGIC, MAX_BODY, VERSION, Codec, MsgType, respond
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+def connect(address, secret: bytes, timeout: float = 15) -> tuple[socket.socket, bytes, Codec]:
+    """An open socket that has read its challenge, the handshake answer to send, and the request codec."""
+    sock = socket.create_connection(address, timeout=timeout)
+    answer, send, _ = respond(secret, recv_exact(sock, CHALLENGE.size))
+    return sock, answer, send
+
+
+def signed(send: Codec, version: int, code: int, body: bytes, seq: int = 0) -> bytes:
+    header = HEADER.pack(MAGIC, version, code, seq, len(body))
+    return header + hmac.new(send.key, header + body, hashlib.sha256).digest() + body
+
+
+def _tampered(frame: bytes) -> bytes:
+    return frame[:-1] + bytes([frame[-1] ^ 1])
+
+
+#: One stream per kind of fault, keyed by the reason the server counts; each gets the handshake
+#: answer and the request codec of its own connection.
+BAD_STREAMS: dict[str, Callable[[bytes, Codec], bytes]] = {
+    "garbage": lambda answer, send: b"GET / HTTP/1.1\r\nHost: maggy\r\nAccept: */*\r\n\r\n" + b"x" * 16,
+    "bad_auth": lambda answer, send: _tampered(answer),
+    "oversized": lambda answer, send: answer + HEADER.pack(MAGIC, VERSION, int(MsgType.GET), 0, MAX_BODY + 1),
+    "truncated": lambda answer, send: answer + send.encode(MsgType.GET, 0, {"worker": 0})[:-3],
+    "bad_mac": lambda answer, send: answer + _tampered(send.encode(MsgType.GET, 0, {"worker": 0})),
+    "unknown_type": lambda answer, send: answer + signed(send, VERSION, 99, b"{}"),
+    "bad_version": lambda answer, send: answer + signed(send, VERSION + 1, int(MsgType.GET), b"{}"),
+    "bad_body": lambda answer, send: answer + signed(send, VERSION, int(MsgType.GET), b"\xff not json"),
+    "replay": lambda answer, send: answer + send.encode(MsgType.GET, 1, {"worker": 0}),
+}
+
+
+def send_and_expect_close(address, secret: bytes, data: Callable[[bytes, Codec], bytes]) -> bytes:
+    """Send ``data(answer, codec)`` on a fresh connection; what came back before the server closed."""
+    sock, answer, send = connect(address, secret)
+    with sock:
+        received = b""
+        try:
+            sock.sendall(data(answer, send))
+            sock.shutdown(socket.SHUT_WR)
+            while chunk := sock.recv(65536):
+                received += chunk
+        except OSError:  # closed before it read all we sent (reset, broken pipe, not connected)
+            pass
+        return received
