@@ -61,11 +61,21 @@ _SWARM = textwrap.dedent("""
     secret = b"b" * 32
     lat, late = [], 0
 
-    async def worker(i, start, stop):
+    async def connect(i):
+        while True:  # as RpcClient does: a connection dropped from a full listen queue is retried
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                hello = await asyncio.wait_for(reader.readexactly(CHALLENGE.size), 10)
+            except asyncio.TimeoutError:
+                writer.close()
+                continue
+            answer, send, receive = respond(secret, hello)
+            writer.write(answer)
+            return reader, writer, send
+
+    async def worker(i, conn, start, stop):
         global late
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        answer, send, receive = respond(secret, await reader.readexactly(CHALLENGE.size))
-        writer.write(answer)
+        reader, writer, send = conn
         body = Metric(worker=i, trial_id="t", points=((0, 0.5),)).to_body()
         await asyncio.sleep(max(0.0, start - time.perf_counter()) + random.random() / rate)
         seq, due = 0, time.perf_counter()
@@ -84,9 +94,10 @@ _SWARM = textwrap.dedent("""
         writer.close()
 
     async def main():
-        start = time.perf_counter() + 3.0  # everyone connected before the clock starts
+        conns = await asyncio.gather(*(connect(i) for i in range(n)))  # everyone in before the clock starts
+        start = time.perf_counter() + 0.5
         stop = start + seconds
-        await asyncio.gather(*(worker(i, start, stop) for i in range(n)))
+        await asyncio.gather(*(worker(i, c, start, stop) for i, c in enumerate(conns)))
         return seconds
 
     elapsed = asyncio.run(main())
@@ -126,7 +137,7 @@ def _serve(tree: str):
 
 def _child(tree: str, script: str, *args) -> dict | list:
     env = {**os.environ, "PYTHONPATH": tree}
-    out = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env, cwd=tree, capture_output=True,
                          text=True, timeout=600, check=True)
     return json.loads(out.stdout)
 

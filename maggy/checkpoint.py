@@ -1,7 +1,8 @@
 """A trial's checkpoint directory on a worker, and the checkpoints ``train_fn`` marks in it.
 
-``train_fn`` sees a local directory (``reporter.checkpoint_dir``). On local storage it is the
-trial's directory itself, and a checkpoint is safe the moment ``reporter.checkpoint()`` marks it.
+``train_fn`` sees a local directory (``reporter.checkpoint_dir``), made when it first asks for
+it: a trial that keeps no checkpoint costs no directory and no round trip to HDFS. On local
+storage it is the trial's directory itself, and a checkpoint is safe the moment ``reporter.checkpoint()`` marks it.
 On HDFS it is a local copy, filled from HDFS before the run; each marked checkpoint is copied
 aside on local disk (all that training waits for) and uploaded by a thread of its own to
 ``<dir>.partial``, which then replaces ``<dir>``, so a crash mid-upload leaves the last complete
@@ -35,15 +36,33 @@ class TrialCheckpoint:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._marked: tuple[int, tuple] | None = None  # step and files of the latest mark
-        if self.storage.is_local:
-            self.local = location
-            os.makedirs(location, exist_ok=True)
-        else:
-            self.local = tempfile.mkdtemp(prefix="maggy-checkpoint-")
-            partial = location + ".partial"
-            if not self.storage.exists(location) and self.storage.exists(partial):
-                location = partial  # the swap was cut short: the partial copy is complete
-            self.storage.download_dir(location, self.local)
+        self._local: str | None = None
+        self._open_lock = threading.Lock()
+
+    @property
+    def local(self) -> str:
+        """The directory ``train_fn`` works in, made (and filled from HDFS) on first use."""
+        return self.open()
+
+    def open(self) -> str:
+        """:attr:`local`; a storage failure names the checkpoint location."""
+        with self._open_lock:
+            if self._local is None:
+                if self.storage.is_local:
+                    os.makedirs(self.location, exist_ok=True)
+                    self._local = self.location
+                else:
+                    local = tempfile.mkdtemp(prefix="maggy-checkpoint-")
+                    source, partial = self.location, self.location + ".partial"
+                    try:
+                        if not self.storage.exists(source) and self.storage.exists(partial):
+                            source = partial  # the swap was cut short: the partial copy is complete
+                        self.storage.download_dir(source, local)
+                    except Exception as exc:
+                        shutil.rmtree(local, ignore_errors=True)
+                        raise OSError(f"checkpoint {self.location}: {exc}") from exc
+                    self._local = local
+            return self._local
 
     def mark(self, step: int) -> None:
         """``train_fn`` says the directory holds a consistent state as of ``step``."""
@@ -92,7 +111,7 @@ class TrialCheckpoint:
 
     def finish(self) -> None:
         """After the run: wait for the uploads, then save the final state (raises on failure)."""
-        if self.storage.is_local:
+        if self.storage.is_local or self._local is None:
             return
         with self._cond:
             while self._pending is not None or self._busy:

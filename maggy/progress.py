@@ -12,6 +12,7 @@ from maggy.result import best_trial
 from maggy.trial import FrozenTrial, TrialState
 
 _DONE = (TrialState.FINALIZED, TrialState.PAUSED, TrialState.EARLY_STOPPED, TrialState.ERROR)
+_COMPETING = (TrialState.FINALIZED, TrialState.PAUSED, TrialState.EARLY_STOPPED)  # for the best metric
 
 
 @dataclass
@@ -44,7 +45,11 @@ class Progress(Callback):
         self.direction = "max"
         self._states: dict[str, TrialState] = {}
         self._counts: collections.Counter[TrialState] = collections.Counter()
-        self._ended: dict[str, FrozenTrial] = {}
+        # ended trials with a metric, by the pool they compete in (see best_trial), and each
+        # pool's best while known: a refresh looks at one trial per pool, not at every trial
+        self._pools: dict[tuple, dict[str, FrozenTrial]] = collections.defaultdict(dict)
+        self._pool_of: dict[str, tuple] = {}
+        self._best: dict[tuple, FrozenTrial] = {}
         self.min_interval = min_interval
         self._last = 0.0
         self._last_text = ""
@@ -73,8 +78,17 @@ class Progress(Callback):
             self._counts[old] -= 1
         self._states[trial.trial_id] = trial.state
         self._counts[trial.state] += 1
-        if trial.state in _DONE:
-            self._ended[trial.trial_id] = trial
+        key = self._pool_of.pop(trial.trial_id, None)
+        if key is not None:
+            del self._pools[key][trial.trial_id]
+            if self._best.get(key) is not None and self._best[key].trial_id == trial.trial_id:
+                del self._best[key]  # found again when next needed
+        if trial.state in _COMPETING and trial.metric is not None:
+            key = (trial.state is TrialState.EARLY_STOPPED, trial.budget)
+            self._pools[key][trial.trial_id] = trial
+            self._pool_of[trial.trial_id] = key
+            if key in self._best:
+                self._best[key] = best_trial((self._best[key], trial), self.direction)
 
     def on_step_end(self) -> None:
         self.update()
@@ -86,7 +100,10 @@ class Progress(Callback):
             sys.stderr.flush()
 
     def counts(self) -> Counts:
-        best = best_trial(self._ended.values(), self.direction) if self._ended else None
+        for key, pool in self._pools.items():
+            if pool and key not in self._best:
+                self._best[key] = best_trial(pool.values(), self.direction)
+        best = best_trial([self._best[k] for k, pool in self._pools.items() if pool], self.direction)
         return Counts(done=sum(self._counts[s] for s in _DONE), total=self.total,
                       running=self._counts[TrialState.RUNNING],
                       early_stopped=self._counts[TrialState.EARLY_STOPPED], failed=self._counts[TrialState.ERROR],

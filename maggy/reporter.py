@@ -22,11 +22,11 @@ class Reporter:
     """
 
     def __init__(self, trial_id: str, params: dict[str, Any], budget: float | None = None,
-                 checkpoint_dir: str | None = None, next_step: int = 0) -> None:
+                 checkpoint_dir: str | Callable[[], str] | None = None, next_step: int = 0) -> None:
         self.trial_id = trial_id
         self.params = dict(params)
         self.budget = budget
-        self.checkpoint_dir = checkpoint_dir
+        self._checkpoint_dir = checkpoint_dir
         self._lock = threading.Lock()
         self._points: list[list] = []
         self._logs: list[str] = []
@@ -66,6 +66,18 @@ class Reporter:
         """Send one line to this trial's log on the driver (cut at 16 KiB, with a marker)."""
         with self._lock:
             self._logs.append(truncate(str(msg)))
+
+    @property
+    def checkpoint_dir(self) -> str | None:
+        """This trial's own directory, made when first asked for (a callable given to the
+        constructor is called then, once)."""
+        if callable(self._checkpoint_dir):
+            self._checkpoint_dir = self._checkpoint_dir()
+        return self._checkpoint_dir
+
+    @checkpoint_dir.setter
+    def checkpoint_dir(self, value: str | Callable[[], str] | None) -> None:
+        self._checkpoint_dir = value
 
     @property
     def last(self) -> tuple[int, float] | None:

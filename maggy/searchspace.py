@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+import collections.abc
 import keyword
 import math
 import numbers
@@ -219,15 +219,13 @@ class Searchspace:
         rng = rng if rng is not None else np.random.default_rng(seed)
         return {p.name: p.sample(rng) for p in self}
 
-    def grid(self, resolution: int | Mapping[str, int] = 5) -> list[dict[str, Any]]:
+    def grid(self, resolution: int | Mapping[str, int] = 5) -> "Grid":
         """Every point of the grid; continuous ranges get ``resolution`` points (per name or for all)."""
         res = self._resolutions(resolution)
-        axes = [p.grid(res[p.name]) for p in self]
-        return [dict(zip(self.names, combo)) for combo in itertools.product(*axes)]
+        return Grid(self.names, [p.grid(res[p.name]) for p in self])
 
     def grid_size(self, resolution: int | Mapping[str, int] = 5) -> int:
-        res = self._resolutions(resolution)
-        return math.prod(len(p.grid(res[p.name])) for p in self)
+        return len(self.grid(resolution))
 
     def _resolutions(self, resolution: int | Mapping[str, int]) -> dict[str, int]:
         if isinstance(resolution, Mapping):
@@ -264,3 +262,33 @@ class Searchspace:
             return "Searchspace()"
         body = "\n".join(f"  {p!r}" for p in self)
         return f"Searchspace(\n{body}\n)"
+
+
+class Grid(collections.abc.Sequence):
+    """The points of a grid in :func:`itertools.product` order, computed from their index, so
+    that a grid of billions of points costs no more than its axes.
+
+    >>> g = Searchspace(x=("DISCRETE", [1, 2, 3]), c=("CATEGORICAL", ["a", "b"])).grid()
+    >>> len(g), g[0], g[-1], g[3]
+    (6, {'x': 1, 'c': 'a'}, {'x': 3, 'c': 'b'}, {'x': 2, 'c': 'b'})
+    """
+
+    def __init__(self, names: Sequence[str], axes: Sequence[Sequence[Any]]) -> None:
+        self._names, self._axes = list(names), [list(a) for a in axes]
+        self._len = math.prod(len(a) for a in self._axes)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
+        if isinstance(index, slice):
+            raise TypeError("a grid is indexed one point at a time")
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(f"grid index {index} out of range for {self._len} points")
+        values = []
+        for axis in reversed(self._axes):  # the last name varies fastest
+            index, i = divmod(index, len(axis))
+            values.append(axis[i])
+        return dict(zip(self._names, reversed(values)))

@@ -136,7 +136,7 @@ class _Worker:
         checkpoint = None
         try:  # storage trouble fails this trial, never the worker
             checkpoint = self.checkpoint = TrialCheckpoint(trial.checkpoint_dir)
-            rep.checkpoint_dir = checkpoint.local
+            rep.checkpoint_dir = checkpoint.open  # made when train_fn first asks for it
             rep.on_checkpoint = checkpoint.mark
             state, metric, extra, error = self._call(trial, rep)
             checkpoint.finish()

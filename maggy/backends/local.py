@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import cloudpickle
@@ -89,8 +90,22 @@ class LocalBackend(Backend):
             self.wait(5.0)
 
 
+def _exit_with_parent(interval: float) -> None:
+    """End this worker within ``interval`` seconds of its driver's death, even mid-trial, so that
+    it does not hold its GPU for a driver that is gone (a trial's run cannot outlive its driver)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(3)  # nothing to report to and nothing to clean that the OS does not
+
+    threading.Thread(target=watch, name="maggy-parent-watch", daemon=True).start()
+
+
 def _main() -> None:
     spec = cloudpickle.loads(sys.stdin.buffer.read())
+    _exit_with_parent(spec.hb_interval)
     worker_main(spec, int(sys.argv[1]))
 
 

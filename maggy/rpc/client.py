@@ -14,17 +14,28 @@ class RpcClient:
     share between the worker's threads. A reply must carry the number of the request it answers
     under this connection's key: anything else raises ConnectionError."""
 
-    def __init__(self, host: str, port: int, secret: bytes, *, timeout: float = 120.0) -> None:
+    def __init__(self, host: str, port: int, secret: bytes, *, timeout: float = 120.0,
+                 handshake_timeout: float = 10.0, attempts: int = 3) -> None:
         self._lock = threading.Lock()
-        self._sock = socket.create_connection((host, port), timeout=timeout)
-        try:
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            answer, self._send, self._receive = respond(secret, self._recv(CHALLENGE.size))
-            self._sock.sendall(answer)
-        except BaseException:
-            self._sock.close()
-            raise
         self._seq = 0
+        for attempt in range(attempts):
+            # a connection the driver's listen queue dropped in a burst never gets its challenge:
+            # connect again rather than wait for the request timeout
+            self._sock = socket.create_connection((host, port), timeout=timeout)
+            try:
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._sock.settimeout(handshake_timeout)
+                answer, self._send, self._receive = respond(secret, self._recv(CHALLENGE.size))
+                self._sock.sendall(answer)
+                self._sock.settimeout(timeout)
+                return
+            except TimeoutError:
+                self._sock.close()
+            except BaseException:
+                self._sock.close()
+                raise
+        raise ConnectionError(f"the maggy driver at {host}:{port} sent no challenge in {attempts} attempts "
+                              f"of {handshake_timeout:g}s")
 
     def request(self, message: Message) -> Message:
         """Send ``message`` and return the driver's typed reply (BodyError if it does not fit)."""

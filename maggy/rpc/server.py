@@ -8,7 +8,8 @@ by reason and its connection closed; the server and every other connection carry
 
 What a peer can cost the driver is bounded: a connection that has not answered the challenge
 within ``auth_timeout`` is closed, at most ``max_pending`` wait for their answer at a time (the
-oldest makes way), at most ``max_connections`` are open, a frame must arrive within
+oldest makes way once it has had ``pending_grace`` seconds; until then new ones wait in the
+kernel's backlog, so that a burst of executors connecting at once is served, not evicted), at most ``max_connections`` are open, a frame must arrive within
 ``frame_timeout`` of its first byte, and frames in progress hold at most ``max_buffered`` bytes
 together. Deadlines sit in a heap, so the cost of a request does not grow with idle connections.
 Errors from ``accept()`` (EMFILE included) are counted, and accepting pauses briefly.
@@ -34,8 +35,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two warnings about dropped frames (the counts are always kept).
 LOG_EVERY = 10.0
-#: Seconds accepting pauses after accept() failed for want of descriptors or memory.
-ACCEPT_PAUSE = 0.1
+#: Seconds accepting pauses when accept() failed for want of descriptors or memory, or while
+#: every handshake slot is taken by a young connection.
+ACCEPT_PAUSE = 0.05
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
@@ -53,6 +55,7 @@ class _Conn:
     sock: socket.socket
     reader: FrameReader
     deadline: float | None
+    opened: float
     out: bytearray = field(default_factory=bytearray)
     replies: collections.deque = field(default_factory=collections.deque)  # seqs awaiting a reply
     buffered: int = 0
@@ -63,7 +66,7 @@ class RpcServer:
 
     def __init__(self, secret: bytes, inbox: "queue.Queue[Inbound]", *, host: str = "127.0.0.1",
                  port: int = 0, frame_timeout: float = 10.0, auth_timeout: float = 5.0,
-                 max_connections: int = 4096, max_pending: int = 64,
+                 max_connections: int = 4096, max_pending: int = 256, pending_grace: float = 1.0,
                  max_buffered: int = 16 * MAX_BODY) -> None:
         if len(secret) < 16:
             raise ValueError("the RPC secret must be at least 16 bytes")
@@ -71,7 +74,8 @@ class RpcServer:
         self._inbox = inbox
         self._frame_timeout, self._auth_timeout = frame_timeout, auth_timeout
         self._max_connections, self._max_pending, self._max_buffered = max_connections, max_pending, max_buffered
-        self._listener = socket.create_server((host, port), backlog=128)
+        self._pending_grace = pending_grace
+        self._listener = socket.create_server((host, port), backlog=1024)
         self._listener.setblocking(False)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._sel = selectors.DefaultSelector()
@@ -166,6 +170,10 @@ class RpcServer:
 
     def _accept(self) -> None:
         while True:
+            full = len(self._pending) >= self._max_pending
+            if full and time.monotonic() - self._conns[next(iter(self._pending))].opened < self._pending_grace:
+                self._pause_accepting()  # the rest wait in the backlog
+                return
             try:
                 sock, _ = self._listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -174,17 +182,20 @@ class RpcServer:
                 self._count("accept_error")
                 if exc.errno in _OUT_OF_RESOURCES:
                     self._evict_oldest_pending()
-                    self._sel.unregister(self._listener)
-                    self._accept_paused_until = time.monotonic() + ACCEPT_PAUSE
-                    heapq.heappush(self._deadlines, (self._accept_paused_until, -1))
+                    self._pause_accepting()
                 return
             if len(self._conns) >= self._max_connections:
                 self._count("refused")
                 sock.close()
                 continue
-            if len(self._pending) >= self._max_pending:
+            if full:
                 self._evict_oldest_pending()
             self._open(sock)
+
+    def _pause_accepting(self) -> None:
+        self._sel.unregister(self._listener)
+        self._accept_paused_until = time.monotonic() + ACCEPT_PAUSE
+        heapq.heappush(self._deadlines, (self._accept_paused_until, -1))
 
     def _open(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -192,7 +203,8 @@ class RpcServer:
         nonce, hello = challenge()
         cid = self._next_id
         self._next_id += 1
-        conn = _Conn(sock, FrameReader(self._secret, nonce), time.monotonic() + self._auth_timeout)
+        now = time.monotonic()
+        conn = _Conn(sock, FrameReader(self._secret, nonce), now + self._auth_timeout, now)
         self._conns[cid] = conn
         self._pending[cid] = None
         heapq.heappush(self._deadlines, (conn.deadline, cid))

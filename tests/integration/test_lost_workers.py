@@ -167,3 +167,51 @@ def test_trial_timeout_stops_a_trial_and_marks_it_error(tmp_path):
     assert rows.loc[3, "state"] == "ERROR" and "trial_timeout=1s" in rows.loc[3, "error"]
     assert rows.loc[3, "steps"] < 100  # stopped, not run to the end
     assert set(rows.drop(index=3)["state"]) == {"FINALIZED"}
+
+
+DRIVER_SCRIPT = """
+import sys, time
+from maggy import HyperparameterOptConfig, Searchspace, experiment
+from maggy.backends import LocalBackend
+pids = sys.argv[1]
+
+def train(k):
+    import os, time
+    open(os.path.join(pids, str(os.getpid())), "w").close()
+    time.sleep(300)
+    return k
+
+cfg = HyperparameterOptConfig(searchspace=Searchspace(k=("DISCRETE", [0, 1])), optimizer="gridsearch", num_workers=2,
+                              es_policy="none", hb_interval=0.2, experiment_dir=sys.argv[2])
+experiment.lagom(train, cfg, backend=LocalBackend(), verbose=False)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_local_workers_end_when_their_driver_is_killed(tmp_path):
+    import subprocess
+    import sys
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER_SCRIPT, str(pids), str(tmp_path / "exp")],
+                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        wait_for(lambda: len(os.listdir(pids)) == 2, timeout=60, what="two workers in their trials")
+        workers = [int(p) for p in os.listdir(pids)]
+        assert all(_alive(p) for p in workers)
+        driver.send_signal(signal.SIGKILL)  # no clean-up of any kind
+        driver.wait(10)
+        wait_for(lambda: not any(_alive(p) for p in workers), timeout=10, what="workers gone")
+    finally:
+        driver.kill()
+        driver.wait()
+        for p in os.listdir(pids):
+            if _alive(int(p)):
+                os.kill(int(p), signal.SIGKILL)

@@ -22,3 +22,27 @@ def test_counts_follow_the_state_changes(capsys):
     assert (c.done, c.total, c.running, c.failed, c.best) == (2, 3, 1, 1, 0.3)
     progress.on_step_end()
     assert "2/3 done, 1 running, 0 early-stopped, 1 failed, best 0.3" in capsys.readouterr().err
+
+
+def test_the_best_is_kept_as_trials_end_and_change(monkeypatch):
+    import maggy.progress
+    examined = []
+    real = maggy.progress.best_trial
+    monkeypatch.setattr(maggy.progress, "best_trial", lambda ts, d: examined.append(len(ts := list(ts))) or real(ts, d))
+    progress = Progress("exp", verbose=False)
+    progress.on_experiment_start(ExperimentInfo("exp", "/d", {"direction": "max"}, 2000, 2))
+    trials = []
+    for i in range(2000):
+        t = Trial.create({"x": i}, budget=1 if i % 2 else 3)
+        t.transition(TrialState.RUNNING)
+        t.metric = float(i % 500)
+        t.transition(TrialState.PAUSED if t.budget == 3 else TrialState.FINALIZED)  # ASHA-like: the top budget wins
+        progress.on_trial_change(t.view())
+        trials.append(t)
+        assert progress.counts().best == max(x.metric for x in trials if x.budget == 3)
+    assert sum(examined) < 10 * 2000  # a few trials per refresh, not all of them
+    best = next(t for t in trials if t.budget == 3 and t.metric == 498)  # the best is promoted: it leaves
+    for t in [x for x in trials if x.budget == 3 and x.metric == 498]:
+        t.transition(TrialState.PENDING)
+        progress.on_trial_change(t.view())
+    assert progress.counts().best == 496 and best.state is TrialState.PENDING

@@ -119,3 +119,23 @@ def test_contains_rejects_points_outside():
     assert not sp.contains({**p, "act": "gelu"})
     assert not sp.contains({**p, "lr": 1.0})
     assert not sp.contains({k: v for k, v in p.items() if k != "lr"})
+
+
+def test_grid_points_come_from_their_index_in_product_order():
+    import itertools
+    import tracemalloc
+    sp = Searchspace(a=("DISCRETE", [1, 2, 3]), b=("CATEGORICAL", ["x", "y"]), c=("INTEGER", [0, 10]))
+    grid = sp.grid(3)
+    expected = [dict(zip("abc", combo)) for combo in itertools.product([1, 2, 3], ["x", "y"], [0, 5, 10])]
+    assert list(grid) == expected and grid[-1] == expected[-1]
+    with pytest.raises(IndexError):
+        grid[len(expected)]
+    huge = Searchspace(**{f"p{i}": ("DISCRETE", [1, 2, 3, 4, 5]) for i in range(12)})
+    tracemalloc.start()
+    try:
+        g = huge.grid()
+        assert len(g) == 5 ** 12 == huge.grid_size()
+        assert g[5 ** 12 - 1] == {f"p{i}": 5 for i in range(12)}
+        assert tracemalloc.get_traced_memory()[1] < 1_000_000  # bytes: nothing materialised
+    finally:
+        tracemalloc.stop()

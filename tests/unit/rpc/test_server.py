@@ -177,6 +177,30 @@ def test_client_takes_only_the_reply_to_its_own_request():
         client.close()
 
 
+def test_client_connects_again_when_no_challenge_comes():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        seen = []
+
+        def fake_driver():  # the first connection is dropped silently, as from a full listen queue
+            silent, _ = listener.accept()
+            seen.append(silent)
+            conn, _ = listener.accept()
+            nonce, hello = challenge()
+            conn.sendall(hello)
+            accept(SECRET, nonce, recv_exact(conn, RESPONSE.size))
+            seen.append(conn)
+
+        t = threading.Thread(target=fake_driver, daemon=True)
+        t.start()
+        RpcClient(*listener.getsockname(), SECRET, handshake_timeout=0.3).close()
+        t.join(5)
+        assert len(seen) == 2
+        with pytest.raises(ConnectionError, match="no challenge in 2 attempts"):
+            RpcClient(*listener.getsockname(), SECRET, handshake_timeout=0.1, attempts=2)
+        for s in seen:
+            s.close()
+
+
 def test_unauthenticated_peers_cannot_make_the_server_buffer(server):
     """Peers that announce 4 MiB frames without the secret are read no further than the handshake."""
     announce = HEADER.pack(MAGIC, VERSION, int(MsgType.LOG), 0, 4 * 1024 * 1024)
@@ -212,7 +236,7 @@ def test_frames_in_progress_are_capped_together(make_server):
 
 
 def test_connection_caps(make_server):
-    server = make_server(max_connections=6, max_pending=3, auth_timeout=30)
+    server = make_server(max_connections=6, max_pending=3, pending_grace=0.0, auth_timeout=30)
     idle = [socket.create_connection(server.address, timeout=10) for _ in range(5)]
     try:
         for s in idle:
@@ -232,6 +256,21 @@ def test_connection_caps(make_server):
         c.close()
 
 
+def test_a_burst_of_workers_connecting_at_once_is_served_not_evicted(make_server):
+    server = make_server(max_pending=4)
+    clients = [None] * 40
+    threads = [threading.Thread(target=lambda i=i: clients.__setitem__(i, RpcClient(*server.address, SECRET)))
+               for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(c.request(Get(worker=1)) == Wait(retry_after=1) for c in clients)
+    assert server.bad_frames["evicted"] == 0
+    for c in clients:
+        c.close()
+
+
 def test_bad_frames_are_logged_at_a_bounded_rate(server, caplog):
     with caplog.at_level(logging.WARNING, logger="maggy.rpc.server"):
         for _ in range(30):
@@ -245,7 +284,7 @@ import os, queue, resource, sys, threading
 from maggy.rpc import RpcServer
 from maggy.rpc.messages import Ok
 inbox = queue.Queue()
-server = RpcServer(b"s" * 32, inbox, auth_timeout=60, max_pending=1000).start()
+server = RpcServer(b"s" * 32, inbox, auth_timeout=60, max_pending=1000, pending_grace=0).start()
 resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 20, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 def answer():
     while True:
