@@ -1,4 +1,4 @@
-"""The local data platform for tests, demos and development: HDFS, MLflow and Spark standalone.
+"""The local data platform for tests, demos and development: HDFS, YARN, MLflow and Spark standalone.
 
     ./scripts/platform up       # (re)start everything on 127.0.0.1, print KEY=VALUE lines
     ./scripts/platform status   # the same lines while everything answers; exit 1 otherwise
@@ -6,7 +6,11 @@
 
 HDFS is Apache Hadoop's own NameNode and DataNode, their jars resolved from Maven Central with
 scripts/hadoop-pom.xml and cached in .platform/hadoop/lib; its configuration comes from the
-templates in spark-conf/. Spark standalone is a master and one 2-core worker from the installed
+templates in spark-conf/. YARN is Hadoop's own ResourceManager and one NodeManager (6 GiB, 4
+vcores: an application master and two executors fit), whose containers find Spark's jars on
+this node (``spark.yarn.jars=local:...`` in the properties file it prints as
+SPARK_YARN_PROPERTIES, for ``spark-submit --properties-file`` or a session's config) and Python
+in the repo's .venv. Spark standalone is a master and one 2-core worker from the installed
 PySpark. The MLflow tracking server keeps runs and the model registry in SQLite. State (data,
 logs, pids, the printed endpoints) lives in .platform/.
 """
@@ -33,6 +37,7 @@ DATA = STATE / "data"
 LOGS = STATE / "logs"
 PIDS = STATE / "pids"
 ENV = STATE / "env"
+SPARK_CONF = STATE / "spark-conf"
 JAVA_OPENS = [f"--add-opens=java.base/{p}=ALL-UNNAMED"
               for p in ("java.lang", "java.util", "java.nio", "sun.nio.ch", "java.net", "java.io")]
 
@@ -62,7 +67,7 @@ def write_conf(values: dict[str, str]) -> None:
     shutil.rmtree(CONF, ignore_errors=True)
     for webapp in ("hdfs", "datanode", "static"):  # Hadoop's HTTP server wants these to exist
         (CONF / "webapps" / webapp).mkdir(parents=True)
-    for name in ("core-site.xml", "hdfs-site.xml"):
+    for name in ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "capacity-scheduler.xml"):
         text = string.Template((ROOT / "spark-conf" / name).read_text()).substitute(values)
         (CONF / name).write_text(text)
     shutil.copy(ROOT / "spark-conf" / "log4j.properties", CONF / "log4j.properties")
@@ -130,11 +135,33 @@ def spark_workers(ui: str) -> int:
     return 0 if raw is None else sum(w.get("state") == "ALIVE" for w in json.loads(raw).get("workers", []))
 
 
+def yarn_nodes(rm: str) -> int:
+    raw = get(f"{rm}/ws/v1/cluster/nodes")
+    nodes = (json.loads(raw).get("nodes") or {}).get("node", []) if raw else []
+    return sum(n.get("state") == "RUNNING" for n in nodes)
+
+
+def write_spark_conf() -> None:
+    """Spark settings for this platform's YARN: jars and Python already on the node, no upload."""
+    import pyspark
+    jars = Path(pyspark.__file__).parent / "jars"
+    SPARK_CONF.mkdir(parents=True, exist_ok=True)
+    (SPARK_CONF / "spark-defaults.conf").write_text(
+        f"spark.yarn.jars local:{jars}/*\n"
+        f"spark.pyspark.python {sys.executable}\n"
+        "spark.executor.memory 768m\n"
+        "spark.yarn.am.memory 512m\n"
+        "spark.driver.host 127.0.0.1\n"
+        "spark.ui.showConsoleProgress false\n")
+
+
 def up() -> None:
     down()  # a fresh platform every time: no state survives from an earlier run
     hadoop_jars()
     ports = {k: str(free_port()) for k in ("rpc_port", "http_port", "dn_port", "dn_http_port", "dn_ipc_port",
-                                           "spark_port", "spark_ui", "worker_ui", "mlflow_port")}
+                                           "spark_port", "spark_ui", "worker_ui", "mlflow_port", "rm_port",
+                                           "rm_scheduler_port", "rm_tracker_port", "rm_admin_port", "rm_web_port",
+                                           "nm_port", "nm_localizer_port", "nm_web_port")}
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
     write_conf({**ports, "data_dir": str(DATA)})
@@ -142,6 +169,8 @@ def up() -> None:
                           "-nonInteractive"), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     spawn("namenode", hadoop("namenode", "org.apache.hadoop.hdfs.server.namenode.NameNode"))
     spawn("datanode", hadoop("datanode", "org.apache.hadoop.hdfs.server.datanode.DataNode"))
+    spawn("resourcemanager", hadoop("resourcemanager", "org.apache.hadoop.yarn.server.resourcemanager.ResourceManager"))
+    spawn("nodemanager", hadoop("nodemanager", "org.apache.hadoop.yarn.server.nodemanager.NodeManager"))
     spark_env = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(LOGS), "PYSPARK_PYTHON": sys.executable}
     # Spark's GPU scheduling runs for real: the worker offers two GPU addresses found by the
     # discovery script (simulated here; on a GPU host nvidia-smi supplies them).
@@ -162,9 +191,13 @@ def up() -> None:
     wait("HDFS", lambda: hdfs_writable(webhdfs))
     wait("Spark standalone", lambda: spark_workers(ui) >= 1)
     wait("MLflow", lambda: get(f"{mlflow}/health") is not None)
+    yarn = f"http://127.0.0.1:{ports['rm_web_port']}"
+    wait("YARN", lambda: yarn_nodes(yarn) >= 1)
+    write_spark_conf()
     lines = [f"HDFS_URI=hdfs://127.0.0.1:{ports['rpc_port']}", f"WEBHDFS_URL={webhdfs}",
              f"MLFLOW_TRACKING_URI={mlflow}", f"SPARK_MASTER={master}", f"SPARK_MASTER_UI={ui}",
-             f"HADOOP_CONF_DIR={CONF}", f"PYSPARK_PYTHON={sys.executable}"]
+             f"HADOOP_CONF_DIR={CONF}", f"PYSPARK_PYTHON={sys.executable}", f"YARN_RM={yarn}",
+             f"SPARK_YARN_PROPERTIES={SPARK_CONF / 'spark-defaults.conf'}"]
     ENV.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -191,7 +224,7 @@ def status() -> None:
         sys.exit("platform: down")
     env = dict(line.split("=", 1) for line in ENV.read_text().split())
     if not hdfs_writable(env["WEBHDFS_URL"]) or not spark_workers(env["SPARK_MASTER_UI"]) or \
-            get(f"{env['MLFLOW_TRACKING_URI']}/health") is None:
+            get(f"{env['MLFLOW_TRACKING_URI']}/health") is None or not yarn_nodes(env["YARN_RM"]):
         sys.exit("platform: processes run but do not answer")
     print(ENV.read_text(), end="")
 

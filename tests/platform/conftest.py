@@ -1,4 +1,4 @@
-"""The real local platform (HDFS, Spark standalone), started once for these tests and stopped after."""
+"""The real local platform (HDFS, YARN, MLflow, Spark standalone), started once for these tests and stopped after."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def platform():
     if out.returncode != 0:
         pytest.fail(f"scripts/platform up failed:\n{out.stdout}\n{out.stderr}")
     env = dict(re.findall(r"^([A-Z_]+)=(\S+)$", out.stdout, flags=re.MULTILINE))
-    assert {"HDFS_URI", "WEBHDFS_URL", "MLFLOW_TRACKING_URI", "SPARK_MASTER"} <= set(env), out.stdout
+    assert {"HDFS_URI", "WEBHDFS_URL", "MLFLOW_TRACKING_URI", "SPARK_MASTER", "YARN_RM"} <= set(env), out.stdout
     yield env
     subprocess.run([*PLATFORM, "down"], timeout=120)
 
