@@ -246,12 +246,14 @@ class Scheduler:
 
     def check_early_stop(self) -> list[Trial]:
         """Mark the running trials the policy stops; returns them."""
+        candidates = [t for t in self.running.values() if not t.stop_requested and len(t.history) > t.run_start]
+        if not candidates:  # nothing to judge: spare the views of every ended trial
+            return []
         done = [t.view() for t in self.trials.values()
                 if t.state in (TrialState.FINALIZED, TrialState.EARLY_STOPPED, TrialState.PAUSED)]
         stopped = []
-        for trial in self.running.values():
-            if not trial.stop_requested and len(trial.history) > trial.run_start and \
-                    self.policy.should_stop(trial.view(), done, self.direction):
+        for trial in candidates:
+            if self.policy.should_stop(trial.view(), done, self.direction):
                 trial.stop_requested = True
                 stopped.append(trial)
         return stopped

@@ -88,3 +88,22 @@ def test_a_lost_trial_is_requeued_first_then_fails_after_the_retries():
         assert sched.next_trial(worker=1) is first
     assert first.state is TrialState.ERROR and first.error["type"] == "TrialLost"
     assert sched.next_trial(worker=0) is not first
+
+
+def test_an_early_stopping_check_with_nothing_to_judge_costs_nothing_per_ended_trial(monkeypatch):
+    from maggy.earlystop import MedianStoppingRule
+    from maggy.trial import Trial
+    opt = RandomSearch()
+    opt.setup(SP, direction="max", seed=0, num_trials=500)
+    sched = Scheduler(opt, MedianStoppingRule(), total=500, direction="max")
+    for _ in range(499):
+        t = sched.next_trial(worker=0)
+        sched.learn(sched.record_end(t.trial_id, TrialState.FINALIZED, metric=0.5))
+    running = sched.next_trial(worker=0)
+    views = []
+    real = Trial.view
+    monkeypatch.setattr(Trial, "view", lambda self: views.append(self.trial_id) or real(self))
+    assert sched.check_early_stop() == [] and views == []  # the running trial reported nothing yet
+    sched.record_points(running, [[0, 0.1]])
+    sched.check_early_stop()
+    assert len(views) >= 499  # with a report to judge, the ended trials are looked at
