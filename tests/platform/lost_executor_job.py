@@ -57,6 +57,7 @@ def main() -> None:
     storage = storage_for(result.experiment_dir)
     saved = json.loads(storage.read_text(storage.join(result.experiment_dir, "result.json")))
     print("RESULT " + json.dumps({
+        "master": sc.master,
         "active_jobs": list(sc.statusTracker().getActiveJobsIds()),
         "jobs": len(sc.statusTracker().getJobIdsForGroup(backend.job_group)),
         "workers": result.stats["workers"],

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import wait_for
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -47,10 +49,15 @@ def result_of(proc):
     return json.loads(lines[0][len("RESULT "):])
 
 
-def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_path):
+@pytest.mark.parametrize("cluster", ["standalone", "yarn"])
+def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_path, cluster):
+    """On YARN the executor is a container that YARN or a node may kill; the AM asks for another."""
     calls_file = tmp_path / "calls.txt"
     root = platform["HDFS_URI"] + f"/lost-{tmp_path.name}"
-    proc = run_job(platform, root, calls_file, 4, 2)
+    yarn = {"HADOOP_CONF_DIR": platform["HADOOP_CONF_DIR"],
+            "PYSPARK_SUBMIT_ARGS": f"--properties-file {platform['SPARK_YARN_PROPERTIES']} "
+                                   "--conf spark.executor.instances=2 --conf spark.executor.cores=1 pyspark-shell"}
+    proc = run_job(platform, root, calls_file, 4, 2, **({"env": yarn, "master": "yarn"} if cluster == "yarn" else {}))
     journal = None
 
     def checkpoint_recorded():  # trial k=0 computed epoch 4 and its checkpoint at epoch 3 is safe on HDFS
@@ -83,6 +90,7 @@ def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_pat
     assert len({w["executor"] for w in res["workers"]}) >= 3  # two executors, then a replacement
     assert all(w["executor"] not in (None, "driver") for w in res["workers"])
     assert res["active_jobs"] == []
+    assert res["master"] == ("yarn" if cluster == "yarn" else platform["SPARK_MASTER"])
 
 
 def test_the_experiment_grows_when_an_executor_joins_and_leaves_nothing_running(platform, tmp_path):
