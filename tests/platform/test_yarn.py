@@ -40,3 +40,23 @@ def test_client_mode_runs_one_yarn_application_with_two_executor_containers(plat
     assert {"journal.jsonl", "result.json", "trials"} <= set(hdfs.client.listdir(hdfs._path(exp)))
     for t in trials:  # each trial's checkpoint, written in its container, is on HDFS
         assert hdfs.read_text(hdfs.join(exp, "trials", t["trial_id"], "seen"))
+
+    _secret_not_in_aggregated_logs(platform, hdfs, res["app_id"], bytes.fromhex(res["secret"]))
+
+
+def _secret_not_in_aggregated_logs(platform, hdfs, app_id, secret):
+    """YARN collects every container's logs on HDFS; the experiment's secret must not be in them."""
+    import base64
+
+    def aggregated():
+        app = _app(platform["YARN_RM"], app_id)
+        return app.get("logAggregationStatus") in ("SUCCEEDED", "TIME_OUT", "FAILED") and app["logAggregationStatus"]
+
+    assert wait_for(aggregated, timeout=90, what="log aggregation") == "SUCCEEDED"
+    client = hdfs.client  # pyhdfs
+    files = [f"{d}/{n}" for d, _, names in client.walk("/tmp/yarn-logs") for n in names if app_id in f"{d}/{n}"]
+    assert files, "no aggregated logs found"
+    blob = b"".join(client.open(f).read() for f in files)
+    assert b"CoarseGrainedExecutorBackend" in blob or b"stdout" in blob  # the logs are really there
+    for form in (secret, secret.hex().encode(), base64.b64encode(secret)):
+        assert form not in blob

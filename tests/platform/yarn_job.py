@@ -37,9 +37,11 @@ def main() -> None:
     cfg = HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=8, num_workers=2,
                                   es_policy="none", hb_interval=0.1, seed=3, name="yarn", experiment_dir=root)
     backend = SparkBackend(spark)
-    result = experiment.lagom(train, cfg, backend=backend, verbose=False)
+    driver = experiment.build_driver(train, cfg, backend=backend, verbose=False)  # lagom, with the secret at hand
+    result = driver.run()
     sc = spark.sparkContext
     print("RESULT " + json.dumps({
+        "secret": driver.secret.hex(),  # for the test that looks for it in YARN's logs
         "experiment_dir": result.experiment_dir, "master": sc.master, "app_id": sc.applicationId,
         "jobs": len(sc.statusTracker().getJobIdsForGroup(backend.job_group)),
         "trials": json.loads(result.trials[["trial_id", "state", "executor", "container"]].to_json(orient="records")),
