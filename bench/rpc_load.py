@@ -28,7 +28,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET = b"b" * 32
@@ -147,15 +146,20 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
+def _against_server(tree: str, script: str, *args) -> dict | list:
+    """Run a child ``script`` against a fresh server of ``tree`` (its port first in argv)."""
+    server, stop = _serve(tree)
+    try:
+        return _child(tree, script, server.address[1], *args)
+    finally:
+        stop.set()
+        server.stop()
+
+
 def idle_table(tree: str, idles: list[int], seconds: float) -> list[tuple]:
     rows = []
     for idle in idles:
-        server, stop = _serve(tree)
-        try:
-            lat = _child(tree, _WORKER, server.address[1], idle, seconds)
-        finally:
-            stop.set()
-            server.stop()
+        lat = _against_server(tree, _WORKER, idle, seconds)
         rows.append((idle, len(lat) / seconds, _pct(lat, 0.5), _pct(lat, 0.99)))
     return rows
 
@@ -163,12 +167,7 @@ def idle_table(tree: str, idles: list[int], seconds: float) -> list[tuple]:
 def swarm_table(tree: str, sizes: list[int], seconds: float) -> list[tuple]:
     rows = []
     for n in sizes:
-        server, stop = _serve(tree)
-        try:
-            got = _child(tree, _SWARM, server.address[1], n, seconds)
-        finally:
-            stop.set()
-            server.stop()
+        got = _against_server(tree, _SWARM, n, seconds)
         lat = got["lat"]
         rows.append((n, n * 10, len(lat) / got["elapsed"], _pct(lat, 0.5), _pct(lat, 0.99), got["late"]))
     return rows
