@@ -2,8 +2,9 @@
 
 ``train_fn`` sees a local directory (``reporter.checkpoint_dir``), made when it first asks for
 it: a trial that keeps no checkpoint costs no directory and no round trip to HDFS. On local
-storage it is the trial's directory itself, and a checkpoint is safe the moment ``reporter.checkpoint()`` marks it.
-On HDFS it is a local copy, filled from HDFS before the run; each marked checkpoint is copied
+storage it is the trial's directory itself, and a checkpoint is safe the moment
+``reporter.checkpoint()`` marks it. On HDFS it is a local copy, filled from HDFS when it is made;
+each marked checkpoint is copied
 aside on local disk (all that training waits for) and uploaded by a thread of its own to
 ``<dir>.partial``, which then replaces ``<dir>``, so a crash mid-upload leaves the last complete
 checkpoint in place. Only the newest waiting checkpoint is uploaded; :attr:`complete` is the step

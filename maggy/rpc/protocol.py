@@ -78,7 +78,8 @@ def new_secret() -> bytes:
     return secrets.token_bytes(32)
 
 
-def _check_secret(secret: bytes) -> None:
+def check_secret(secret: bytes) -> None:
+    """Refuse a key too short to authenticate anything."""
     if len(secret) < 16:
         raise ValueError("the RPC secret must be at least 16 bytes")
 
@@ -110,7 +111,7 @@ def respond(secret: bytes, data: bytes) -> tuple[bytes, "Codec", "Codec"]:
     >>> receive.decode(*split(send.encode(MsgType.GET, 0, {"worker": 1})))
     (<MsgType.GET: 2>, 0, {'worker': 1})
     """
-    _check_secret(secret)
+    check_secret(secret)
     magic, version, server_nonce = CHALLENGE.unpack(data.ljust(CHALLENGE.size, b"\0")[:CHALLENGE.size])
     if magic != b"MGC" or len(data) != CHALLENGE.size:
         raise ConnectionError("the peer is not a maggy driver")

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from maggy.rpc.messages import BodyError, Message, decode
-from maggy.rpc.protocol import MAX_BODY, FrameError, FrameReader, challenge
+from maggy.rpc.protocol import MAX_BODY, FrameError, FrameReader, challenge, check_secret
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ class RpcServer:
                  port: int = 0, frame_timeout: float = 10.0, auth_timeout: float = 5.0,
                  max_connections: int = 4096, max_pending: int = 256, pending_grace: float = 1.0,
                  max_buffered: int = 16 * MAX_BODY) -> None:
-        if len(secret) < 16:
-            raise ValueError("the RPC secret must be at least 16 bytes")
+        check_secret(secret)
         self._secret = secret
         self._inbox = inbox
         self._frame_timeout, self._auth_timeout = frame_timeout, auth_timeout
