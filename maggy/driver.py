@@ -159,7 +159,9 @@ class Driver:
                 self.timed_out.add(trial_id)
                 trial.stop_requested = True
         self.backend.relaunch_failed()
-        idle = not self.backend.running() and self.inbox.empty() and now - self._resubmitted > 2.0
+        # the last FINAL may have just finished the experiment and its worker ended on DONE
+        idle = not self.sched.finished() and not self.backend.running() and self.inbox.empty() and \
+            now - self._resubmitted > 2.0
         if idle and self.backend.failure() is None and self.backend.resubmit():
             # idle workers ended (no new trial could come), then a lost trial came back
             self._resubmitted = now
