@@ -87,6 +87,7 @@ class Driver:
         self.worker_errors: list[str] = []
         self.secret = new_secret()
         self.server: Replies | None = None
+        self.rpc: dict[str, str] = {}
         self.tracking = tracking
         self.history = list(history)
         self.resumes = sum(e.get("event") == "experiment_start" for e in self.history)
@@ -100,6 +101,7 @@ class Driver:
         bind, advertised = self.backend.addresses()
         server = RpcServer(self.secret, self.inbox, host=bind).start()
         self.server = server
+        self.rpc = {"bind": f"{bind}:{server.address[1]}", "advertised": f"{advertised}:{server.address[1]}"}
         spec = WorkerSpec(advertised, server.address[1], self.secret, self.train_fn, self.signature,
                           self.config.optimization_key, self.config.hb_interval, self.tracking)
         started = time.time()
@@ -351,6 +353,8 @@ class Driver:
             "worker_errors": self.worker_errors,
             **self.backend.describe(),
         }
+        if self.rpc:  # where the driver listened, and where workers were told to reach it
+            stats["rpc"] = self.rpc
         if handoffs:
             stats["handoff_p50_ms"] = 1000 * statistics.median(handoffs)
             stats["handoff_p99_ms"] = 1000 * handoffs[min(len(handoffs) - 1, int(0.99 * len(handoffs)))]

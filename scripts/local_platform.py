@@ -7,10 +7,10 @@
 HDFS is Apache Hadoop's own NameNode and DataNode, their jars resolved from Maven Central with
 scripts/hadoop-pom.xml and cached in .platform/hadoop/lib; its configuration comes from the
 templates in spark-conf/. YARN is Hadoop's own ResourceManager and one NodeManager (6 GiB, 4
-vcores: an application master and two executors fit), whose containers find Spark's jars on
-this node (``spark.yarn.jars=local:...`` in the properties file it prints as
+vcores: an application master and two executors fit), whose containers take Spark's jars from
+an archive on HDFS (``spark.yarn.archive``, in the properties file it prints as
 SPARK_YARN_PROPERTIES, for ``spark-submit --properties-file`` or a session's config) and Python
-in the repo's .venv. Spark standalone is a master and one 2-core worker from the installed
+from the repo's .venv, the node's own interpreter. Spark standalone is a master and one 2-core worker from the installed
 PySpark. The MLflow tracking server keeps runs and the model registry in SQLite. State (data,
 logs, pids, the printed endpoints) lives in .platform/.
 """
@@ -67,7 +67,7 @@ def write_conf(values: dict[str, str]) -> None:
     shutil.rmtree(CONF, ignore_errors=True)
     for webapp in ("hdfs", "datanode", "static"):  # Hadoop's HTTP server wants these to exist
         (CONF / "webapps" / webapp).mkdir(parents=True)
-    for name in ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "capacity-scheduler.xml"):
+    for name in ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "capacity-scheduler.xml", "resource-types.xml"):
         text = string.Template((ROOT / "spark-conf" / name).read_text()).substitute(values)
         (CONF / name).write_text(text)
     shutil.copy(ROOT / "spark-conf" / "log4j.properties", CONF / "log4j.properties")
@@ -118,17 +118,46 @@ def wait(what: str, check, timeout: float = 120.0) -> None:
     sys.exit(f"platform: {what} did not come up within {timeout:.0f}s; logs in {LOGS}")
 
 
-def hdfs_writable(webhdfs: str) -> bool:
-    """A DataNode has registered: a file can be created (NameNode redirect, DataNode write)."""
-    url = f"{webhdfs}/webhdfs/v1/tmp/.platform-probe?op=CREATE&overwrite=true&noredirect=true&user.name=maggy"
+def webhdfs_create(webhdfs: str, path: str, body, size: int) -> bool:
+    """Write ``body`` (bytes or a binary file of ``size`` bytes) to ``path`` over WebHDFS: the
+    NameNode names a DataNode, which takes the data."""
+    url = f"{webhdfs}/webhdfs/v1{path}?op=CREATE&overwrite=true&noredirect=true&user.name=maggy"
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="PUT"), timeout=5) as r:
             location = json.loads(r.read())["Location"]
-        with urllib.request.urlopen(urllib.request.Request(location, method="PUT", data=b"ok"), timeout=5) as r:
+        request = urllib.request.Request(location, method="PUT", data=body, headers={"Content-Length": str(size)})
+        with urllib.request.urlopen(request, timeout=300) as r:
             return r.status == 201
     except (OSError, ValueError, KeyError):
         return False
 
+
+def hdfs_writable(webhdfs: str) -> bool:
+    """A DataNode has registered: a file can be created."""
+    return webhdfs_create(webhdfs, "/tmp/.platform-probe", b"ok", 2)
+
+
+def spark_jars_archive(webhdfs: str) -> str:
+    """Spark's jars as one uncompressed zip on HDFS, for ``spark.yarn.archive``: a NodeManager
+    fetches and unpacks it once and keeps it for every later application (it is world-readable,
+    so YARN caches it publicly), where ``spark-submit`` would otherwise zip and upload ~460 MB
+    for each application."""
+    import zipfile
+
+    import pyspark
+    local = LIB.parent / f"spark-jars-{pyspark.__version__}.zip"
+    if not local.exists():  # built once per PySpark version, like the Hadoop jars
+        partial = local.with_suffix(".partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as z:
+            for jar in sorted((Path(pyspark.__file__).parent / "jars").glob("*.jar")):
+                z.write(jar, jar.name)
+        partial.rename(local)
+    path = f"/apps/spark/{local.name}"
+    with open(local, "rb") as body:
+        if not webhdfs_create(webhdfs, path, body, local.stat().st_size):
+            down()
+            sys.exit(f"platform: could not upload Spark's jars to HDFS {path}; logs in {LOGS}")
+    return path
 
 def spark_workers(ui: str) -> int:
     raw = get(f"{ui}/json/")
@@ -141,19 +170,20 @@ def yarn_nodes(rm: str) -> int:
     return sum(n.get("state") == "RUNNING" for n in nodes)
 
 
-def write_spark_conf() -> None:
-    """Spark settings for this platform's YARN: jars and Python already on the node, no upload."""
-    import pyspark
-    jars = Path(pyspark.__file__).parent / "jars"
+def write_spark_conf(hdfs: str, archive: str) -> None:
+    """Spark settings for this platform's YARN: jars from the archive on HDFS, the node's Python,
+    and loopback for every address a driver or executor binds, in client and cluster mode."""
     SPARK_CONF.mkdir(parents=True, exist_ok=True)
     (SPARK_CONF / "spark-defaults.conf").write_text(
-        f"spark.yarn.jars local:{jars}/*\n"
+        f"spark.yarn.archive {hdfs}{archive}\n"
         f"spark.pyspark.python {sys.executable}\n"
         "spark.executor.memory 768m\n"
+        "spark.driver.memory 768m\n"
         "spark.yarn.am.memory 512m\n"
         "spark.driver.host 127.0.0.1\n"
+        "spark.yarn.appMasterEnv.SPARK_LOCAL_IP 127.0.0.1\n"
+        "spark.executorEnv.SPARK_LOCAL_IP 127.0.0.1\n"
         "spark.ui.showConsoleProgress false\n")
-
 
 def up() -> None:
     down()  # a fresh platform every time: no state survives from an earlier run
@@ -170,7 +200,9 @@ def up() -> None:
     spawn("namenode", hadoop("namenode", "org.apache.hadoop.hdfs.server.namenode.NameNode"))
     spawn("datanode", hadoop("datanode", "org.apache.hadoop.hdfs.server.datanode.DataNode"))
     spawn("resourcemanager", hadoop("resourcemanager", "org.apache.hadoop.yarn.server.resourcemanager.ResourceManager"))
-    spawn("nodemanager", hadoop("nodemanager", "org.apache.hadoop.yarn.server.nodemanager.NodeManager"))
+    # As on a real node, containers inherit HADOOP_CONF_DIR (YARN's env whitelist passes it on).
+    spawn("nodemanager", hadoop("nodemanager", "org.apache.hadoop.yarn.server.nodemanager.NodeManager"),
+          {"HADOOP_CONF_DIR": str(CONF)})
     spark_env = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(LOGS), "PYSPARK_PYTHON": sys.executable}
     # Spark's GPU scheduling runs for real: the worker offers two GPU addresses found by the
     # discovery script (simulated here; on a GPU host nvidia-smi supplies them).
@@ -193,8 +225,9 @@ def up() -> None:
     wait("MLflow", lambda: get(f"{mlflow}/health") is not None)
     yarn = f"http://127.0.0.1:{ports['rm_web_port']}"
     wait("YARN", lambda: yarn_nodes(yarn) >= 1)
-    write_spark_conf()
-    lines = [f"HDFS_URI=hdfs://127.0.0.1:{ports['rpc_port']}", f"WEBHDFS_URL={webhdfs}",
+    hdfs = f"hdfs://127.0.0.1:{ports['rpc_port']}"
+    write_spark_conf(hdfs, spark_jars_archive(webhdfs))
+    lines = [f"HDFS_URI={hdfs}", f"WEBHDFS_URL={webhdfs}",
              f"MLFLOW_TRACKING_URI={mlflow}", f"SPARK_MASTER={master}", f"SPARK_MASTER_UI={ui}",
              f"HADOOP_CONF_DIR={CONF}", f"PYSPARK_PYTHON={sys.executable}", f"YARN_RM={yarn}",
              f"SPARK_YARN_PROPERTIES={SPARK_CONF / 'spark-defaults.conf'}"]

@@ -188,5 +188,9 @@ class SparkBackend(Backend):
             self._sc.cancelJobGroup(self.job_group)
 
     def describe(self) -> dict:
-        return {"backend": self.name, "spark_master": self._sc.master,
+        info = {"backend": self.name, "spark_master": self._sc.master,
+                "spark_deploy_mode": self._sc.getConf().get("spark.submit.deployMode", "client"),
                 "spark_app_id": self._sc.applicationId, "spark_job_group": self.job_group}
+        if os.environ.get("CONTAINER_ID"):  # YARN cluster mode: the driver is the application master
+            info["driver_container"] = os.environ["CONTAINER_ID"]
+        return info

@@ -1,7 +1,9 @@
 """Spark's GPU scheduling with maggy: each worker's task gets one GPU address and pins it.
 
 Run by test_gpu_scheduling.py in a process of its own against the platform's standalone master,
-whose worker offers two GPU addresses through spark-conf/gpu-discovery.sh. Prints JSON.
+whose worker offers two GPU addresses through spark-conf/gpu-discovery.sh, or its YARN (settings
+in PYSPARK_SUBMIT_ARGS). Arguments: master, experiment directory, [seconds each trial sleeps].
+Prints JSON.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import SparkBackend
 
 
-def train(k):
-    import os
-    return {"metric": k, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", ""), "pid": os.getpid()}
-
-
 def main() -> None:
     master, root = sys.argv[1], sys.argv[2]
+    pause = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+
+    def train(k):
+        import os
+        import time
+        time.sleep(pause)
+        return {"metric": k, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", ""), "pid": os.getpid()}
+
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (SparkSession.builder.master(master).appName("maggy-gpu")
              .config("spark.executor.cores", "1").config("spark.task.cpus", "1")

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.conftest import wait_for
+from tests.platform.yarn import yarn_env
 
 HERE = pathlib.Path(__file__).resolve().parent
 JOB = HERE / "lost_executor_job.py"
@@ -54,9 +55,7 @@ def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_pat
     """On YARN the executor is a container that YARN or a node may kill; the AM asks for another."""
     calls_file = tmp_path / "calls.txt"
     root = platform["HDFS_URI"] + f"/lost-{tmp_path.name}"
-    yarn = {"HADOOP_CONF_DIR": platform["HADOOP_CONF_DIR"],
-            "PYSPARK_SUBMIT_ARGS": f"--properties-file {platform['SPARK_YARN_PROPERTIES']} "
-                                   "--conf spark.executor.instances=2 --conf spark.executor.cores=1 pyspark-shell"}
+    yarn = yarn_env(platform, "spark.executor.instances=2")
     proc = run_job(platform, root, calls_file, 4, 2, **({"env": yarn, "master": "yarn"} if cluster == "yarn" else {}))
     journal = None
 

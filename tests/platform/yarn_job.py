@@ -1,6 +1,10 @@
 """An experiment on the platform's YARN in client mode, as a Jupyter kernel on an edge node runs it.
 
-Run by test_yarn.py in a process of its own (one SparkContext per process); prints JSON.
+Run by test_yarn.py in a process of its own (one SparkContext per process), with the session's
+settings in PYSPARK_SUBMIT_ARGS. It talks to the test over its standard streams, so that the test
+can look at YARN before and after the experiment while the application lives: once the session
+is up it prints READY and the application id and waits for a line; it runs the experiment,
+prints RESULT and JSON, and waits for a line (or end of input) before it stops Spark.
 """
 
 from __future__ import annotations
@@ -26,14 +30,10 @@ def train(x, reporter):
 
 
 def main() -> None:
-    properties, root = sys.argv[1], sys.argv[2]
-    builder = SparkSession.builder.master("yarn").appName("maggy-yarn-client")
-    for line in open(properties):
-        if line.strip() and not line.startswith("#"):
-            key, value = line.split(None, 1)
-            builder = builder.config(key, value.strip())
-    spark = (builder.config("spark.executor.instances", "2").config("spark.executor.cores", "1")
-             .config("spark.yarn.queue", "tuning").getOrCreate())
+    root = sys.argv[1]
+    spark = SparkSession.builder.appName("maggy-yarn-client").getOrCreate()
+    print("READY " + spark.sparkContext.applicationId, flush=True)
+    sys.stdin.readline()
     cfg = HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=8, num_workers=2,
                                   es_policy="none", hb_interval=0.1, seed=3, name="yarn", experiment_dir=root)
     backend = SparkBackend(spark)
@@ -41,11 +41,12 @@ def main() -> None:
     result = driver.run()
     sc = spark.sparkContext
     print("RESULT " + json.dumps({
-        "secret": driver.secret.hex(),  # for the test that looks for it in YARN's logs
+        "secret": driver.secret.hex(),  # for the test that looks for it in YARN's logs and pages
         "experiment_dir": result.experiment_dir, "master": sc.master, "app_id": sc.applicationId,
         "jobs": len(sc.statusTracker().getJobIdsForGroup(backend.job_group)),
         "trials": json.loads(result.trials[["trial_id", "state", "executor", "container"]].to_json(orient="records")),
-    }))
+    }), flush=True)
+    sys.stdin.readline()
     spark.stop()
 
 
