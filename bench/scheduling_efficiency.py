@@ -1,19 +1,24 @@
-"""Scheduling efficiency on one local[2] Spark: maggy against the ways peers use Spark.
+"""Scheduling efficiency: maggy against the ways peers use Spark, on one or more Spark masters.
 
-    .venv/bin/python bench/scheduling_efficiency.py [--trials 20] [--repeat 1]
+    .venv/bin/python bench/scheduling_efficiency.py [--trials 20] [--repeat 1] [--master local standalone yarn]
 
-Every contender runs the same trials, which sleep 0.5, 1.0 or 1.5 s. Efficiency is the ideal
-makespan (total trial time / 2 slots) over the measured one, in one process, on one Spark.
-Also prints maggy's hand-off latency from a worker's FINAL to the start of its next trial, its
-start-up (``lagom`` called -> first trial running, on executors already warm) and its tear-down
-(last trial ended -> ``lagom`` returned), for the first call in the process and the later ones.
+Every contender runs the same trials, which sleep 0.5, 1.0 or 1.5 s, on 2 task slots: local[2],
+the platform's standalone worker (2 cores) or 2 one-core executors on the platform's YARN
+(``./scripts/platform up`` first for those two). Efficiency is the ideal makespan (total trial
+time / 2 slots) over the measured one. Each master runs in a process of its own, one after the
+other in this sitting, so that their rows compare. Also prints maggy's hand-off latency from a
+worker's FINAL to the start of its next trial, its start-up (``lagom`` called -> first trial
+running, on executors already up) and its tear-down (last trial ended -> ``lagom`` returned), for
+the first call in the process and the later ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -79,24 +84,40 @@ def run_hyperopt(durations):
     return wall, sum(trials.losses())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=1)
-    args = parser.parse_args()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+def platform_env() -> dict[str, str]:
+    """The endpoints of the running local platform (``./scripts/platform up``)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".platform", "env")
+    if not os.path.exists(path):
+        sys.exit("bench: the standalone and yarn masters need the local platform: ./scripts/platform up")
+    return dict(line.split("=", 1) for line in open(path).read().split())
+
+
+def session(master: str):
+    """A SparkSession with 2 task slots on ``master`` (local, standalone or yarn)."""
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master(f"local[{SLOTS}]").appName("maggy-bench")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-    spark.sparkContext.parallelize(range(SLOTS), SLOTS).count()  # warm the Python workers
-    durations = [(0.5, 1.0, 1.5)[(7 * i) % 3] for i in range(args.trials)]
+    builder = SparkSession.builder.appName("maggy-bench").config("spark.ui.showConsoleProgress", "false")
+    if master == "local":
+        return builder.master(f"local[{SLOTS}]").getOrCreate()
+    env = platform_env()
+    if master == "standalone":
+        return builder.master(env["SPARK_MASTER"]).config("spark.executor.cores", "1").getOrCreate()
+    os.environ["HADOOP_CONF_DIR"] = env["HADOOP_CONF_DIR"]
+    os.environ["PYSPARK_SUBMIT_ARGS"] = (f"--master yarn --properties-file {env['SPARK_YARN_PROPERTIES']} "
+                                         f"--conf spark.executor.instances={SLOTS} --conf spark.executor.cores=1 "
+                                         "pyspark-shell")
+    return builder.getOrCreate()
 
-    rows = []
-    handoffs = []
-    edges = []
-    for _ in range(args.repeat):
+
+def measure(master: str, trials: int, repeat: int) -> dict:
+    """Every contender's (makespan, work) on ``master``, and maggy's hand-offs and edges."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = session(master)
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.parallelize(range(SLOTS), SLOTS).count()  # executors up, Python workers warm
+    durations = [(0.5, 1.0, 1.5)[(7 * i) % 3] for i in range(trials)]
+    rows, handoffs, edges = [], [], []
+    for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
             wall, work, stats = run_maggy(spark, durations, tmp)
             edges.append((stats["startup"], stats["teardown"]))
@@ -109,25 +130,48 @@ def main() -> None:
         if hyperopt is not None:
             rows.append(("hyperopt SparkTrials(parallelism=2)", *hyperopt))
     spark.stop()
+    return {"rows": rows, "handoffs": handoffs, "edges": [edges[0], edges[-1]]}
 
-    print(f"\n{args.trials} trials of 0.5/1.0/1.5 s on local[{SLOTS}], {args.repeat} run(s) each\n")
-    print(f"{'contender':40} {'makespan s':>11} {'ideal s':>8} {'efficiency':>11} {'vs maggy':>9}")
-    by_name: dict[str, list[tuple[float, float]]] = {}
-    for name, wall, work in rows:
-        by_name.setdefault(name, []).append((wall, work / SLOTS))
-    maggy_eff = None
-    for name, runs in by_name.items():
-        wall = statistics.median(w for w, _ in runs)
-        ideal = statistics.median(i for _, i in runs)
-        eff = ideal / wall
-        maggy_eff = maggy_eff or eff
-        print(f"{name:40} {wall:11.2f} {ideal:8.2f} {eff:11.2f} {eff / maggy_eff:9.2f}")
-    p50 = statistics.median(h[0] for h in handoffs)
-    p99 = max(h[1] for h in handoffs)
-    print(f"\nmaggy hand-off FINAL -> next trial start: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
-    print(f"\n{'maggy edges (s)':40} {'start-up':>11} {'tear-down':>11}")
-    for label, (up, down) in zip(("first lagom in the process", "a later lagom"), (edges[0], edges[-1])):
-        print(f"{label:40} {up:11.3f} {down:11.3f}")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--master", nargs="+", choices=["local", "standalone", "yarn"], default=["local"])
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # one master, in a process of its own
+    args = parser.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(measure(args.child, args.trials, args.repeat)))
+        return
+    results = {}
+    for master in args.master:  # one SparkContext per process
+        out = subprocess.run([sys.executable, __file__, "--child", master, "--trials", str(args.trials),
+                              "--repeat", str(args.repeat)], capture_output=True, text=True)
+        lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+        if out.returncode != 0 or not lines:
+            sys.exit(f"bench: the run on {master} failed:\n{out.stderr[-3000:]}")
+        results[master] = json.loads(lines[0][len("RESULT "):])
+
+    print(f"\n{args.trials} trials of 0.5/1.0/1.5 s on {SLOTS} slots, {args.repeat} run(s) each\n")
+    print(f"{'master':11} {'contender':38} {'makespan s':>11} {'ideal s':>8} {'efficiency':>11} {'vs maggy':>9}")
+    for master, res in results.items():
+        by_name: dict[str, list[tuple[float, float]]] = {}
+        for name, wall, work in res["rows"]:
+            by_name.setdefault(name, []).append((wall, work / SLOTS))
+        maggy_eff = None
+        for name, runs in by_name.items():
+            wall = statistics.median(w for w, _ in runs)
+            ideal = statistics.median(i for _, i in runs)
+            eff = ideal / wall
+            maggy_eff = maggy_eff or eff
+            print(f"{master:11} {name:38} {wall:11.2f} {ideal:8.2f} {eff:11.2f} {eff / maggy_eff:9.2f}")
+    print(f"\n{'master':11} {'maggy':38} {'p50 ms':>11} {'p99 ms':>8} {'start-up s':>11} {'tear-down s':>11}")
+    for master, res in results.items():
+        p50 = statistics.median(h[0] for h in res["handoffs"])
+        p99 = max(h[1] for h in res["handoffs"])
+        print(f"{master:11} {'hand-off FINAL -> next trial start':38} {p50:11.2f} {p99:8.2f}")
+        for label, (up, down) in zip(("first lagom in the process", "a later lagom"), res["edges"]):
+            print(f"{master:11} {label:38} {'':11} {'':8} {up:11.3f} {down:11.3f}")
 
 
 if __name__ == "__main__":
