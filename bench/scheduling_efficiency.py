@@ -43,7 +43,7 @@ def run_maggy(spark, durations, tmp):
         return durations[i]
 
     cfg = HyperparameterOptConfig(searchspace=sp, optimizer="gridsearch", es_policy="none",
-                                  num_workers=SLOTS, experiment_dir=tmp, name="bench")
+                                  num_workers=SLOTS, experiment_dir=tmp, name="bench", resume=False)
     t0 = time.time()
     result = experiment.lagom(train, cfg, backend=SparkBackend(spark), verbose=False)
     t1 = time.time()

@@ -89,6 +89,11 @@ class ASHA(Optimizer):
         self._owner: dict[str, Ladder] = {}  # trial id -> its bracket
         self._params: dict[str, dict[str, Any]] = {}
         self._started = 0
+        self._filled = [0] * len(self.ladders)  # new trials started per bracket
+
+    def _bracket(self) -> int:
+        """The bracket of the next new trial: ASHA has one."""
+        return 0
 
     def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         for ladder in self.ladders:
@@ -98,8 +103,9 @@ class ASHA(Optimizer):
                 ladder.promoted[k].add(tid)
                 return Suggestion(dict(self._params[tid]), budget=ladder.budgets[k + 1], trial_id=tid)
         if self.num_trials is None or self._started < self.num_trials:
-            index = self._started % len(self.ladders)
+            index = self._bracket()
             self._started += 1
+            self._filled[index] += 1
             ladder = self.ladders[index]
             return Suggestion(self._sample(ladder), budget=ladder.budgets[0], info={"ladder": index})
         return WAIT if pending else DONE
@@ -110,6 +116,7 @@ class ASHA(Optimizer):
 
     def rejected(self, suggestion: Suggestion) -> None:
         self._started -= 1
+        self._filled[suggestion.info["ladder"]] -= 1
 
     def _sample(self, ladder: Ladder) -> dict[str, Any]:
         if self.sampler == "tpe":
@@ -133,11 +140,29 @@ class ASHA(Optimizer):
 
 
 class Hyperband(ASHA):
-    """Asynchronous Hyperband: ASHA brackets that start at different budgets.
+    """Asynchronous Hyperband (Li et al., JMLR 2018; asynchronous as in ASHA's paper): ASHA
+    brackets that start at different budgets, filled in Hyperband's proportions.
 
-    Bracket ``s`` starts trials at ``resource_min * η**s``; new trials go to the brackets in
-    turn, so aggressive early stopping is hedged by brackets that give every trial more budget.
+    Bracket ``b`` starts its trials at ``resource_min * η**b`` and can halve them ``h = s_max - b``
+    times. Hyperband's guarantee rests on spending about the same budget in every bracket, so a
+    bracket gets ``⌈(s_max + 1) / (h + 1) · η**h⌉`` new trials per cycle: many cheap ones in the
+    aggressive brackets, a few full-budget ones in the last. New trials go to the bracket furthest
+    below its share (deterministic, so a resume replays it), the most aggressive first on ties.
+
+    >>> hb = Hyperband(reduction_factor=3, resource_min=1, resource_max=27)
+    >>> hb.weights
+    [27, 12, 6, 4]
     """
+
+    def __init__(self, reduction_factor: int = 3, resource_min: float = 1, resource_max: float = 27,
+                 sampler: str = "random", n_startup: int = 10) -> None:
+        super().__init__(reduction_factor, resource_min, resource_max, sampler, n_startup)
+        s_max = len(self.budgets) - 1
+        #: New trials per cycle for each bracket, the most aggressive first.
+        self.weights = [math.ceil((s_max + 1) / (s_max - b + 1) * self.eta ** (s_max - b)) for b in range(s_max + 1)]
 
     def _make_ladders(self) -> list[Ladder]:
         return [Ladder(self.budgets[s:], self.eta) for s in range(len(self.budgets))]
+
+    def _bracket(self) -> int:
+        return min(range(len(self.weights)), key=lambda b: (self._filled[b] / self.weights[b], b))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import collections
+
 import pytest
 
 from maggy import InvalidParameterError, Searchspace
@@ -94,12 +96,34 @@ def test_full_run_funnels_trials_up_the_rungs():
     assert all(t.rungs[-1][1] == t.metric for t in top)
 
 
-def test_hyperband_brackets_start_at_growing_budgets():
+def test_hyperband_fills_its_brackets_in_hyperbands_proportions():
+    opt = Hyperband(reduction_factor=3, resource_min=1, resource_max=27)
+    opt.setup(SP, direction="max", seed=0, num_trials=98)
+    budgets = [ask(opt).budget for _ in range(98)]
+    assert budgets[:4] == [1, 3, 9, 27]  # every bracket has started a trial at once
+    # n_s = ceil((s_max + 1) / (s + 1) * eta**s) new trials per cycle of 49, for s = 3, 2, 1, 0 halvings
+    assert collections.Counter(budgets[:49]) == {1: 27, 3: 12, 9: 6, 27: 4}
+    assert collections.Counter(budgets) == {1: 54, 3: 24, 9: 12, 27: 8}
+    assert opt.completes(Trial("t", {}, budget=27).view()) and not opt.completes(Trial("u", {}, budget=9).view())
+
+
+def test_a_rejected_suggestion_gives_its_place_in_the_bracket_back():
     opt = Hyperband(reduction_factor=3, resource_min=1, resource_max=9)
-    opt.setup(SP, direction="max", seed=0, num_trials=6)
-    assert [ask(opt).budget for _ in range(6)] == [1, 3, 9, 1, 3, 9]
-    trial = Trial("t", {}, budget=9)
-    assert opt.completes(trial.view()) and not opt.completes(Trial("u", {}, budget=3).view())
+    opt.setup(SP, direction="max", seed=0, num_trials=20)
+    first = opt.ask(pending=[])
+    opt.rejected(first)
+    assert opt.ask(pending=[]).budget == first.budget == 1
+
+
+def test_over_full_cycles_each_hyperband_bracket_spends_about_the_same_budget():
+    opt = Hyperband(reduction_factor=3, resource_min=1, resource_max=27)
+    opt.setup(SP, direction="max", seed=0, num_trials=98)
+    trials = run_sequential(lambda p, b, tid: p["x"] * b, opt, NoStopping(), total=98, direction="max")
+    spent = collections.Counter()  # a promoted trial continues from its checkpoint: it spends its final budget
+    for t in trials:
+        spent[t.rungs[0][0]] += t.budget
+    assert set(spent) == {1, 3, 9, 27}
+    assert max(spent.values()) / min(spent.values()) < 1.6, spent
 
 
 def test_model_based_sampling_starts_after_enough_results(monkeypatch):
