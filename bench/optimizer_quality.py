@@ -6,7 +6,9 @@ Black-box problems (Branin, Hartmann-6): the median [quartiles] of the best valu
 10, 25, 50 and 100 trials. Multi-fidelity problem (an SGD classifier on scikit-learn's digits,
 trained epoch by epoch with ``partial_fit``, validation error): the best error found against the
 epochs spent, as a fraction of what random search spends on its trials at full budget, and how
-much budget ASHA and Hyperband need to reach random search's final best.
+much budget ASHA and Hyperband need to reach random search's final best. Stopping rules (30
+trials of 20 steps of rising learning curves, the same trials for each): the steps each median
+rule runs, beside Optuna's ``MedianPruner``, and the best accuracy it keeps.
 Everything runs in this process through the same scheduler the driver uses (no Spark), so the
 figures measure the optimizers alone.
 """
@@ -25,11 +27,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.problems import BRANIN, HARTMANN6, Problem  # noqa: E402
+from bench.problems import BRANIN, HARTMANN6, LearningCurves, Problem  # noqa: E402
 from maggy import Searchspace  # noqa: E402
-from maggy.earlystop import NoStopping  # noqa: E402
+from maggy.earlystop import MedianStoppingRule, NoStopping  # noqa: E402
 from maggy.optimizers import ASHA, GP, TPE, Hyperband, Optimizer, RandomSearch  # noqa: E402
 from maggy.scheduler import run_sequential  # noqa: E402
+from maggy.trial import TrialState  # noqa: E402
 
 Curve = list[tuple[float, float]]  # (trials or budget spent, best so far), minimisation
 
@@ -159,6 +162,77 @@ class DigitsSGD:
         return float(1.0 - model.score(self.xv, self.yv))
 
 
+# ---- stopping rules ---------------------------------------------------------------------------
+
+def maggy_stopping(policy, points: list[dict[str, Any]], curves: LearningCurves) -> tuple[int, float]:
+    """(steps run, best final value) of ``policy`` on the trials at ``points``, in this order."""
+    from maggy.optimizers import GridSearch
+    sp = Searchspace(i=("DISCRETE", list(range(len(points)))))
+    opt = GridSearch()
+    opt.setup(sp, direction="max", seed=0)
+    steps = 0
+
+    def run(p, b, tid):
+        nonlocal steps
+        for value in curves(points[p["i"]]):
+            steps += 1
+            yield value
+
+    trials = run_sequential(run, opt, policy, total=len(points), direction="max")
+    return steps, max(t.metric for t in trials if t.state is TrialState.FINALIZED)
+
+
+def optuna_stopping(points: list[dict[str, Any]], curves: LearningCurves, startup: int) -> tuple[int, float]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=startup))
+    for p in points:
+        study.enqueue_trial(p)
+    steps = 0
+
+    def obj(trial):
+        nonlocal steps
+        params = optuna_params(trial, curves.searchspace)
+        value = float("nan")
+        for step, value in enumerate(curves(params)):
+            steps += 1
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return value
+
+    study.optimize(obj, n_trials=len(points))
+    return steps, study.best_value
+
+
+def stopping_table(seeds: range, trials: int, startup: int = 5) -> None:
+    """Steps run and best accuracy of the median rules on the same trials, side by side."""
+    curves = LearningCurves()
+    contenders = {
+        "maggy no stopping": lambda pts: maggy_stopping(NoStopping(), pts, curves),
+        "maggy median (step-wise)": lambda pts: maggy_stopping(MedianStoppingRule(startup), pts, curves),
+        "maggy median (run. avg)": lambda pts: maggy_stopping(MedianStoppingRule(startup, running_average=True),
+                                                              pts, curves),
+        "optuna MedianPruner": lambda pts: optuna_stopping(pts, curves, startup),
+    }
+    rows: dict[str, list[tuple[int, float]]] = {name: [] for name in contenders}
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        points = [curves.searchspace.sample(rng) for _ in range(trials)]
+        for name, fn in contenders.items():
+            rows[name].append(fn(points))
+    optuna_steps = statistics.median(s for s, _ in rows["optuna MedianPruner"])
+    print(f"\n## median stopping rules on {trials} trials x {curves.steps} steps of rising learning curves "
+          f"(the same trials for every rule; {startup} finished trials before a rule acts), "
+          f"median over {len(seeds)} seeds")
+    print(f"{'contender':26}{'steps run':>11}{'vs optuna':>11}{'best accuracy':>15}")
+    for name, runs in rows.items():
+        steps = statistics.median(s for s, _ in runs)
+        best = statistics.median(b for _, b in runs)
+        print(f"{name:26}{steps:11.0f}{steps / optuna_steps:11.2f}{best:15.4f}", flush=True)
+
+
 # ---- the tables -------------------------------------------------------------------------------
 
 def blackbox_table(problem: Problem, seeds: range, trials: int) -> None:
@@ -235,7 +309,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--mf-trials", type=int, default=30, help="full-budget trials of random search")
-    parser.add_argument("--only", default="branin,hartmann6,digits")
+    parser.add_argument("--only", default="branin,hartmann6,digits,median")
     args = parser.parse_args()
     seeds = range(args.seeds)
     only = set(args.only.split(","))
@@ -244,6 +318,8 @@ def main() -> None:
             blackbox_table(problem, seeds, args.trials)
     if "digits" in only:
         multifidelity_table(seeds, args.mf_trials)
+    if "median" in only:
+        stopping_table(seeds, 30)
 
 
 if __name__ == "__main__":

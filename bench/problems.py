@@ -41,3 +41,22 @@ def hartmann6(p: dict[str, Any]) -> float:
 BRANIN = Problem("branin", Searchspace(x1=("DOUBLE", [-5, 10]), x2=("DOUBLE", [0, 15])), branin, 0.397887)
 HARTMANN6 = Problem("hartmann6", Searchspace(**{f"x{i}": ("DOUBLE", [0, 1]) for i in range(1, 7)}),
                     hartmann6, -3.32237)
+
+
+class LearningCurves:
+    """Validation accuracy per epoch of a made-up model: rising curves that level off, at a
+    height and speed set by the learning rate and width, with a little noise that repeats for the
+    same point. For stopping rules, which see the curves one step at a time."""
+
+    searchspace = Searchspace(lr=("DOUBLE", [1e-4, 1.0], "log"), width=("INTEGER", [16, 256], "log"))
+
+    def __init__(self, steps: int = 20, noise: float = 0.005) -> None:
+        self.steps, self.noise = steps, noise
+
+    def __call__(self, p: dict[str, Any]) -> list[float]:
+        lr, width = p["lr"], p["width"]
+        plateau = 0.95 - 0.08 * (math.log10(lr) + 2) ** 2 - 0.05 * (math.log2(256 / width) / 4) ** 2
+        rate = 0.05 + 0.6 * min(lr, 0.3) ** 0.5
+        rng = np.random.default_rng(abs(hash((round(lr, 12), width))) % 2**32)
+        return [plateau * (1 - math.exp(-rate * (s + 1))) + self.noise * rng.standard_normal()
+                for s in range(self.steps)]

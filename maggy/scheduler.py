@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 from maggy.earlystop.base import EarlyStopPolicy
 from maggy.optimizers.base import DONE, WAIT, Optimizer, Suggestion
@@ -277,13 +277,16 @@ class Scheduler:
         return [t for t in self.trials.values() if t.state.finished or t.state is TrialState.PAUSED]
 
 
-def run_sequential(objective: Callable[[dict[str, Any], float | None, str], float],
+def run_sequential(objective: Callable[[dict[str, Any], float | None, str], float | Iterable[float]],
                    optimizer: Optimizer, policy: EarlyStopPolicy, *, total: int,
                    direction: str) -> list[Trial]:
     """Run trials one after another in this process; ``objective(params, budget, trial_id)``.
 
-    For tests and benchmarks of optimizers: the same scheduling rules as the driver, no workers.
-    An exception in ``objective`` fails that trial.
+    For tests and benchmarks of optimizers and stopping policies: the same scheduling rules as
+    the driver, no workers. ``objective`` returns the metric, or yields one value per step, as
+    ``reporter.broadcast`` would: the policy is asked after each, and stops the trial
+    (EARLY_STOPPED, with its last value) as a STOP heartbeat would. An exception in
+    ``objective`` fails that trial.
     """
     sched = Scheduler(optimizer, policy, total=total, direction=direction)
     while True:
@@ -293,8 +296,18 @@ def run_sequential(objective: Callable[[dict[str, Any], float | None, str], floa
         if trial == WAIT:
             raise RuntimeError("the optimizer waits with no trial running: it can never proceed")
         try:
-            metric = float(objective(dict(trial.params), trial.budget, trial.trial_id))
-            ended = sched.record_end(trial.trial_id, TrialState.FINALIZED, metric=metric)
+            out = objective(dict(trial.params), trial.budget, trial.trial_id)
+            state, metric = TrialState.FINALIZED, None
+            if isinstance(out, (int, float)):
+                metric = float(out)
+            else:
+                for value in out:
+                    metric = float(value)
+                    sched.record_points(trial, [(len(trial.history), metric)])
+                    if sched.check_early_stop():
+                        state = TrialState.EARLY_STOPPED
+                        break
+            ended = sched.record_end(trial.trial_id, state, metric=metric)
         except Exception as exc:
             ended = sched.record_end(trial.trial_id, TrialState.ERROR, error=exception_record(exc))
         sched.learn(ended)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from maggy import Searchspace
 from maggy.earlystop import NoStopping
-from maggy.optimizers import ASHA, DONE, WAIT, RandomSearch
+from maggy.optimizers import ASHA, DONE, WAIT, GridSearch, RandomSearch
 from maggy.scheduler import Scheduler, run_sequential
 from maggy.trial import TrialState
 
@@ -107,3 +107,23 @@ def test_an_early_stopping_check_with_nothing_to_judge_costs_nothing_per_ended_t
     sched.record_points(running, [[0, 0.1]])
     sched.check_early_stop()
     assert len(views) >= 499  # with a report to judge, the ended trials are looked at
+
+
+def test_run_sequential_asks_the_policy_after_each_step_of_a_stepwise_objective():
+    from maggy.earlystop import MedianStoppingRule
+    opt = GridSearch()
+    opt.setup(Searchspace(x=("DISCRETE", [9, 8, 7, 1, 2])), direction="max", seed=0)
+    steps = []
+
+    def curve(p, b, tid):
+        for s in range(1, 6):
+            steps.append(p["x"])
+            yield p["x"] * s
+
+    trials = {t.params["x"]: t for t in run_sequential(curve, opt, MedianStoppingRule(min_trials=3), total=5,
+                                                       direction="max")}
+    assert {x: t.state for x, t in trials.items()} == {9: TrialState.FINALIZED, 8: TrialState.FINALIZED,
+                                                       7: TrialState.FINALIZED, 1: TrialState.EARLY_STOPPED,
+                                                       2: TrialState.EARLY_STOPPED}
+    assert steps.count(1) == 1 and steps.count(9) == 5  # stopped after its first step, below the median 8
+    assert trials[1].metric == 1 and trials[1].history == [(0, 1.0)] and trials[9].metric == 45
