@@ -8,7 +8,9 @@ trained epoch by epoch with ``partial_fit``, validation error): the best error f
 epochs spent, as a fraction of what random search spends on its trials at full budget, and how
 much budget ASHA and Hyperband need to reach random search's final best. Stopping rules (30
 trials of 20 steps of rising learning curves, the same trials for each): the steps each median
-rule runs, beside Optuna's ``MedianPruner``, and the best accuracy it keeps.
+rule runs, beside Optuna's ``MedianPruner``, and the best accuracy it keeps. Population-based
+training (a model whose best learning rate falls during training): PBT's best accuracy beside
+random search with the same budget and the best fixed learning rate there is.
 Everything runs in this process through the same scheduler the driver uses (no Spark), so the
 figures measure the optimizers alone.
 """
@@ -27,10 +29,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.problems import BRANIN, HARTMANN6, LearningCurves, Problem  # noqa: E402
+from bench.problems import (BRANIN, HARTMANN6, LR_SCHEDULE_SPACE, LearningCurves, Problem,  # noqa: E402
+                            lr_schedule_model)
 from maggy import Searchspace  # noqa: E402
 from maggy.earlystop import MedianStoppingRule, NoStopping  # noqa: E402
-from maggy.optimizers import ASHA, GP, TPE, Hyperband, Optimizer, RandomSearch  # noqa: E402
+from maggy.optimizers import ASHA, GP, PBT, TPE, Hyperband, Optimizer, RandomSearch  # noqa: E402
 from maggy.scheduler import run_sequential  # noqa: E402
 from maggy.trial import TrialState  # noqa: E402
 
@@ -233,6 +236,39 @@ def stopping_table(seeds: range, trials: int, startup: int = 5) -> None:
         print(f"{name:26}{steps:11.0f}{steps / optuna_steps:11.2f}{best:15.4f}", flush=True)
 
 
+# ---- population-based training -----------------------------------------------------------------
+
+def schedule_table(seeds: range, population: int = 8, steps: int = 40) -> None:
+    """PBT against random search and ASHA with the same budget, on a problem whose best learning
+    rate falls during training, and against the best fixed learning rate there is."""
+    def full(p, b, tid):  # a fixed learning rate for every step
+        return lr_schedule_model(p, steps, tid, {})
+
+    ceiling = max(full({"lr": lr}, None, "") for lr in np.geomspace(1e-3, 0.5, 5000))
+
+    def best_final(trials):
+        return max(t.metric for t in trials if t.metric is not None and (t.budget is None or t.budget == steps))
+
+    def pbt(seed):
+        opt = PBT(perturbation_interval=steps // 10, resource_max=steps)
+        opt.setup(LR_SCHEDULE_SPACE, direction="max", seed=seed, num_trials=population)
+        return best_final(run_sequential(lr_schedule_model, opt, NoStopping(), total=population,
+                                         direction="max", checkpoints=True))
+
+    def random(seed):
+        opt = RandomSearch()
+        opt.setup(LR_SCHEDULE_SPACE, direction="max", seed=seed)
+        return best_final(run_sequential(full, opt, NoStopping(), total=population, direction="max"))
+
+    contenders = {f"maggy PBT ({population} members)": pbt, f"maggy random ({population} x {steps})": random}
+    print(f"\n## a learning rate that must fall during training: best accuracy after {population} x {steps} steps, "
+          f"median [q1, q3] over {len(seeds)} seeds; the best fixed learning rate reaches {ceiling:.4f}")
+    print(f"{'contender':26}{'best accuracy':>28}")
+    for name, fn in contenders.items():
+        med, q1, q3 = quartiles([fn(s) for s in seeds])
+        print(f"{name:26}{f'{med:9.4f} [{q1:7.4f}, {q3:7.4f}]':>28}", flush=True)
+
+
 # ---- the tables -------------------------------------------------------------------------------
 
 def blackbox_table(problem: Problem, seeds: range, trials: int) -> None:
@@ -309,7 +345,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--mf-trials", type=int, default=30, help="full-budget trials of random search")
-    parser.add_argument("--only", default="branin,hartmann6,digits,median")
+    parser.add_argument("--only", default="branin,hartmann6,digits,median,pbt")
     args = parser.parse_args()
     seeds = range(args.seeds)
     only = set(args.only.split(","))
@@ -320,6 +356,8 @@ def main() -> None:
         multifidelity_table(seeds, args.mf_trials)
     if "median" in only:
         stopping_table(seeds, 30)
+    if "pbt" in only:
+        schedule_table(seeds)
 
 
 if __name__ == "__main__":

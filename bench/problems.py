@@ -60,3 +60,20 @@ class LearningCurves:
         rng = np.random.default_rng(abs(hash((round(lr, 12), width))) % 2**32)
         return [plateau * (1 - math.exp(-rate * (s + 1))) + self.noise * rng.standard_normal()
                 for s in range(self.steps)]
+
+
+def lr_schedule_model(params: dict[str, Any], budget: float | None, trial_id: str, ckpt: dict[str, Any],
+                      steps: int = 40) -> float:
+    """A made-up model whose best learning rate falls during training: a large one makes progress
+    fast, but the final accuracy pays for the learning rate in use at the end. No fixed learning
+    rate reaches 0.806 after 40 steps; a falling schedule gets close to 1. Resumable: ``ckpt``
+    stands for the checkpoint directory (see ``run_sequential(..., checkpoints=True)``)."""
+    p, step = ckpt.get("p", 0.0), ckpt.get("step", 0)
+    while step < (budget or steps):
+        p += params["lr"] * (1 - p)
+        step += 1
+    ckpt.update(p=p, step=step)
+    return p - 2.0 * params["lr"]
+
+
+LR_SCHEDULE_SPACE = Searchspace(lr=("DOUBLE", [1e-3, 0.5], "log"))

@@ -1,7 +1,9 @@
 """A trial's checkpoint directory on a worker, and the checkpoints ``train_fn`` marks in it.
 
 ``train_fn`` sees a local directory (``reporter.checkpoint_dir``), made when it first asks for
-it: a trial that keeps no checkpoint costs no directory and no round trip to HDFS. On local
+it: a trial that keeps no checkpoint costs no directory and no round trip to HDFS. A directory
+that does not exist yet may start as a copy of another (``seed``: the previous run's checkpoint,
+or another trial's, under PBT). On local
 storage it is the trial's directory itself, and a checkpoint is safe the moment
 ``reporter.checkpoint()`` marks it. On HDFS it is a local copy, filled from HDFS when it is made;
 each marked checkpoint is copied
@@ -27,8 +29,9 @@ log = logging.getLogger(__name__)
 class TrialCheckpoint:
     """The checkpoint directory of one run of a trial; see the module docstring."""
 
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, seed: str | None = None) -> None:
         self.location = location
+        self.seed = seed
         self.storage = storage_for(location)
         self.complete: int | None = None
         self._pending: tuple[int, str] | None = None
@@ -50,20 +53,37 @@ class TrialCheckpoint:
         with self._open_lock:
             if self._local is None:
                 if self.storage.is_local:
-                    os.makedirs(self.location, exist_ok=True)
-                    self._local = self.location
+                    self._local = self._open_local()
                 else:
                     local = tempfile.mkdtemp(prefix="maggy-checkpoint-")
-                    source, partial = self.location, self.location + ".partial"
                     try:
-                        if not self.storage.exists(source) and self.storage.exists(partial):
-                            source = partial  # the swap was cut short: the partial copy is complete
-                        self.storage.download_dir(source, local)
+                        source = self._complete(self.location)
+                        if source is None and self.seed is not None:
+                            source = self._complete(self.seed)
+                        if source is not None:
+                            self.storage.download_dir(source, local)
                     except Exception as exc:
                         shutil.rmtree(local, ignore_errors=True)
                         raise OSError(f"checkpoint {self.location}: {exc}") from exc
                     self._local = local
             return self._local
+
+    def _open_local(self) -> str:
+        if not os.path.isdir(self.location) and self.seed is not None and os.path.isdir(self.seed):
+            partial = self.location + ".partial"  # a copy cut short is never taken for the checkpoint
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(self.seed, partial)
+            os.replace(partial, self.location)
+        os.makedirs(self.location, exist_ok=True)
+        return self.location
+
+    def _complete(self, location: str) -> str | None:
+        """``location``, or its ``.partial`` copy when a swap was cut short (that copy is
+        complete), or None when neither exists."""
+        if self.storage.exists(location):
+            return location
+        partial = location + ".partial"
+        return partial if self.storage.exists(partial) else None
 
     def mark(self, step: int) -> None:
         """``train_fn`` says the directory holds a consistent state as of ``step``."""

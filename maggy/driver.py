@@ -328,10 +328,13 @@ class Driver:
         else:
             self.assigned[trial.trial_id] = conn
             self.run_began[trial.trial_id] = time.monotonic()
+            own, source = self.sched.checkpoint_names(trial)
+            trials = self.storage.join(self.exp_dir, "trials")
             self.server.reply(conn, Assignment(
                 trial_id=trial.trial_id, params=trial.params, budget=trial.budget,
                 next_step=trial.history[-1][0] + 1 if trial.history else 0, run_id=trial.run_id,
-                checkpoint_dir=self.storage.join(self.exp_dir, "trials", trial.trial_id)))
+                checkpoint_dir=self.storage.join(trials, own),
+                restore_from=None if source is None else self.storage.join(trials, source)))
 
     def _write_log(self, trial: Trial, lines: list[str], error: dict | None = None) -> None:
         if error:

@@ -35,7 +35,8 @@ def best_trial(trials: Iterable[Trial | FrozenTrial], direction: str) -> Trial |
 def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) -> pd.DataFrame:
     """One row per finished trial; extra keys that ``train_fn`` returned become columns."""
     rows = []
-    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names) | {"budget", "rungs", "resumes"}
+    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names) | {"budget", "rungs", "resumes", "parent",
+                                                                              "parent_budget"}
     for t in trials:
         if not t.state.finished:
             continue
@@ -45,6 +46,8 @@ def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) 
         if t.budget is not None:
             row["budget"] = t.budget
             row["rungs"] = [b for b, _ in t.rungs]
+        if t.parent is not None:  # PBT's lineage: the trial whose checkpoint this one started from
+            row["parent"], row["parent_budget"] = t.parent, t.parent_budget
         if t.resumes:
             row["resumes"] = t.resumes
         for k, v in t.extra.items():
@@ -61,6 +64,8 @@ def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) 
     columns = _BASE_COLUMNS + param_names + ["metric"]
     if any("budget" in r for r in rows):
         columns += ["budget", "rungs"]
+    if any("parent" in r for r in rows):
+        columns += ["parent", "parent_budget"]
     if any("resumes" in r for r in rows):
         columns += ["resumes"]
         for r in rows:

@@ -9,6 +9,7 @@ and progress; :func:`run_sequential` runs it in this process for tests and bench
 from __future__ import annotations
 
 import collections
+import copy
 import logging
 from typing import Any, Callable, Iterable, Literal, Sequence
 
@@ -38,6 +39,9 @@ class Scheduler:
         self.running: dict[str, Trial] = {}
         self.exhausted = False
         self.max_retries = max_retries
+        #: Trials started from scratch: what ``total`` bounds (PBT's children start from a
+        #: parent's checkpoint and do not count).
+        self.started = 0
 
     def _move(self, trial: Trial, state: TrialState) -> None:
         """Every state change goes through here, so that ``on_change`` sees each one."""
@@ -66,7 +70,7 @@ class Scheduler:
     def prepare(self) -> None:
         """Keep one suggestion ready ahead of the next request."""
         while not self.ready and not self.exhausted:
-            if len(self.trials) >= self.total and not self.optimizer.resumes_trials:
+            if self.started >= self.total and not self.optimizer.resumes_trials:
                 return
             answer = self.optimizer.ask(self._pending())
             if answer == WAIT:
@@ -87,7 +91,8 @@ class Scheduler:
         """The trial a suggestion asks for: a promoted PAUSED one, or a new, unseen point.
 
         The scheduler names new trials (a hash of the point) and tells the optimizer which
-        trial its suggestion became, or that it was dropped.
+        trial its suggestion became, or that it was dropped. A new trial with a ``parent``
+        starts from that trial's latest completed run: its history so far, and its checkpoint.
         """
         if suggestion.trial_id is not None:
             trial = self.trials[suggestion.trial_id]
@@ -100,13 +105,17 @@ class Scheduler:
                 if not isinstance(answer, Suggestion):
                     return None
                 suggestion = answer
-            if len(self.trials) >= self.total:
+            if suggestion.parent is None and self.started >= self.total:
                 self.optimizer.rejected(suggestion)
                 self.exhausted = True
                 return None
-            trial = Trial.create(suggestion.params, suggestion.budget)
+            trial = Trial.create(suggestion.params, suggestion.budget, suggestion.parent)
             if trial.trial_id not in self.trials:
                 trial.asks = attempt + 1
+                if suggestion.parent is None:
+                    self.started += 1
+                else:
+                    self._inherit(trial, self.trials[suggestion.parent], suggestion.parent_budget)
                 self.trials[trial.trial_id] = trial
                 self.optimizer.accepted(trial.trial_id, suggestion)
                 if self.on_change is not None:  # its creation, so that a resume can replay the asks
@@ -117,6 +126,36 @@ class Scheduler:
                     "looks exhausted after %d trials", len(self.trials))
         self.exhausted = True
         return None
+
+    @staticmethod
+    def _inherit(child: Trial, parent: Trial, budget: float | None) -> None:
+        """``child`` starts where ``parent``'s completed run at ``budget`` (default: its latest)
+        ended: from that run's checkpoint, with the metrics that led there (so that its steps
+        continue them)."""
+        budgets = [b for b, _ in parent.rungs]
+        if not budgets or (budget is not None and budget not in budgets):
+            raise ValueError(f"trial {parent.trial_id} completed no run at budget {budget} to start a trial from "
+                             f"(its runs: {budgets}): a bug in the optimizer")
+        k = budgets.index(budget) if budget is not None else len(budgets) - 1
+        child.parent_budget = budgets[k]
+        child.history = list(parent.history[:parent.rung_steps[k]])
+
+    def checkpoint_names(self, trial: Trial) -> tuple[str, str | None]:
+        """The directory (a name under ``trials/``) of the run ``trial`` is about to start, and
+        the one it starts from (None: its own, or none).
+
+        One directory per trial, unless the optimizer keeps a checkpoint per run (PBT): then
+        each run writes ``<trial>@<budget>`` and starts from a copy of the previous run's, or of
+        its parent's, so that a checkpoint another trial copies never changes under it.
+        """
+        if not self.optimizer.versions_checkpoints:
+            return trial.trial_id, None
+        own = f"{trial.trial_id}@{trial.budget:g}"
+        if trial.rungs:
+            return own, f"{trial.trial_id}@{trial.rungs[-1][0]:g}"
+        if trial.parent is not None:
+            return own, f"{trial.parent}@{trial.parent_budget:g}"
+        return own, None
 
     # ---- resuming --------------------------------------------------------------------------
 
@@ -138,6 +177,8 @@ class Scheduler:
             before = None if known is None else known.state
             if before is TrialState.PAUSED and rec.state is TrialState.FINALIZED:
                 rec.state = TrialState.PAUSED  # finalized only because that run ended: promotable again
+            if known is None and rec.parent is None:
+                self.started += 1
             if known is None or (before is TrialState.PAUSED and rec.state is TrialState.PENDING):
                 self._replay_ask(rec, list(pending.values()), rec.asks if known is None else 1)
                 pending[rec.trial_id] = rec.view()
@@ -175,8 +216,10 @@ class Scheduler:
             if attempt < asks - 1:
                 self.optimizer.rejected(answer)
                 continue
-            if Trial.create(answer.params, answer.budget).trial_id != rec.trial_id:
-                answer = Suggestion(dict(rec.params), rec.budget, info=answer.info)  # the journal's point stands
+            if Trial.create(answer.params, answer.budget, answer.parent).trial_id != rec.trial_id:
+                # the journal's point stands
+                answer = Suggestion(dict(rec.params), rec.budget, info=answer.info, parent=rec.parent,
+                                    parent_budget=rec.parent_budget)
             self.optimizer.accepted(rec.trial_id, answer)
 
     # ---- reports ---------------------------------------------------------------------------
@@ -204,6 +247,7 @@ class Scheduler:
         trial.start, trial.end, trial.handoff = start, end, handoff
         if state is TrialState.FINALIZED and metric is not None and trial.budget is not None:
             trial.rungs.append((trial.budget, metric))
+            trial.rung_steps.append(len(trial.history))
         if state is TrialState.FINALIZED and not self.optimizer.completes(trial.view()):
             state = TrialState.PAUSED
         self._move(trial, state)
@@ -215,7 +259,7 @@ class Scheduler:
         self.prepare()
 
     def _no_more_starts(self) -> bool:
-        return self.exhausted or (len(self.trials) >= self.total and not self.optimizer.resumes_trials)
+        return self.exhausted or (self.started >= self.total and not self.optimizer.resumes_trials)
 
     @staticmethod
     def _rewind(trial: Trial) -> None:
@@ -263,7 +307,7 @@ class Scheduler:
     def finished(self) -> bool:
         if self.running or self.ready:
             return False
-        return self.exhausted or (len(self.trials) >= self.total and not self.optimizer.resumes_trials)
+        return self.exhausted or (self.started >= self.total and not self.optimizer.resumes_trials)
 
     def finalize(self) -> list[Trial]:
         """At the end, PAUSED trials are final at the budget they reached; returns them."""
@@ -277,18 +321,21 @@ class Scheduler:
         return [t for t in self.trials.values() if t.state.finished or t.state is TrialState.PAUSED]
 
 
-def run_sequential(objective: Callable[[dict[str, Any], float | None, str], float | Iterable[float]],
-                   optimizer: Optimizer, policy: EarlyStopPolicy, *, total: int,
-                   direction: str) -> list[Trial]:
+def run_sequential(objective: Callable[..., float | Iterable[float]], optimizer: Optimizer,
+                   policy: EarlyStopPolicy, *, total: int, direction: str,
+                   checkpoints: bool = False) -> list[Trial]:
     """Run trials one after another in this process; ``objective(params, budget, trial_id)``.
 
     For tests and benchmarks of optimizers and stopping policies: the same scheduling rules as
     the driver, no workers. ``objective`` returns the metric, or yields one value per step, as
     ``reporter.broadcast`` would: the policy is asked after each, and stops the trial
     (EARLY_STOPPED, with its last value) as a STOP heartbeat would. An exception in
-    ``objective`` fails that trial.
+    ``objective`` fails that trial. With ``checkpoints``, it gets a fourth argument, a dict that
+    stands for ``reporter.checkpoint_dir``: kept per trial, or per run and copied from the run
+    it continues (:meth:`Scheduler.checkpoint_names`), as workers keep directories.
     """
     sched = Scheduler(optimizer, policy, total=total, direction=direction)
+    saved: dict[str, dict[str, Any]] = {}
     while True:
         trial = sched.next_trial(worker=0)
         if trial == DONE:
@@ -296,7 +343,13 @@ def run_sequential(objective: Callable[[dict[str, Any], float | None, str], floa
         if trial == WAIT:
             raise RuntimeError("the optimizer waits with no trial running: it can never proceed")
         try:
-            out = objective(dict(trial.params), trial.budget, trial.trial_id)
+            if checkpoints:
+                own, source = sched.checkpoint_names(trial)
+                if own not in saved:
+                    saved[own] = copy.deepcopy(saved.get(source, {})) if source is not None else {}
+                out = objective(dict(trial.params), trial.budget, trial.trial_id, saved[own])
+            else:
+                out = objective(dict(trial.params), trial.budget, trial.trial_id)
             state, metric = TrialState.FINALIZED, None
             if isinstance(out, (int, float)):
                 metric = float(out)

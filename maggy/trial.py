@@ -45,9 +45,12 @@ class IllegalTransition(RuntimeError):
     """A state change the trial state machine does not allow (a maggy bug, never user input)."""
 
 
-def trial_id_for(params: dict[str, Any], budget: float | None = None) -> str:
-    """Stable id of a parameter point (and budget): the same point always gets the same id."""
-    key = {"params": params} if budget is None else {"params": params, "budget": budget}
+def trial_id_for(params: dict[str, Any], budget: float | None = None, parent: str | None = None) -> str:
+    """Stable id of a parameter point (and budget, and the trial whose checkpoint it starts from):
+    the same point always gets the same id."""
+    key: dict[str, Any] = {"params": params} if budget is None else {"params": params, "budget": budget}
+    if parent is not None:
+        key["parent"] = parent
     blob = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -87,6 +90,9 @@ class _Facts:
     asks: int
     checkpoint_step: int | None
     executor: str | None
+    parent: str | None
+    parent_budget: float | None
+    rung_steps: Any
 
     @property
     def last_metric(self) -> float | None:
@@ -110,7 +116,8 @@ class _Facts:
             "handoff": self.handoff, "attempts": self.attempts,
             "rungs": [list(r) for r in self.rungs], "run_id": self.run_id, "run_start": self.run_start,
             "resumes": self.resumes, "asks": self.asks, "checkpoint_step": self.checkpoint_step,
-            "executor": self.executor,
+            "executor": self.executor, "parent": self.parent, "parent_budget": self.parent_budget,
+            "rung_steps": list(self.rung_steps),
         }
 
 
@@ -144,6 +151,9 @@ class FrozenTrial(_Facts):
     asks: int = 1
     checkpoint_step: int | None = None
     executor: str | None = None
+    parent: str | None = None
+    parent_budget: float | None = None
+    rung_steps: tuple[int, ...] = ()
 
 
 @dataclass
@@ -181,10 +191,17 @@ class Trial(_Facts):
     checkpoint_step: int | None = None
     #: The Spark executor of the worker that ran the latest run.
     executor: str | None = None
+    #: The trial whose checkpoint this one started from, and that checkpoint's budget (PBT's
+    #: exploit); None for a trial that started from scratch.
+    parent: str | None = None
+    parent_budget: float | None = None
+    #: Points in ``history`` at the end of each completed multi-fidelity run (as ``rungs``):
+    #: what a child that copies the checkpoint of that run inherits.
+    rung_steps: list[int] = field(default_factory=list)
 
     @classmethod
-    def create(cls, params: dict[str, Any], budget: float | None = None) -> "Trial":
-        return cls(trial_id_for(params, budget), dict(params), budget)
+    def create(cls, params: dict[str, Any], budget: float | None = None, parent: str | None = None) -> "Trial":
+        return cls(trial_id_for(params, budget, parent), dict(params), budget, parent=parent)
 
     def transition(self, new: TrialState) -> None:
         """Move to ``new``; raises IllegalTransition when the state machine forbids it."""
@@ -199,7 +216,7 @@ class Trial(_Facts):
             types.MappingProxyType(dict(self.extra)), tuple(self.history), self.start, self.end, self.worker,
             self.host, None if self.error is None else types.MappingProxyType(dict(self.error)), self.attempts,
             tuple(self.rungs), self.run_id, self.handoff, self.run_start, self.resumes, self.asks,
-            self.checkpoint_step, self.executor)
+            self.checkpoint_step, self.executor, self.parent, self.parent_budget, tuple(self.rung_steps))
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> "Trial":
@@ -214,4 +231,6 @@ class Trial(_Facts):
         t.run_id = rec.get("run_id")
         t.run_start, t.resumes, t.asks = rec.get("run_start", 0), rec.get("resumes", 0), rec.get("asks", 1)
         t.checkpoint_step, t.executor = rec.get("checkpoint_step"), rec.get("executor")
+        t.parent, t.parent_budget = rec.get("parent"), rec.get("parent_budget")
+        t.rung_steps = list(rec.get("rung_steps") or [])
         return t

@@ -135,7 +135,7 @@ class _Worker:
         self.current = rep  # heartbeats from now on, while a checkpoint downloads too
         checkpoint = None
         try:  # storage trouble fails this trial, never the worker
-            checkpoint = self.checkpoint = TrialCheckpoint(trial.checkpoint_dir)
+            checkpoint = self.checkpoint = TrialCheckpoint(trial.checkpoint_dir, trial.restore_from)
             rep.checkpoint_dir = checkpoint.open  # made when train_fn first asks for it
             rep.on_checkpoint = checkpoint.mark
             state, metric, extra, error = self._call(trial, rep)

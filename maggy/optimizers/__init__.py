@@ -9,6 +9,7 @@ from maggy.optimizers.base import DONE, WAIT, Optimizer, Suggestion
 from maggy.optimizers.gp import GP
 from maggy.optimizers.gridsearch import GridSearch
 from maggy.optimizers.optuna import OptunaSampler
+from maggy.optimizers.pbt import PBT
 from maggy.optimizers.randomsearch import RandomSearch
 from maggy.optimizers.tpe import TPE
 
@@ -20,7 +21,8 @@ OPTIMIZERS: dict[str, Callable[[], Optimizer]] = {
     "hyperband": Hyperband,
     "tpe": TPE,
     "gp": GP,
+    "pbt": PBT,
 }
 
-__all__ = ["ASHA", "DONE", "GP", "WAIT", "GridSearch", "Hyperband", "OPTIMIZERS", "Optimizer",
+__all__ = ["ASHA", "DONE", "GP", "PBT", "WAIT", "GridSearch", "Hyperband", "OPTIMIZERS", "Optimizer",
            "OptunaSampler", "RandomSearch", "Suggestion", "TPE"]

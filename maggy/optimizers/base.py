@@ -27,7 +27,9 @@ class Suggestion:
     """A point to evaluate.
 
     ``budget`` is set by multi-fidelity optimizers and passed to ``train_fn``; ``trial_id`` names
-    a PAUSED trial to continue (a promotion) instead of starting a new one. ``info`` is the
+    a PAUSED trial to continue (a promotion) instead of starting a new one. ``parent`` names a
+    trial whose completed run at ``parent_budget`` (default: its latest) a *new* trial starts
+    from: that run's checkpoint and the history up to it (PBT's exploit). ``info`` is the
     optimizer's own note on the suggestion, handed back in ``accepted``/``rejected``.
     """
 
@@ -35,6 +37,8 @@ class Suggestion:
     budget: float | None = None
     trial_id: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+    parent_budget: float | None = None
 
 
 Answer = Union[Suggestion, Literal["wait", "done"]]
@@ -55,6 +59,9 @@ class Optimizer(abc.ABC):
 
     #: Whether ``ask`` may continue PAUSED trials (multi-fidelity promotion).
     resumes_trials: bool = False
+    #: Whether each run of a trial keeps its own checkpoint directory, so that other trials can
+    #: copy a run's checkpoint later (PBT); otherwise a trial has one directory.
+    versions_checkpoints: bool = False
 
     searchspace: Searchspace
     direction: str

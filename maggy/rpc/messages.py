@@ -248,7 +248,8 @@ class WorkerError(Message):
 
 @dataclass(frozen=True)
 class Assignment(Message):
-    """The trial a worker runs next; ``next_step`` continues the numbering of earlier runs."""
+    """The trial a worker runs next; ``next_step`` continues the numbering of earlier runs, and
+    ``restore_from`` names the checkpoint a new ``checkpoint_dir`` starts as a copy of."""
 
     TYPE = MsgType.TRIAL
     trial_id: str
@@ -257,6 +258,7 @@ class Assignment(Message):
     budget: int | float | None = None
     next_step: int = 0
     run_id: str | None = None
+    restore_from: str | None = None
 
 
 @dataclass(frozen=True)

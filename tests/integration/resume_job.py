@@ -14,7 +14,7 @@ import os
 import sys
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
-from maggy.optimizers import ASHA
+from maggy.optimizers import ASHA, PBT
 
 EPOCHS = 4
 
@@ -30,7 +30,7 @@ def train(q, reporter, budget=None):
     if os.path.exists(path):
         with open(path) as f:
             epoch = json.load(f)["epoch"]
-    budget = int(budget or EPOCHS)  # ASHA's rung budget, else every epoch
+    budget = int(budget or EPOCHS)  # ASHA's rung budget or PBT's interval's end, else every epoch
     for epoch in range(epoch, budget):
         time.sleep(0.15)
         with open(calls, "a") as f:
@@ -47,7 +47,8 @@ def main() -> None:
     num_trials = int(sys.argv[5]) if len(sys.argv) > 5 else 8
     os.environ["MAGGY_TEST_CALLS"] = calls
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    opt = ASHA(reduction_factor=2, resource_min=1, resource_max=4) if optimizer == "asha" else optimizer
+    opt = {"asha": ASHA(reduction_factor=2, resource_min=1, resource_max=4),
+           "pbt": PBT(perturbation_interval=1, resource_max=4, quantile_fraction=0.5)}.get(optimizer, optimizer)
     cfg = HyperparameterOptConfig(searchspace=Searchspace(q=("DOUBLE", [0.0, 1.0])), optimizer=opt,
                                   num_trials=num_trials, num_workers=2, hb_interval=0.05, es_policy="none",
                                   seed=3, name="resumable", experiment_dir=root)
@@ -55,7 +56,8 @@ def main() -> None:
         from pyspark.sql import SparkSession
         SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
     result = experiment.lagom(train, cfg, backend=backend, verbose=False)
-    cols = ["trial_id", "state", "q", "metric"] + [c for c in ("budget", "resumes") if c in result.trials]
+    cols = ["trial_id", "state", "q", "metric"] + [c for c in ("budget", "resumes", "parent", "parent_budget")
+                                                   if c in result.trials]
     print("RESULT " + json.dumps({"experiment_dir": result.experiment_dir, "stats": {
         "resumes": result.stats.get("resumes"), "states": result.stats.get("states")},
         "trials": json.loads(result.trials[cols].to_json(orient="records"))}))

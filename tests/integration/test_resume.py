@@ -49,7 +49,7 @@ def finish(cmd):
 
 
 @pytest.mark.parametrize("backend, optimizer", [("local", "randomsearch"), ("spark", "randomsearch"),
-                                                ("local", "asha")])
+                                                ("local", "asha"), ("local", "pbt")])
 def test_a_killed_driver_is_resumed_and_no_finished_work_runs_again(tmp_path, backend, optimizer):
     calls = tmp_path / "calls.txt"
     root = tmp_path / "exp"
@@ -88,12 +88,17 @@ def test_a_killed_driver_is_resumed_and_no_finished_work_runs_again(tmp_path, ba
         # with a seed, the same points as an uninterrupted run
         again = finish(job(backend, optimizer, tmp_path / "clean", tmp_path / "clean.txt"))
         assert sorted(t["q"] for t in again["trials"]) == pytest.approx(sorted(t["q"] for t in trials))
-    else:  # ASHA: promotions continued from checkpoints, the rungs as the rule says
+    elif optimizer == "asha":  # promotions continued from checkpoints, the rungs as the rule says
         budgets = collections.Counter(t["budget"] for t in trials)
         assert sum(budgets.values()) == 8 and budgets[4] >= 1 and budgets[1] >= budgets[4]
         for t in trials:  # every epoch of a trial's final budget ran, none beyond
             ran = {int(ep) for (tid, ep) in epochs if tid == t["trial_id"]}
             assert ran == set(range(int(t["budget"])))
+    else:  # PBT: the population of 8 went on to the end, children from their parents' checkpoints
+        assert sum(t["budget"] == 4 for t in trials) == 8 and any(t.get("parent") for t in trials)
+        for t in trials:  # every epoch from where the trial started to its final budget ran, none other
+            ran = {int(ep) for (tid, ep) in epochs if tid == t["trial_id"]}
+            assert ran == set(range(int(t.get("parent_budget") or 0), int(t["budget"]))), t
 
 
 class InterruptAfter(Callback):
