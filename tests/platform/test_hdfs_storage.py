@@ -120,3 +120,43 @@ def test_marked_checkpoints_upload_in_the_background_and_replace_whole(hdfs):
     hdfs.rename(location, location + ".partial")  # as if the driver died between the delete and the rename
     again = TrialCheckpoint(location)
     assert open(os.path.join(again.local, "state")).read() == "two"
+
+
+def test_pbt_children_start_from_a_copy_of_their_parents_checkpoint_on_hdfs(platform, hdfs):
+    from maggy import HyperparameterOptConfig, Searchspace, experiment
+    from maggy.backends import LocalBackend
+    from maggy.optimizers import PBT
+
+    def train(lr, budget, reporter):
+        import json
+        import os
+        path = os.path.join(reporter.checkpoint_dir, "state.json")
+        state = {"epoch": 0, "p": 0.0, "runs": []}
+        if os.path.exists(path):
+            with open(path) as f:
+                state = json.load(f)
+        for epoch in range(state["epoch"], budget):
+            state["p"] += lr * (1 - state["p"])
+        state["epoch"] = budget
+        state["runs"].append([reporter.trial_id, budget])
+        with open(path, "w") as f:
+            json.dump(state, f)
+        return state["p"] - 2 * lr
+
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(lr=("DOUBLE", [1e-3, 0.5], "log")), num_trials=6, seed=0,
+                                  optimizer=PBT(perturbation_interval=1, resource_max=3, quantile_fraction=0.5),
+                                  num_workers=2, experiment_dir=f"webhdfs://{platform['WEBHDFS_URL'][7:]}/pbt")
+    result = experiment.lagom(train, cfg, backend=LocalBackend(), verbose=False)
+    df = result.trials
+    children = df[df["parent"].notna()]
+    assert (df["budget"] == 3).sum() == 6 and len(children) >= 1
+
+    def runs(trial_id, budget):
+        return json.loads(hdfs.read_text(hdfs.join(result.experiment_dir, "trials", f"{trial_id}@{budget:g}",
+                                                   "state.json")))["runs"]
+
+    for child in children.itertuples():  # each run's checkpoint on HDFS began as a copy of the one before it
+        first = min(child.rungs)
+        assert runs(child.trial_id, first) == runs(child.parent, child.parent_budget) + [[child.trial_id, first]]
+        for budget in child.rungs[1:]:
+            assert runs(child.trial_id, budget)[:-1] == runs(child.trial_id, budget - 1)
