@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from maggy.exceptions import EarlyStopped, InvalidParameterError, MaggyError
+from maggy.exceptions import EarlyStopped, InvalidParameterError, MaggyError, TrialsFailedError
 from maggy.reporter import Reporter
 from maggy.searchspace import Searchspace
 
@@ -24,7 +24,7 @@ _LAZY = {"experiment": ("maggy.experiment", None),
          "Result": ("maggy.result", "Result"), "load_result": ("maggy.result", "load_result")}
 
 __all__ = ["EarlyStopped", "HyperparameterOptConfig", "InvalidParameterError", "MaggyError",
-           "Reporter", "Result", "Searchspace", "experiment", "load_result", "__version__"]
+           "Reporter", "Result", "Searchspace", "TrialsFailedError", "experiment", "load_result", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,6 +15,14 @@ from maggy.validation import check_choice, check_int, check_number, check_str, i
 
 #: Trials run when neither ``num_trials`` nor the optimizer (a finite grid) bounds them.
 DEFAULT_NUM_TRIALS = 10
+#: The words of Optuna, Ray Tune and Hyperopt that mean the same as ours.
+DIRECTION_ALIASES = {"maximize": "max", "maximise": "max", "minimize": "min", "minimise": "min"}
+OPTIMIZER_ALIASES = {"random": "randomsearch", "grid": "gridsearch", "population": "pbt"}
+OPTIMIZER_HINTS = {**{w: "For Bayesian optimisation use 'tpe' (Parzen estimators, any searchspace) or 'gp' "
+                         "(a Gaussian process, for a few numeric parameters)."
+                      for w in ("bayes", "bayesian", "bo", "bayesopt", "smac", "skopt")},
+                   "bohb": "BOHB is ASHA with model-based sampling: optimizer=ASHA(sampler='tpe') "
+                           "(from maggy.optimizers import ASHA)."}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -42,6 +50,14 @@ class HyperparameterOptConfig:
         max_trial_retries: how often a trial whose worker was lost runs again before it is ERROR.
         worker_timeout: seconds the experiment waits with no worker able to run (all tasks failed,
             no executor granted) before it fails; finished trials are kept for a resume.
+        timeout: seconds for the whole ``lagom`` call: then no trial starts, running ones are
+            stopped through their heartbeat (EARLY_STOPPED), and the result is returned; the same
+            call again continues the experiment for another ``timeout``. Default: none.
+        target: stop once a trial's metric reaches this value (``>=`` for ``"max"``).
+        patience: stop after this many finished trials in a row without a better metric.
+        fail_fast: when the first this-many trials all fail with the same error, stop and raise
+            :class:`~maggy.exceptions.TrialsFailedError` with that error and its traceback (a bug
+            in ``train_fn``); ``0`` lets every trial run. Default 3.
         num_workers: parallel workers; default: the task slots of the backend.
         name: the experiment's name (letters, digits, ``_ . -``).
         description: free text kept with the results.
@@ -71,6 +87,10 @@ class HyperparameterOptConfig:
     trial_timeout: float | None = None
     max_trial_retries: int = 2
     worker_timeout: float = 300.0
+    timeout: float | None = None
+    target: float | None = None
+    patience: int | None = None
+    fail_fast: int = 3
     num_workers: int | None = None
     name: str = "maggy"
     description: str = ""
@@ -91,15 +111,16 @@ class HyperparameterOptConfig:
         if isinstance(self.optimizer, Optimizer):
             self._optimizer_name = type(self.optimizer).__name__
         else:
-            self._optimizer_name = check_choice("optimizer", self.optimizer, OPTIMIZERS)
+            self._optimizer_name = check_choice("optimizer", self.optimizer, OPTIMIZERS, OPTIMIZER_ALIASES,
+                                                OPTIMIZER_HINTS)
             self.optimizer = self._optimizer_name
         self.num_trials = check_int("num_trials", self.num_trials, low=1, allow_none=True)
-        self.direction = check_choice("direction", self.direction, ("max", "min"))
+        self.direction = check_choice("direction", self.direction, ("max", "min"), DIRECTION_ALIASES)
         self.optimization_key = check_str("optimization_key", self.optimization_key)
         if self.es_policy is None:
             self.es_policy = "none" if self.multi_fidelity else "median"
         elif not isinstance(self.es_policy, EarlyStopPolicy):
-            self.es_policy = check_choice("es_policy", self.es_policy, POLICY_NAMES)
+            self.es_policy = check_choice("es_policy", self.es_policy, POLICY_NAMES, {"off": "none"})
         self.es_interval = check_number("es_interval", self.es_interval, low=0, strict=True)
         self.es_min = check_int("es_min", self.es_min, low=1)
         self.hb_interval = check_number("hb_interval", self.hb_interval, low=0, strict=True)
@@ -109,6 +130,12 @@ class HyperparameterOptConfig:
             self.trial_timeout = check_number("trial_timeout", self.trial_timeout, low=0, strict=True)
         self.max_trial_retries = check_int("max_trial_retries", self.max_trial_retries, low=0)
         self.worker_timeout = check_number("worker_timeout", self.worker_timeout, low=0, strict=True)
+        if self.timeout is not None:
+            self.timeout = check_number("timeout", self.timeout, low=0, strict=True)
+        if self.target is not None:
+            self.target = check_number("target", self.target)
+        self.patience = check_int("patience", self.patience, low=1, allow_none=True)
+        self.fail_fast = check_int("fail_fast", self.fail_fast, low=0)
         self.num_workers = check_int("num_workers", self.num_workers, low=1, allow_none=True)
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise invalid("name", self.name, "1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
@@ -170,6 +197,7 @@ class HyperparameterOptConfig:
             "es_interval": self.es_interval, "es_min": self.es_min, "hb_interval": self.hb_interval,
             "hb_timeout": self.hb_timeout, "trial_timeout": self.trial_timeout,
             "max_trial_retries": self.max_trial_retries, "worker_timeout": self.worker_timeout,
+            "timeout": self.timeout, "target": self.target, "patience": self.patience, "fail_fast": self.fail_fast,
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
             "tracking_uri": self.tracking_uri, "register_model": self.register_model, "resume": self.resume,
         }

@@ -26,6 +26,7 @@ from maggy.rpc.messages import (Assignment, Done, Final, Get, Log, Message, Metr
 from maggy.rpc.protocol import new_secret
 from maggy.rpc.server import Inbound, RpcServer
 from maggy.scheduler import Scheduler
+from maggy.stopping import StoppingRules
 from maggy.storage import Storage
 from maggy.tracking import TrackingSpec
 from maggy.trainfn import Signature
@@ -82,6 +83,10 @@ class Driver:
         self.run_began: dict[str, float] = {}
         self.timed_out: set[str] = set()
         self._no_worker_since: float | None = None
+        self.stopping = StoppingRules(direction=config.direction, target=config.target, patience=config.patience,
+                                      timeout=config.timeout, fail_fast=config.fail_fast)
+        #: Why the experiment stopped before its trials ran out (a stopping rule), if it did.
+        self.stop_reason: str | None = None
         self._resubmitted = float("-inf")
         self.registered: list[dict[str, Any]] = []
         self.worker_errors: list[str] = []
@@ -105,7 +110,9 @@ class Driver:
         spec = WorkerSpec(advertised, server.address[1], self.secret, self.train_fn, self.signature,
                           self.config.optimization_key, self.config.hb_interval, self.tracking)
         started = time.time()
+        self._began = time.monotonic()
         outcome = "failed"
+        graceful = False
         try:
             self.storage.makedirs(self.storage.join(self.exp_dir, "trials"))
             self.sched.restore(self.history)
@@ -117,17 +124,20 @@ class Driver:
             self._flush()
             self.backend.start(spec, self.num_workers, self.config.name)
             self._loop()
-            outcome = "finished"
+            graceful = True
+            outcome = "failed" if self.stopping.error else "stopped" if self.stop_reason else "finished"
         except KeyboardInterrupt:
             outcome = "interrupted"
             raise
         finally:
-            self._shutdown(outcome == "finished")
+            self._shutdown(graceful)
             server.stop()
             self.sched.finalize()
             self._flush()
             result = self._result(started)
             self._notify("on_experiment_end", result, outcome)
+        if self.stopping.error is not None:
+            raise self.stopping.error
         return result
 
     def _loop(self) -> None:
@@ -138,6 +148,10 @@ class Driver:
             except queue.Empty:
                 pass
             now = time.monotonic()
+            if self.stop_reason is None and (reason := self.stopping.reason(now - self._began)):
+                self.stop_reason = reason
+                log.info("maggy: stopping the experiment: %s", reason)
+                self.sched.stop()
             if now >= next_es:
                 self.sched.check_early_stop()
                 next_es = now + self.config.es_interval
@@ -212,6 +226,7 @@ class Driver:
             self._events.append(("on_trial_start", (view,)))
         elif view.state.finished or view.state is TrialState.PAUSED:
             self._events.append(("on_trial_end", (view,)))
+            self.stopping.observe(view)
 
     def _flush(self) -> None:
         """Deliver the events of the last step to the callbacks, then end the step."""
@@ -358,6 +373,8 @@ class Driver:
         }
         if self.rpc:  # where the driver listened, and where workers were told to reach it
             stats["rpc"] = self.rpc
+        if self.stop_reason:
+            stats["stopped"] = self.stop_reason
         if handoffs:
             stats["handoff_p50_ms"] = 1000 * statistics.median(handoffs)
             stats["handoff_p99_ms"] = 1000 * handoffs[min(len(handoffs) - 1, int(0.99 * len(handoffs)))]

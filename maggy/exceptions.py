@@ -19,6 +19,15 @@ class ExperimentFailedError(MaggyError, RuntimeError):
     """The experiment could not run to completion (e.g. every worker was lost)."""
 
 
+class TrialsFailedError(ExperimentFailedError):
+    """The first trials all failed with the same error (fail-fast): the message holds it, its
+    traceback and the trial ids. The finished trials are kept, as for any failed experiment."""
+
+
+class MaggyWarning(UserWarning):
+    """Something that will not fail the experiment but probably is not what the user wants."""
+
+
 class EarlyStopped(Exception):
     """Raised inside ``train_fn`` by ``reporter.broadcast`` once the driver has stopped the trial.
 

@@ -111,6 +111,8 @@ class Result:
         else:
             lines.append(f"Best {self.direction} metric: {self.best_metric:.6g} (trial {self.best_trial_id})")
             lines.append("Best params: " + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items()))
+        if self.stats.get("stopped"):
+            lines.append(f"Stopped early: {self.stats['stopped']}")
         if "makespan" in self.stats:
             lines.append(f"Wall time: {self.stats['makespan']:.1f} s on {self.stats.get('num_workers')} workers")
         if self.model_uri:

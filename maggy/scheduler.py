@@ -304,6 +304,14 @@ class Scheduler:
 
     # ---- the end ---------------------------------------------------------------------------
 
+    def stop(self) -> None:
+        """End the experiment early: start nothing more (queued trials stay PENDING, for a
+        resume), and mark the running trials to stop at their next heartbeat."""
+        self.exhausted = True
+        self.ready.clear()
+        for trial in self.running.values():
+            trial.stop_requested = True
+
     def finished(self) -> bool:
         if self.running or self.ready:
             return False

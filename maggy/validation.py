@@ -6,8 +6,9 @@ manner of scikit-learn's parameter constraints.
 
 from __future__ import annotations
 
+import difflib
 import numbers
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from maggy.exceptions import InvalidParameterError
 
@@ -44,13 +45,34 @@ def check_number(param: str, value: Any, *, low: float | None = None, strict: bo
     return float(value)
 
 
-def check_choice(param: str, value: Any, options: Iterable[str]) -> str:
-    """Return ``value`` lower-cased, checking that it is one of ``options``."""
+def check_choice(param: str, value: Any, options: Iterable[str], aliases: Mapping[str, str] | None = None,
+                 hints: Mapping[str, str] | None = None) -> str:
+    """Return ``value`` trimmed and lower-cased, checking that it is one of ``options`` (or an
+    alias of one); the error suggests the closest option, or what ``hints`` says for a word.
+
+    >>> check_choice("direction", "Maximize ", ["max", "min"], aliases={"maximize": "max"})
+    'max'
+    >>> check_choice("optimizer", "randmsearch", ["randomsearch", "tpe"])
+    Traceback (most recent call last):
+    ...
+    maggy.exceptions.InvalidParameterError: The 'optimizer' parameter must be one of 'randomsearch', 'tpe'; got 'randmsearch'. Did you mean 'randomsearch'?
+    """
     options = list(options)
     allowed = ", ".join(repr(o) for o in options)
-    if not isinstance(value, str) or value.lower() not in options:
-        raise invalid(param, value, f"one of {allowed}")
-    return value.lower()
+    key = value.strip().lower() if isinstance(value, str) else None
+    if key in options:
+        return key
+    if aliases and key in aliases:
+        return aliases[key]
+    fix = ""
+    if key is not None:
+        if hints and key in hints:
+            fix = hints[key]
+        else:
+            close = difflib.get_close_matches(key, [*options, *(aliases or {})], n=1, cutoff=0.6)
+            if close:
+                fix = f"Did you mean {(aliases or {}).get(close[0], close[0])!r}?"
+    raise invalid(param, value, f"one of {allowed}", fix)
 
 
 def check_str(param: str, value: Any, *, allow_empty: bool = False) -> str:

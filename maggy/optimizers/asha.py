@@ -146,8 +146,9 @@ class Hyperband(ASHA):
     Bracket ``b`` starts its trials at ``resource_min * η**b`` and can halve them ``h = s_max - b``
     times. Hyperband's guarantee rests on spending about the same budget in every bracket, so a
     bracket gets ``⌈(s_max + 1) / (h + 1) · η**h⌉`` new trials per cycle: many cheap ones in the
-    aggressive brackets, a few full-budget ones in the last. New trials go to the bracket furthest
-    below its share (deterministic, so a resume replays it), the most aggressive first on ties.
+    aggressive brackets, a few full-budget ones in the last. Within a cycle the brackets are
+    filled one after another, the most aggressive first, as Hyperband's own loop runs them (and
+    deterministically, so a resume replays it).
 
     >>> hb = Hyperband(reduction_factor=3, resource_min=1, resource_max=27)
     >>> hb.weights
@@ -165,4 +166,9 @@ class Hyperband(ASHA):
         return [Ladder(self.budgets[s:], self.eta) for s in range(len(self.budgets))]
 
     def _bracket(self) -> int:
-        return min(range(len(self.weights)), key=lambda b: (self._filled[b] / self.weights[b], b))
+        k = sum(self._filled) % sum(self.weights)  # the place of the next new trial in its cycle
+        for b, weight in enumerate(self.weights):
+            if k < weight:
+                return b
+            k -= weight
+        raise AssertionError("unreachable: k < sum(weights)")

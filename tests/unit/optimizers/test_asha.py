@@ -100,7 +100,7 @@ def test_hyperband_fills_its_brackets_in_hyperbands_proportions():
     opt = Hyperband(reduction_factor=3, resource_min=1, resource_max=27)
     opt.setup(SP, direction="max", seed=0, num_trials=98)
     budgets = [ask(opt).budget for _ in range(98)]
-    assert budgets[:4] == [1, 3, 9, 27]  # every bracket has started a trial at once
+    assert budgets[:49] == [1] * 27 + [3] * 12 + [9] * 6 + [27] * 4  # bracket by bracket, aggressive first
     # n_s = ceil((s_max + 1) / (s + 1) * eta**s) new trials per cycle of 49, for s = 3, 2, 1, 0 halvings
     assert collections.Counter(budgets[:49]) == {1: 27, 3: 12, 9: 6, 27: 4}
     assert collections.Counter(budgets) == {1: 54, 3: 24, 9: 12, 27: 8}
