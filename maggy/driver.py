@@ -87,6 +87,7 @@ class Driver:
                                       timeout=config.timeout, fail_fast=config.fail_fast)
         #: Why the experiment stopped before its trials ran out (a stopping rule), if it did.
         self.stop_reason: str | None = None
+        self._began = time.monotonic()
         self._resubmitted = float("-inf")
         self.registered: list[dict[str, Any]] = []
         self.worker_errors: list[str] = []
@@ -148,15 +149,19 @@ class Driver:
             except queue.Empty:
                 pass
             now = time.monotonic()
-            if self.stop_reason is None and (reason := self.stopping.reason(now - self._began)):
-                self.stop_reason = reason
-                log.info("maggy: stopping the experiment: %s", reason)
-                self.sched.stop()
+            self._check_stop(now)
             if now >= next_es:
                 self.sched.check_early_stop()
                 next_es = now + self.config.es_interval
             self._check_workers(now)
             self._flush()
+
+    def _check_stop(self, now: float) -> None:
+        """Apply a stopping rule that has just come true: nothing more starts, running trials stop."""
+        if self.stop_reason is None and (reason := self.stopping.reason(now - self._began)):
+            self.stop_reason = reason
+            log.info("maggy: stopping the experiment: %s", reason)
+            self.sched.stop()
 
     def _check_workers(self, now: float) -> None:
         """Stale workers lose their trials, overlong trials are stopped, failed workers are
@@ -335,6 +340,7 @@ class Driver:
         if worker is None:  # never registered: nothing to give it
             self.server.reply(conn, Done())
             return
+        self._check_stop(time.monotonic())  # a trial that just ended may have met a stopping rule
         trial = self.sched.next_trial(worker["partition"], worker["host"], worker["executor"])
         if trial == DONE:
             self.server.reply(conn, Done())

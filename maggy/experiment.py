@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import difflib
 import secrets
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import cloudpickle
 
@@ -26,15 +28,18 @@ from maggy.trainfn import inspect_train_fn
 DEFAULT_ROOT = "maggy_experiments"
 
 
-def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
+def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | None = None, *,
           backend: str | Backend = "spark", verbose: bool = True,
-          callbacks: Sequence[Callback] = ()) -> Result:
+          callbacks: Sequence[Callback] = (), **settings: Any) -> Result:
     """Tune ``train_fn`` over a searchspace and return the :class:`~maggy.result.Result`.
 
     Args:
         train_fn: called as ``train_fn(**params)``, plus ``reporter=`` and ``budget=`` when its
             signature names them; returns a number or a dict holding ``optimization_key``.
         config: a :class:`HyperparameterOptConfig`, or a :class:`Searchspace` for the defaults.
+        settings: fields of :class:`HyperparameterOptConfig` (``num_trials=20``,
+            ``optimizer="tpe"``, ``searchspace=`` ...): they build the config with the
+            searchspace, or replace those fields of the config given.
         backend: ``"spark"`` (the active SparkSession, else a local one), ``"local"`` (worker
             processes on this machine) or a :class:`~maggy.backends.Backend`.
         verbose: show live progress.
@@ -45,7 +50,31 @@ def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
     thread, a Spark job). Ctrl-C cancels the workers, keeps the
     finished trials in the journal and re-raises KeyboardInterrupt.
     """
-    return build_driver(train_fn, config, backend=backend, verbose=verbose, callbacks=callbacks).run()
+    return build_driver(train_fn, config, backend=backend, verbose=verbose, callbacks=callbacks, **settings).run()
+
+
+def _config(config: HyperparameterOptConfig | Searchspace | None, settings: dict[str, Any]) -> HyperparameterOptConfig:
+    """The config a call means: the one given, with ``settings`` replacing its fields, or one
+    built from the searchspace and ``settings``."""
+    fields = [f.name for f in dataclasses.fields(HyperparameterOptConfig) if f.init]
+    unknown = sorted(set(settings) - set(fields))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], fields, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise InvalidParameterError(
+            f"lagom got {unknown[0]!r}, which is neither one of its own arguments (backend, verbose, callbacks) nor a "
+            f"HyperparameterOptConfig field ({', '.join(fields)}).{hint}")
+    if isinstance(config, HyperparameterOptConfig):
+        return dataclasses.replace(config, **settings) if settings else config
+    if isinstance(config, Searchspace):
+        if "searchspace" in settings:
+            raise InvalidParameterError("lagom got two searchspaces: pass it once, as the second argument.")
+        return HyperparameterOptConfig(searchspace=config, **settings)
+    if config is None and "searchspace" in settings:
+        return HyperparameterOptConfig(**settings)
+    raise InvalidParameterError(
+        f"lagom needs a searchspace: lagom(train_fn, Searchspace(...), num_trials=20, ...) or "
+        f"lagom(train_fn, HyperparameterOptConfig(searchspace=..., ...)); got {config!r} as its second argument.")
 
 
 class StoredExperiment:
@@ -58,20 +87,16 @@ class StoredExperiment:
         return load_result(self.exp_dir)
 
 
-def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspace, *,
+def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | None = None, *,
                  backend: str | Backend = "spark", verbose: bool = True,
-                 callbacks: Sequence[Callback] = ()) -> Driver | StoredExperiment:
+                 callbacks: Sequence[Callback] = (), **settings: Any) -> Driver | StoredExperiment:
     """Validate everything, then return the experiment's Driver, not yet started (see ``lagom``).
 
     Every check runs before the first side effect: the MLflow parent run and the experiment
     directory are created only once the config, ``train_fn``, storage, the experiment to resume,
     the tracking server and the backend have all passed.
     """
-    if isinstance(config, Searchspace):
-        config = HyperparameterOptConfig(searchspace=config)
-    elif not isinstance(config, HyperparameterOptConfig):
-        raise InvalidParameterError(
-            f"lagom's second argument must be a Searchspace or a HyperparameterOptConfig; got {config!r}.")
+    config = _config(config, settings)
     signature = inspect_train_fn(train_fn, config.searchspace)
     if config.multi_fidelity and not signature.wants_budget:
         raise InvalidParameterError(

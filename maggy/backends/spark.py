@@ -32,6 +32,22 @@ def _run_partition(spec: WorkerSpec, _rows: Iterable[Any]) -> None:
     worker_main(spec, ctx.partitionId() if ctx is not None else 0, gpus)
 
 
+def _check_java() -> None:
+    """Fail fast, naming the fix, when the ``java`` that Spark would start is missing: Spark
+    itself ends in an opaque JAVA_GATEWAY_EXITED."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = os.path.join(home, "bin", "java")
+        if not (os.path.isfile(java) and os.access(java, os.X_OK)):
+            raise BackendUnavailableError(
+                f"JAVA_HOME={home!r} has no bin/java, so Spark cannot start: point JAVA_HOME at a JDK 17 or newer "
+                "(the directory that holds bin/java), or unset it to use the java on PATH.")
+    elif not shutil.which("java"):
+        raise BackendUnavailableError(
+            "Spark needs Java 17 or newer and none was found on PATH or in JAVA_HOME: "
+            "install a JDK (e.g. apt-get install openjdk-17-jre-headless) or use backend='local'.")
+
+
 def _check_master(master: str) -> None:
     """Fail fast, naming the address, when a standalone master does not answer."""
     if not master.startswith("spark://"):
@@ -83,10 +99,7 @@ class SparkBackend(Backend):
         if self._spark is None and self.master is None:
             self._spark = SparkSession.getActiveSession()
         if self._spark is None:
-            if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-                raise BackendUnavailableError(
-                    "Spark needs Java 17 or newer and none was found on PATH or in JAVA_HOME: "
-                    "install a JDK (e.g. apt-get install openjdk-17-jre-headless) or use backend='local'.")
+            _check_java()
             from pyspark import SparkConf, SparkContext
 
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

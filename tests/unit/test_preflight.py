@@ -42,7 +42,7 @@ def test_unpicklable_train_fn_is_caught_before_the_backend():
 
 
 def test_bad_second_argument_and_backend_name():
-    with pytest.raises(InvalidParameterError, match="Searchspace or a HyperparameterOptConfig"):
+    with pytest.raises(InvalidParameterError, match=r"needs a searchspace: lagom\(train_fn, Searchspace"):
         experiment.lagom(lambda lr: lr, {"lr": ("DOUBLE", [0, 1])})
     with pytest.raises(InvalidParameterError, match="'backend' parameter must be 'spark', 'local'"):
         experiment.lagom(lambda lr: lr, HyperparameterOptConfig(searchspace=SP), backend="yarn")
@@ -65,6 +65,34 @@ def _lagom_error_in_fresh_process(preamble: str, env: dict) -> str:
 def test_missing_java_is_reported_before_spark_starts():
     out = _lagom_error_in_fresh_process("", {"PATH": "/nonexistent"})
     assert "ERROR: Spark needs Java 17 or newer" in out
+
+
+def test_a_java_home_without_java_is_named_before_spark_starts():
+    import os
+    out = _lagom_error_in_fresh_process("", {"PATH": os.environ["PATH"], "JAVA_HOME": "/nonexistent"})
+    assert "ERROR: JAVA_HOME='/nonexistent' has no bin/java" in out
+
+
+def test_config_fields_as_lagom_keywords_and_the_errors_that_suggest_the_fix(tmp_path):
+    from maggy.experiment import build_driver
+    driver = build_driver(lambda lr: lr, SP, backend="local", verbose=False, num_trials=5, optimizer="TPE ",
+                          direction="maximize", experiment_dir=str(tmp_path))
+    assert (driver.config.num_trials, driver.config.optimizer, driver.config.direction) == (5, "tpe", "max")
+    base = HyperparameterOptConfig(searchspace=SP, num_trials=3)
+    driver = build_driver(lambda lr: lr, base, backend="local", verbose=False, num_trials=7,
+                          experiment_dir=str(tmp_path))
+    assert driver.config.num_trials == 7 and base.num_trials == 3
+    with pytest.raises(InvalidParameterError, match="Did you mean 'num_trials'"):
+        experiment.lagom(lambda lr: lr, SP, backend=RecordingBackend(), num_trial=5)
+    with pytest.raises(InvalidParameterError, match="'tpe' .*or 'gp'"):
+        HyperparameterOptConfig(searchspace=SP, optimizer="bayes")
+    with pytest.raises(InvalidParameterError, match="Did you mean 'hyperband'"):
+        HyperparameterOptConfig(searchspace=SP, optimizer="hyperbnd")
+    with pytest.raises(InvalidParameterError, match="Did you mean 'median'"):
+        HyperparameterOptConfig(searchspace=SP, es_policy="medain")
+    with pytest.raises(InvalidParameterError, match="needs a searchspace"):
+        experiment.lagom(lambda lr: lr, backend=RecordingBackend(), num_trials=5)
+    assert HyperparameterOptConfig(searchspace=SP, direction="Minimize").direction == "min"
 
 
 def test_missing_pyspark_is_reported():
