@@ -100,6 +100,8 @@ class HyperparameterOptConfig:
     register_model: str | None = None
     resume: bool | str = "auto"
     _optimizer_name: str = field(init=False, repr=False, default="")
+    #: Whether the user chose ``es_policy`` (lagom warns when that choice can never act).
+    es_policy_given: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.searchspace, Searchspace):
@@ -117,6 +119,7 @@ class HyperparameterOptConfig:
         self.num_trials = check_int("num_trials", self.num_trials, low=1, allow_none=True)
         self.direction = check_choice("direction", self.direction, ("max", "min"), DIRECTION_ALIASES)
         self.optimization_key = check_str("optimization_key", self.optimization_key)
+        self.es_policy_given = self.es_policy is not None
         if self.es_policy is None:
             self.es_policy = "none" if self.multi_fidelity else "median"
         elif not isinstance(self.es_policy, EarlyStopPolicy):

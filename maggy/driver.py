@@ -13,12 +13,13 @@ import logging
 import queue
 import statistics
 import time
+import warnings
 from typing import Any, Callable, Protocol, Sequence
 
 from maggy.backends.base import Backend
 from maggy.callbacks import Callback, ExperimentInfo
 from maggy.config import HyperparameterOptConfig
-from maggy.exceptions import ExperimentFailedError
+from maggy.exceptions import ExperimentFailedError, MaggyWarning
 from maggy.optimizers.base import DONE, WAIT
 from maggy.result import Result
 from maggy.rpc.messages import (Assignment, Done, Final, Get, Log, Message, Metric, Ok, Register, Stop, Wait,
@@ -30,7 +31,7 @@ from maggy.stopping import StoppingRules
 from maggy.storage import Storage
 from maggy.tracking import TrackingSpec
 from maggy.trainfn import Signature
-from maggy.trial import Trial, TrialState, error_record
+from maggy.trial import FrozenTrial, Trial, TrialState, error_record
 from maggy.worker import WorkerSpec
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class Driver:
         #: Why the experiment stopped before its trials ran out (a stopping rule), if it did.
         self.stop_reason: str | None = None
         self._began = time.monotonic()
+        self._unreported: int | None = 0  # trials ended without a report, until one reports
         self._resubmitted = float("-inf")
         self.registered: list[dict[str, Any]] = []
         self.worker_errors: list[str] = []
@@ -232,6 +234,23 @@ class Driver:
         elif view.state.finished or view.state is TrialState.PAUSED:
             self._events.append(("on_trial_end", (view,)))
             self.stopping.observe(view)
+            self._check_reports(view)
+
+    def _check_reports(self, view: FrozenTrial) -> None:
+        """Warn once when the chosen stopping policy has seen ``es_min`` trials end without a
+        single intermediate metric: it has nothing to act on."""
+        if self._unreported is None or not self.config.es_policy_given or self.config.es_policy == "none":
+            return
+        if view.history:
+            self._unreported = None
+            return
+        self._unreported += 1
+        if self._unreported >= self.config.es_min:
+            self._unreported = None
+            warnings.warn(
+                f"es_policy={self.config.es_policy!r} has nothing to act on: the first {self.config.es_min} trials "
+                "reported no metric while they ran. Call reporter.broadcast(metric, step) every epoch in train_fn, "
+                "or pass es_policy='none'.", MaggyWarning, stacklevel=2)
 
     def _flush(self) -> None:
         """Deliver the events of the last step to the callbacks, then end the step."""

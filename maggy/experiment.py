@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import difflib
 import secrets
+import warnings
 from typing import Any, Callable, Sequence
 
 import cloudpickle
@@ -14,7 +15,7 @@ from maggy.backends import Backend, make_backend
 from maggy.callbacks import Callback
 from maggy.config import HyperparameterOptConfig
 from maggy.driver import Driver
-from maggy.exceptions import InvalidParameterError
+from maggy.exceptions import InvalidParameterError, MaggyWarning
 from maggy.journal import Journal
 from maggy.lease import Lease
 from maggy.progress import Progress
@@ -26,6 +27,8 @@ from maggy.tracking import MlflowTracker, configured_uri
 from maggy.trainfn import inspect_train_fn
 
 DEFAULT_ROOT = "maggy_experiments"
+#: Bytes of a serialised ``train_fn`` above which lagom warns that it carries data to every worker.
+LARGE_TRAIN_FN = 4 * 2**20
 
 
 def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | None = None, *,
@@ -103,12 +106,22 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
             f"The optimizer {config.optimizer_name!r} runs each trial with a growing budget; add a "
             "'budget' parameter to train_fn and train for that many epochs (or units of resource).")
     try:
-        cloudpickle.dumps(train_fn)
+        size = len(cloudpickle.dumps(train_fn))
     except Exception as exc:
         raise InvalidParameterError(
             f"train_fn cannot be serialised for the workers ({type(exc).__name__}: {exc}); "
             "it probably captures an open resource (a SparkSession, a lock, a file): create it "
             "inside train_fn instead.") from None
+    if size > LARGE_TRAIN_FN:
+        warnings.warn(
+            f"train_fn is {size / 2**20:.0f} MB once serialised (it captures data), and every worker receives it: "
+            "load the data inside train_fn (from HDFS or a file), or pass it as a Spark broadcast variable "
+            "(bc = spark.sparkContext.broadcast(data), then bc.value inside train_fn).", MaggyWarning, stacklevel=3)
+    if config.es_policy_given and config.es_policy != "none" and not signature.wants_reporter:
+        warnings.warn(
+            f"es_policy={config.es_policy!r} can never stop a trial: train_fn takes no 'reporter', so it reports "
+            "no metric while it runs. Add a 'reporter' parameter and call reporter.broadcast(metric, step) every "
+            "epoch, or pass es_policy='none'.", MaggyWarning, stacklevel=3)
     if not isinstance(verbose, bool):
         raise InvalidParameterError(f"The 'verbose' parameter must be a bool; got {verbose!r}.")
     callbacks = list(callbacks)

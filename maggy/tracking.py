@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 _STATUS = {TrialState.FINALIZED: "FINISHED", TrialState.PAUSED: "FINISHED",
            TrialState.EARLY_STOPPED: "KILLED", TrialState.ERROR: "FAILED"}
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
-_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+# maggy's own MLflow calls: no long retry loops, and no "View run ... at" line on stdout for each
+# trial's run (the parent run and result.best_run_id say where the runs are)
+_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+         "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 def configured_uri(explicit: str | None) -> str | None:
@@ -57,7 +60,7 @@ def configured_uri(explicit: str | None) -> str | None:
 
 @contextlib.contextmanager
 def _fast_fail() -> Iterator[None]:
-    """No long retry loops for calls that must not hold anything up."""
+    """No long retry loops for calls that must not hold anything up, and no links printed."""
     old = {k: os.environ.get(k) for k in _FAST}
     os.environ.update(_FAST)
     try:
@@ -119,7 +122,7 @@ def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None) -> I
         yield run_id
     finally:
         os.environ.pop("MLFLOW_RUN_ID", None)
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), _fast_fail():
             import mlflow
             while mlflow.active_run() is not None:
                 mlflow.end_run()

@@ -17,9 +17,10 @@ from maggy.worker import WorkerSpec, worker_main
 class LocalBackend(Backend):
     """Runs the same worker code in fresh Python processes.
 
-    Each worker is ``python -m maggy.backends.local PARTITION`` reading the cloudpickled spec on
-    stdin, so the caller's script is never re-imported (no ``if __name__ == "__main__"`` needed)
-    and functions defined in a notebook travel by value.
+    Each worker is a fresh interpreter calling :func:`serve` with its partition, reading the
+    cloudpickled spec on stdin, so the caller's script is never re-imported (no ``if __name__ ==
+    "__main__"`` needed) and functions defined in a notebook travel by value. (Not ``python -m
+    maggy.backends.local``: the package imports that module first, and runpy warns about it.)
     """
 
     name = "local"
@@ -48,7 +49,7 @@ class LocalBackend(Backend):
     def _spawn(self, partition: int) -> subprocess.Popen:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        proc = subprocess.Popen([sys.executable, "-m", "maggy.backends.local", str(partition)],
+        proc = subprocess.Popen([sys.executable, "-c", "from maggy.backends.local import serve; serve()", str(partition)],
                                 stdin=subprocess.PIPE, env=env)
         proc.stdin.write(self._payload)
         proc.stdin.close()
@@ -103,11 +104,8 @@ def _exit_with_parent(interval: float) -> None:
     threading.Thread(target=watch, name="maggy-parent-watch", daemon=True).start()
 
 
-def _main() -> None:
+def serve() -> None:
+    """A worker process's body: the spec from stdin, the partition from the command line."""
     spec = cloudpickle.loads(sys.stdin.buffer.read())
     _exit_with_parent(spec.hb_interval)
     worker_main(spec, int(sys.argv[1]))
-
-
-if __name__ == "__main__":
-    _main()

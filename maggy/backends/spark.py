@@ -126,6 +126,8 @@ class SparkBackend(Backend):
                 self._spark = SparkSession.builder.config(conf=conf).getOrCreate()
             except Exception as exc:
                 raise BackendUnavailableError(f"Could not start a Spark session on {master}: {exc}") from exc
+            # a session maggy made is quiet: Spark's INFO lines say nothing about the experiment
+            self._spark.sparkContext.setLogLevel("WARN")
 
     @property
     def _sc(self) -> Any:

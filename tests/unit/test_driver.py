@@ -188,7 +188,7 @@ def test_a_user_callback_sees_every_trial_end_exactly_once(tmp_path):
         return x
 
     cfg = HyperparameterOptConfig(searchspace=SP, num_trials=8, num_workers=2, es_policy="none", seed=4,
-                                  experiment_dir=str(tmp_path), hb_interval=0.05)
+                                  experiment_dir=str(tmp_path), hb_interval=0.05, fail_fast=0)
     watcher = Watcher()
     result = experiment.lagom(train, cfg, backend=ThreadBackend(), verbose=False, callbacks=[watcher])
     ends = [e for e in watcher.events if e[0] == "end"]

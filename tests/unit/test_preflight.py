@@ -136,3 +136,19 @@ def test_deciding_that_nothing_is_tracked_does_not_import_mlflow():
             "from maggy.tracking import configured_uri; print(configured_uri(None), 'mlflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["None", "False"], out.stderr
+
+
+def test_warnings_for_a_stopping_policy_that_cannot_act_and_a_train_fn_that_carries_data(tmp_path):
+    from maggy.exceptions import MaggyWarning
+    from maggy.experiment import build_driver
+    with pytest.warns(MaggyWarning, match="es_policy='median' can never stop a trial: train_fn takes no 'reporter'"):
+        build_driver(lambda lr: lr, SP, backend="local", verbose=False, es_policy="median",
+                     experiment_dir=str(tmp_path))
+    import numpy as np
+    data = np.zeros(6 * 2**20 // 8)
+    with pytest.warns(MaggyWarning, match=r"train_fn is 6 MB once serialised .* broadcast"):
+        build_driver(lambda lr: lr + data[0], SP, backend="local", verbose=False, experiment_dir=str(tmp_path))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the defaults, with a small train_fn: nothing to say
+        build_driver(lambda lr: lr, SP, backend="local", verbose=False, experiment_dir=str(tmp_path))

@@ -73,7 +73,8 @@ def test_fail_fast_needs_the_same_error_in_every_one_of_the_first_trials():
 
 def cfg(tmp_path, **kw):
     kw.setdefault("num_trials", 20)
-    return HyperparameterOptConfig(searchspace=SP, optimizer="gridsearch", es_policy="none", hb_interval=0.05,
+    kw.setdefault("es_policy", "none")
+    return HyperparameterOptConfig(searchspace=SP, optimizer="gridsearch", hb_interval=0.05,
                                    experiment_dir=str(tmp_path), **{"name": "stop", **kw})
 
 
@@ -134,3 +135,15 @@ def test_stopping_settings_are_checked():
         HyperparameterOptConfig(searchspace=SP, timeout=-1)
     with pytest.raises(InvalidParameterError, match="fail_fast"):
         HyperparameterOptConfig(searchspace=SP, fail_fast=-1)
+
+
+def test_a_chosen_policy_that_never_gets_a_report_is_warned_about_once(tmp_path):
+    from maggy.exceptions import MaggyWarning
+
+    def train(x, reporter):  # takes a reporter, never broadcasts
+        return x
+
+    with pytest.warns(MaggyWarning, match="has nothing to act on: the first 2 trials") as record:
+        experiment.lagom(train, cfg(tmp_path, es_policy="median", es_min=2, num_trials=6), backend=ThreadBackend(1),
+                         verbose=False)
+    assert len([w for w in record if issubclass(w.category, MaggyWarning)]) == 1
