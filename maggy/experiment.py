@@ -68,7 +68,11 @@ def _config(config: HyperparameterOptConfig | Searchspace | None, settings: dict
             f"lagom got {unknown[0]!r}, which is neither one of its own arguments (backend, verbose, callbacks) nor a "
             f"HyperparameterOptConfig field ({', '.join(fields)}).{hint}")
     if isinstance(config, HyperparameterOptConfig):
-        return dataclasses.replace(config, **settings) if settings else config
+        if not settings:
+            return config
+        if not config.es_policy_given:  # the default stays a default: chosen again for the new fields
+            settings = {"es_policy": None, **settings}
+        return dataclasses.replace(config, **settings)
     if isinstance(config, Searchspace):
         if "searchspace" in settings:
             raise InvalidParameterError("lagom got two searchspaces: pass it once, as the second argument.")
