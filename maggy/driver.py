@@ -404,4 +404,5 @@ class Driver:
             stats["handoff_p50_ms"] = 1000 * statistics.median(handoffs)
             stats["handoff_p99_ms"] = 1000 * handoffs[min(len(handoffs) - 1, int(0.99 * len(handoffs)))]
         return Result.of(self.config.name, self.config.direction, self.sched.trials.values(),
-                         self.config.searchspace.names, self.exp_dir, stats)
+                         self.config.searchspace.names, self.exp_dir, stats,
+                         versioned_checkpoints=self.sched.optimizer.versions_checkpoints)

@@ -90,4 +90,5 @@ class Journal(Callback):
         self.storage.write_text(self.storage.join(self.exp_dir, "result.json"),
                                 json.dumps({**result.to_dict(), "outcome": outcome,
                                             "trials": list(self._latest.values())}, indent=1, default=str))
+        self.storage.write_bytes(self.storage.join(self.exp_dir, "trials.parquet"), result.to_parquet())
         self.append("experiment_end", outcome=outcome, stats=result.stats)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import collections
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import pandas as pd
 
-from maggy.trial import FrozenTrial, Trial, TrialState
+from maggy.trial import FrozenTrial, Trial, TrialState, checkpoint_name
 
 _BASE_COLUMNS = ["trial_id", "state"]
 _TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "executor", "host", "restarts", "error"]
@@ -75,6 +76,23 @@ def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) 
     return frame.sort_values("start", kind="stable", ignore_index=True)
 
 
+@dataclass(frozen=True)
+class BestTrial:
+    """The best trial of a :class:`Result`.
+
+    ``checkpoint_dir`` is where its final checkpoint is (if ``train_fn`` kept one); ``run_id``
+    is its MLflow run, when tracking was on.
+    """
+
+    trial_id: str
+    params: dict[str, Any]
+    metric: float | None
+    history: list[tuple[int, float]]
+    checkpoint_dir: str
+    run_id: str | None
+    budget: float | None = None
+
+
 @dataclass
 class Result:
     """The outcome of an experiment.
@@ -100,6 +118,27 @@ class Result:
     stats: dict[str, Any] = field(default_factory=dict)
     best_run_id: str | None = None
     model_uri: str | None = None
+    #: Every trial as the driver last saw it (histories included).
+    views: tuple[FrozenTrial, ...] = field(default=(), repr=False)
+    #: Whether each run of a trial kept its own checkpoint directory (PBT).
+    versioned_checkpoints: bool = field(default=False, repr=False)
+
+    @property
+    def best_trial(self) -> BestTrial | None:
+        """The best trial: its parameters, metric, metric history, checkpoint and MLflow run."""
+        view = next((t for t in self.views if t.trial_id == self.best_trial_id), None)
+        if view is None:
+            return None
+        name = checkpoint_name(view.trial_id, view.budget, self.versioned_checkpoints)
+        return BestTrial(view.trial_id, dict(view.params), view.metric, list(view.history),
+                         f"{self.experiment_dir.rstrip('/')}/trials/{name}", self.best_run_id or view.run_id,
+                         view.budget)
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Every metric a trial reported while it ran, one row each: trial_id, step, value."""
+        rows = [(t.trial_id, s, v) for t in self.views for s, v in t.history]
+        return pd.DataFrame(rows, columns=["trial_id", "step", "value"])
 
     def summary(self) -> str:
         counts = self.trials["state"].value_counts().to_dict() if len(self.trials) else {}
@@ -132,7 +171,7 @@ class Result:
 
     @classmethod
     def of(cls, name: str, direction: str, trials: Iterable[Trial], param_names: list[str],
-           experiment_dir: str, stats: dict[str, Any]) -> "Result":
+           experiment_dir: str, stats: dict[str, Any], versioned_checkpoints: bool = False) -> "Result":
         """The result of ``trials``: the best one and the table."""
         trials = list(trials)
         best = best_trial([t for t in trials if t.state.finished or t.state is TrialState.PAUSED], direction)
@@ -140,7 +179,30 @@ class Result:
                    best_params=None if best is None else dict(best.params),
                    best_metric=None if best is None else best.metric,
                    best_trial_id=None if best is None else best.trial_id,
-                   trials=trials_frame(trials, param_names), experiment_dir=experiment_dir, stats=stats)
+                   trials=trials_frame(trials, param_names), experiment_dir=experiment_dir, stats=stats,
+                   views=tuple(t.view() if isinstance(t, Trial) else t for t in trials),
+                   versioned_checkpoints=versioned_checkpoints)
+
+    def to_parquet(self) -> bytes:
+        """The trial table as Parquet (through pyarrow), as written to ``trials.parquet``: with
+        the experiment's name and directory on each row, so that Spark SQL reads many
+        experiments' tables as one (``spark.read.parquet("<experiment_dir>/*/*/trials.parquet")``)."""
+        import io
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = self.trials.copy()
+        for col in frame.columns:  # extra values of mixed types: kept as text
+            if frame[col].dtype == object and col != "rungs":
+                frame[col] = frame[col].map(lambda v: None if v is None else v if isinstance(v, str) else json.dumps(v, default=str))
+        frame.insert(0, "experiment", self.name)
+        frame.insert(1, "experiment_dir", self.experiment_dir)
+        out = io.BytesIO()
+        # microseconds: Spark reads no nanosecond timestamps
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out, coerce_timestamps="us",
+                       allow_truncated_timestamps=True)
+        return out.getvalue()
 
 
 def load_result(path: str) -> Result:
@@ -151,6 +213,7 @@ def load_result(path: str) -> Result:
     An unfinished experiment (its driver died or was interrupted) gives the trials that ended.
     """
     from maggy.journal import Journal
+    from maggy.optimizers import OPTIMIZERS
     from maggy.storage import storage_for
 
     storage = storage_for(path)
@@ -173,8 +236,9 @@ def load_result(path: str) -> Result:
     stats = dict(end["stats"]) if end is not None else {}
     stats.update(outcome=end["outcome"] if end is not None else "unfinished", total_trials=start.get("total"),
                  states=dict(collections.Counter(t.state.value for t in trials.values())))
+    opt = OPTIMIZERS.get(str(config.get("optimizer", "")).lower())
     result = Result.of(config["name"], config["direction"], trials.values(), list(config["searchspace"]),
-                       exp_dir, stats)
+                       exp_dir, stats, versioned_checkpoints=bool(opt and opt.versions_checkpoints))
     tracking = stats.get("tracking") or {}
     result.best_run_id, result.model_uri = tracking.get("best_run_id"), tracking.get("model_uri")
     return result

@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable, Literal, Sequence
 
 from maggy.earlystop.base import EarlyStopPolicy
 from maggy.optimizers.base import DONE, WAIT, Optimizer, Suggestion
-from maggy.trial import FrozenTrial, IllegalTransition, Trial, TrialState, error_record, exception_record
+from maggy.trial import (FrozenTrial, IllegalTransition, Trial, TrialState, checkpoint_name, error_record,
+                         exception_record)
 
 log = logging.getLogger(__name__)
 
@@ -150,11 +151,11 @@ class Scheduler:
         """
         if not self.optimizer.versions_checkpoints:
             return trial.trial_id, None
-        own = f"{trial.trial_id}@{trial.budget:g}"
+        own = checkpoint_name(trial.trial_id, trial.budget, True)
         if trial.rungs:
-            return own, f"{trial.trial_id}@{trial.rungs[-1][0]:g}"
+            return own, checkpoint_name(trial.trial_id, trial.rungs[-1][0], True)
         if trial.parent is not None:
-            return own, f"{trial.parent}@{trial.parent_budget:g}"
+            return own, checkpoint_name(trial.parent, trial.parent_budget, True)
         return own, None
 
     # ---- resuming --------------------------------------------------------------------------

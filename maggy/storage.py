@@ -39,8 +39,12 @@ class Storage(abc.ABC):
         """Append lines and make them durable before returning."""
 
     @abc.abstractmethod
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Replace the file, as :meth:`write_text` does."""
+
     def write_text(self, path: str, text: str) -> None:
         """Replace the file; readers see the old or the new content, never a mix."""
+        self.write_bytes(path, text.encode())
 
     @abc.abstractmethod
     def read_text(self, path: str) -> str: ...
@@ -99,10 +103,10 @@ class LocalStorage(Storage):
             f.flush()
             os.fsync(f.fileno())
 
-    def write_text(self, path: str, text: str) -> None:
+    def write_bytes(self, path: str, data: bytes) -> None:
         tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -184,9 +188,9 @@ class HdfsStorage(Storage):
         else:
             self.client.create(self._path(path), data)
 
-    def write_text(self, path: str, text: str) -> None:
+    def write_bytes(self, path: str, data: bytes) -> None:
         tmp = f"{self._path(path)}.tmp-{os.getpid()}"
-        self.client.create(tmp, text.encode(), overwrite=True)
+        self.client.create(tmp, data, overwrite=True)
         if self.client.exists(self._path(path)):
             self.client.delete(self._path(path))
         self.client.rename(tmp, self._path(path))

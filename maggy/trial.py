@@ -55,6 +55,16 @@ def trial_id_for(params: dict[str, Any], budget: float | None = None, parent: st
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def checkpoint_name(trial_id: str, budget: float | None, versioned: bool) -> str:
+    """The directory (under ``trials/``) of a trial's run at ``budget``: one per trial, or one
+    per run when the optimizer versions checkpoints (PBT).
+
+    >>> checkpoint_name("a1", 4, versioned=True), checkpoint_name("a1", 4, versioned=False)
+    ('a1@4', 'a1')
+    """
+    return f"{trial_id}@{budget:g}" if versioned else trial_id
+
+
 def error_record(kind: str, message: str, traceback: str = "") -> dict[str, str]:
     """A failed trial's error as the journal, the results and the wire hold it."""
     return {"type": kind, "message": message, "traceback": traceback[-TRACEBACK_LIMIT:]}

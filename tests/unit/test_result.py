@@ -43,3 +43,34 @@ def test_summary_mentions_counts_and_best():
     assert "4 trials (2 finalized, 1 early_stopped, 1 error)" in text
     assert "Best max metric: 0.7 (trial c)" in text and "x=3" in text and "/tmp/exp" in text
     assert repr(r) == text
+
+
+def test_best_trial_history_and_the_parquet_table_that_spark_sql_reads_across_experiments(tmp_path, spark):
+    from maggy import HyperparameterOptConfig, Searchspace, experiment, load_result
+    from tests.unit.test_driver import ThreadBackend
+
+    def train(x, reporter):
+        for step in range(3):
+            reporter.broadcast(x * (step + 1), step)
+        return {"metric": x * 3, "note": "ok" if x < 0.5 else 7}
+
+    sp = Searchspace(x=("DOUBLE", [0.0, 1.0]))
+    results = [experiment.lagom(train, HyperparameterOptConfig(searchspace=sp, num_trials=n, es_policy="none", seed=n,
+                                                               name=f"exp{n}", experiment_dir=str(tmp_path)),
+                                backend=ThreadBackend(), verbose=False) for n in (3, 4)]
+    res = results[0]
+    best = res.best_trial
+    assert best.trial_id == res.best_trial_id and best.metric == res.best_metric and best.params == res.best_params
+    assert [s for s, _ in best.history] == [0, 1, 2] and best.history[-1][1] == best.metric
+    assert best.checkpoint_dir == f"{res.experiment_dir}/trials/{best.trial_id}"
+    hist = res.history
+    assert list(hist.columns) == ["trial_id", "step", "value"] and len(hist) == 9
+    assert set(hist["trial_id"]) == set(res.trials["trial_id"])
+    loaded = load_result(res.experiment_dir)  # the same, rebuilt from the journal
+    assert loaded.best_trial == best and loaded.history.equals(hist)
+    # every experiment leaves its table as Parquet; Spark SQL reads them all at once
+    table = spark.read.parquet(str(tmp_path / "*" / "*" / "trials.parquet"))
+    rows = table.groupBy("experiment").count().collect()
+    assert {r["experiment"]: r["count"] for r in rows} == {"exp3": 3, "exp4": 4}
+    top = table.orderBy(table.metric.desc()).first()
+    assert top["metric"] == max(r.best_metric for r in results) and top["experiment_dir"] in {r.experiment_dir for r in results}
