@@ -122,6 +122,8 @@ class Result:
     views: tuple[FrozenTrial, ...] = field(default=(), repr=False)
     #: Whether each run of a trial kept its own checkpoint directory (PBT).
     versioned_checkpoints: bool = field(default=False, repr=False)
+    #: The hyperparameters' names, in the searchspace's order.
+    searchspace_names: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def best_trial(self) -> BestTrial | None:
@@ -181,7 +183,7 @@ class Result:
                    best_trial_id=None if best is None else best.trial_id,
                    trials=trials_frame(trials, param_names), experiment_dir=experiment_dir, stats=stats,
                    views=tuple(t.view() if isinstance(t, Trial) else t for t in trials),
-                   versioned_checkpoints=versioned_checkpoints)
+                   versioned_checkpoints=versioned_checkpoints, searchspace_names=tuple(param_names))
 
     def to_parquet(self) -> bytes:
         """The trial table as Parquet (through pyarrow), as written to ``trials.parquet``: with

@@ -122,7 +122,7 @@ def test_marked_checkpoints_upload_in_the_background_and_replace_whole(hdfs):
     assert open(os.path.join(again.local, "state")).read() == "two"
 
 
-def test_pbt_children_start_from_a_copy_of_their_parents_checkpoint_on_hdfs(platform, hdfs):
+def test_pbt_children_start_from_a_copy_of_their_parents_checkpoint_on_hdfs(platform, hdfs, tmp_path):
     from maggy import HyperparameterOptConfig, Searchspace, experiment
     from maggy.backends import LocalBackend
     from maggy.optimizers import PBT
@@ -160,3 +160,12 @@ def test_pbt_children_start_from_a_copy_of_their_parents_checkpoint_on_hdfs(plat
         assert runs(child.trial_id, first) == runs(child.parent, child.parent_budget) + [[child.trial_id, first]]
         for budget in child.rungs[1:]:
             assert runs(child.trial_id, budget)[:-1] == runs(child.trial_id, budget - 1)
+    # python -m maggy show, on the hdfs:// address of the experiment
+    import os
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "maggy", "show", platform["HDFS_URI"] + "/pbt/maggy", "--plots",
+                          str(tmp_path / "pics")], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "WEBHDFS_URL": platform["WEBHDFS_URL"]})
+    assert out.returncode == 0 and result.best_trial_id in out.stdout, out.stderr
+    assert {"history.html", "rungs.html", "parallel_coordinates.html"} <= set(os.listdir(tmp_path / "pics"))

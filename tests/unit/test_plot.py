@@ -1,0 +1,63 @@
+"""The pictures of an experiment: figure objects with the traces each should have."""
+
+from __future__ import annotations
+
+import pytest
+
+from maggy import plot
+from maggy.result import Result
+from maggy.trial import Trial, TrialState
+
+
+def make_result(direction="max"):
+    trials = []
+    for i in range(12):
+        lr, opt = (i % 4) / 4, ["sgd", "adam"][i % 2]
+        t = Trial(f"t{i}", {"lr": lr, "opt": opt}, state=TrialState.FINALIZED, start=i, end=i + 1, budget=9)
+        t.history = [(s, lr * (s + 1)) for s in range(9 if i % 3 else 3)]
+        if i % 3 == 0:
+            t.state, t.budget = TrialState.EARLY_STOPPED, None
+        else:
+            t.rungs, t.rung_steps = [(3, lr * 3), (9, lr * 9)], [3, 9]
+        t.metric = t.history[-1][1]
+        trials.append(t)
+    return Result.of("pics", direction, trials, ["lr", "opt"], "/tmp/pics", {})
+
+
+def test_history_has_each_trial_and_the_best_so_far():
+    fig = plot.optimization_history(make_result())
+    points, best = fig.data
+    assert len(points.y) == 12 and list(best.y) == sorted(best.y)  # the best so far only rises when maximising
+    assert max(best.y) == max(points.y)
+    low = plot.optimization_history(make_result("min")).data[1]
+    assert list(low.y) == sorted(low.y, reverse=True)
+
+
+def test_parallel_coordinates_has_each_parameter_and_the_metric():
+    (trace,) = plot.parallel_coordinates(make_result()).data
+    assert [d.label for d in trace.dimensions] == ["lr", "opt", "metric"]
+    assert list(trace.dimensions[1].ticktext) == ["adam", "sgd"]
+
+
+def test_learning_curves_mark_stopped_and_promoted_trials():
+    fig = plot.learning_curves(make_result())
+    curves = [t for t in fig.data if t.mode == "lines"]
+    assert len(curves) == 12
+    assert sum(t.line.dash == "dash" for t in curves) == 4  # the early-stopped ones
+    promoted = [t for t in fig.data if t.mode == "markers"]
+    assert len(promoted) == 8 and all(list(t.x) == [2] for t in promoted)  # each left rung 3 after step 2
+
+
+def test_rung_occupancy_and_parameter_importance():
+    (bars,) = plot.rungs(make_result()).data
+    assert list(bars.x) == ["3", "9"] and list(bars.y) == [8, 8]
+    (imp,) = plot.importance(make_result()).data
+    assert list(imp.y)[-1] == "lr"  # the metric depends on lr alone: it comes out on top
+    assert sum(imp.x) == pytest.approx(1.0)
+
+
+def test_save_writes_every_picture_as_html(tmp_path):
+    paths = plot.save(make_result(), str(tmp_path / "out"))
+    assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["history.html", "importance.html", "learning_curves.html",
+                                                         "parallel_coordinates.html", "rungs.html"]
+    assert all("plotly" in open(p).read(2000).lower() for p in paths)
