@@ -67,6 +67,9 @@ class HyperparameterOptConfig:
             with ``mlflow.set_tracking_uri``; without any, nothing is tracked.
         register_model: register the model that the best trial logged as a new version of this
             registered model and point its ``champion`` alias at it (needs MLflow tracking).
+        log_trials: which trials get an MLflow run of their own: ``"all"`` (default; each is
+            named ``<name>-<n>``), ``"best"`` (one run, for the best trial, made at the end) or
+            ``"none"``; the parent run always holds the trial table and the plots.
         resume: what to do when ``experiment_dir`` already holds an experiment of this ``name``:
             ``"auto"`` (default) continues it if it did not finish, runs only the missing trials
             if ``num_trials`` grew, and returns its stored result if it finished them all;
@@ -98,6 +101,7 @@ class HyperparameterOptConfig:
     seed: int | None = None
     tracking_uri: str | None = None
     register_model: str | None = None
+    log_trials: str = "all"
     resume: bool | str = "auto"
     _optimizer_name: str = field(init=False, repr=False, default="")
     #: Whether the user chose ``es_policy`` (lagom warns when that choice can never act).
@@ -149,8 +153,12 @@ class HyperparameterOptConfig:
         self.seed = check_int("seed", self.seed, low=0, allow_none=True)
         if self.tracking_uri is not None:
             check_str("tracking_uri", self.tracking_uri)
+        self.log_trials = check_choice("log_trials", self.log_trials, ("all", "best", "none"))
         if self.register_model is not None:
             check_str("register_model", self.register_model)
+            if self.log_trials != "all":
+                raise invalid("log_trials", self.log_trials, "'all' when register_model is set",
+                              "The model to register is the one the best trial logged in its own run.")
         if self.resume not in ("auto", True, False) or isinstance(self.resume, int) and not isinstance(self.resume, bool):
             raise invalid("resume", self.resume, "'auto', True or False",
                           "resume='auto' continues an unfinished experiment of the same name and directory.")
@@ -202,5 +210,6 @@ class HyperparameterOptConfig:
             "max_trial_retries": self.max_trial_retries, "worker_timeout": self.worker_timeout,
             "timeout": self.timeout, "target": self.target, "patience": self.patience, "fail_fast": self.fail_fast,
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
-            "tracking_uri": self.tracking_uri, "register_model": self.register_model, "resume": self.resume,
+            "tracking_uri": self.tracking_uri, "register_model": self.register_model, "log_trials": self.log_trials,
+            "resume": self.resume,
         }

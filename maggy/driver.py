@@ -374,7 +374,8 @@ class Driver:
                 trial_id=trial.trial_id, params=trial.params, budget=trial.budget,
                 next_step=trial.history[-1][0] + 1 if trial.history else 0, run_id=trial.run_id,
                 checkpoint_dir=self.storage.join(trials, own),
-                restore_from=None if source is None else self.storage.join(trials, source)))
+                restore_from=None if source is None else self.storage.join(trials, source),
+                run_name=f"{self.config.name}-{trial.number}"))
 
     def _write_log(self, trial: Trial, lines: list[str], error: dict | None = None) -> None:
         if error:

@@ -152,7 +152,8 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
         raise InvalidParameterError(
             f"register_model={config.register_model!r} needs MLflow tracking: set tracking_uri or "
             "MLFLOW_TRACKING_URI.")
-    tracker = MlflowTracker(uri, config.name, config.optimization_key, config.register_model) if uri else None
+    tracker = MlflowTracker(uri, config.name, config.optimization_key, config.register_model,
+                            config.log_trials) if uri else None
     if tracker is not None:
         tracker.check()
     runner.prepare()

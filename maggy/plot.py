@@ -157,12 +157,13 @@ def figures(result: Result) -> dict[str, go.Figure]:
     return out
 
 
-def save(result: Result, directory: str) -> list[str]:
-    """Write every picture as a self-contained HTML file into ``directory``; the paths."""
+def save(result: Result, directory: str, include_plotlyjs: bool | str = True) -> list[str]:
+    """Write every picture as an HTML file into ``directory``; the paths. The files hold
+    plotly's script (works offline), or with ``include_plotlyjs="cdn"`` load it (small files)."""
     os.makedirs(directory, exist_ok=True)
     paths = []
     for name, fig in figures(result).items():
         path = os.path.join(directory, f"{name}.html")
-        fig.write_html(path, include_plotlyjs=True)
+        fig.write_html(path, include_plotlyjs=include_plotlyjs)
         paths.append(path)
     return paths

@@ -117,6 +117,7 @@ class Scheduler:
                     self.started += 1
                 else:
                     self._inherit(trial, self.trials[suggestion.parent], suggestion.parent_budget)
+                trial.number = len(self.trials) + 1
                 self.trials[trial.trial_id] = trial
                 self.optimizer.accepted(trial.trial_id, suggestion)
                 if self.on_change is not None:  # its creation, so that a resume can replay the asks
@@ -183,6 +184,7 @@ class Scheduler:
             if known is None or (before is TrialState.PAUSED and rec.state is TrialState.PENDING):
                 self._replay_ask(rec, list(pending.values()), rec.asks if known is None else 1)
                 pending[rec.trial_id] = rec.view()
+            rec.number = known.number if known is not None else len(self.trials) + 1
             self.trials[rec.trial_id] = rec
             ended = rec.state.finished or rec.state is TrialState.PAUSED
             if ended and before in (None, TrialState.PENDING, TrialState.RUNNING, TrialState.LOST):

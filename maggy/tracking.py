@@ -80,6 +80,7 @@ class TrackingSpec:
     uri: str
     experiment_id: str
     parent_run_id: str
+    log_trials: str = "all"
 
 
 def _client(uri: str):
@@ -87,26 +88,32 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def _create_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_id: str) -> str:
-    """The one place a trial's MLflow run is created: nested in the experiment's parent run."""
-    return client.create_run(experiment_id, run_name=f"trial-{trial_id}",
+def _create_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_id: str,
+                      run_name: str | None = None) -> str:
+    """The one place a trial's MLflow run is created: nested in the experiment's parent run,
+    named ``<experiment>-<n>`` (the trial's place in the experiment), its id as a tag."""
+    return client.create_run(experiment_id, run_name=run_name or f"trial-{trial_id}",
                              tags={"mlflow.parentRunId": parent_run_id, "maggy.trial_id": trial_id}).info.run_id
 
 
 @contextlib.contextmanager
-def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None) -> Iterator[str | None]:
-    """On a worker: make ``run_id`` (or a new nested run) the active MLflow run for ``train_fn``.
+def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None,
+              run_name: str | None = None) -> Iterator[str | None]:
+    """On a worker: make ``run_id`` (or a new nested run, ``run_name``) the active MLflow run for
+    ``train_fn``.
 
-    Yields the run id, or None when MLflow cannot be reached (the trial runs anyway).
+    Yields the run id, or None when MLflow cannot be reached (the trial runs anyway) or trials
+    get no run of their own (``log_trials`` other than ``"all"``).
     """
-    if spec is None:
+    if spec is None or spec.log_trials != "all":
         yield None
         return
     os.environ["MLFLOW_TRACKING_URI"] = spec.uri
     if run_id is None:
         try:
             with _fast_fail():
-                run_id = _create_trial_run(_client(spec.uri), spec.experiment_id, spec.parent_run_id, trial_id)
+                run_id = _create_trial_run(_client(spec.uri), spec.experiment_id, spec.parent_run_id, trial_id,
+                                           run_name)
         except Exception as exc:  # an outage must not stop the trial
             log.warning("maggy: could not open an MLflow run for trial %s: %s", trial_id, exc)
     if run_id is not None:
@@ -137,11 +144,12 @@ class MlflowTracker(Callback):
     """
 
     def __init__(self, uri: str, experiment_name: str, optimization_key: str = "metric",
-                 register_model: str | None = None) -> None:
+                 register_model: str | None = None, log_trials: str = "all") -> None:
         self.uri = uri
         self.experiment_name = experiment_name
         self.optimization_key = optimization_key
         self.register_model = register_model
+        self.log_trials = log_trials
         self._queue: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
         self._wake = threading.Condition()
         self._closing = False
@@ -190,7 +198,7 @@ class MlflowTracker(Callback):
         if not reopen:  # MLflow params are immutable: a re-opened run keeps its first ones
             self._submit("parent params", lambda: self._log(self.parent_run_id, params=_flat(params)))
         self._thread.start()
-        return TrackingSpec(self.uri, exp_id, self.parent_run_id)
+        return TrackingSpec(self.uri, exp_id, self.parent_run_id, self.log_trials)
 
     # ---- callback hooks (never block) ----------------------------------------------------------
 
@@ -200,7 +208,7 @@ class MlflowTracker(Callback):
         if trial.trial_id not in self._runs:
             return
         now = int(time.time() * 1000)
-        batch = [("metric", float(v), now, int(s)) for s, v in points]
+        batch = [(self.optimization_key, float(v), now, int(s)) for s, v in points]
         if batch:
             self._submit("metrics", lambda: self._log(self._run_of(trial), metrics=batch))
 
@@ -212,6 +220,8 @@ class MlflowTracker(Callback):
             self._submit("trial params", lambda: self._log(run_id, params=_flat(trial.params)))
 
     def on_trial_end(self, trial: FrozenTrial) -> None:
+        if self.log_trials != "all":  # the parent run gets the trial table at the end
+            return
         if self._paused.pop(trial.trial_id, None) == trial.steps:  # PAUSED at the end: no new run
             self._submit("trial state", lambda: self._log(self._run_of(trial), tags={"maggy.state": trial.state.value}))
             return
@@ -237,31 +247,61 @@ class MlflowTracker(Callback):
         self._submit("trial end", send)
 
     def on_experiment_end(self, result: "Result", outcome: str) -> None:
-        summary = {"best_metric": result.best_metric, "trials": len(result.trials),
+        summary = {f"best_{self.optimization_key}": result.best_metric, "trials": len(result.trials),
                    **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}}
-        report = self.finish(summary, status={"finished": "FINISHED", "interrupted": "KILLED"}.get(outcome, "FAILED"),
-                             best_trial_id=result.best_trial_id, register_model=self.register_model)
+        best = next((t for t in result.views if t.trial_id == result.best_trial_id), None)
+        if best is not None and self.log_trials == "best":  # the one trial run: the best's, made now
+            self._submit("best trial", lambda: self._run_of(best, with_end=True))
+        self._submit("trial table and plots", lambda: self._log_artifacts(result))
+        status = {"finished": "FINISHED", "stopped": "FINISHED", "interrupted": "KILLED"}.get(outcome, "FAILED")
+        report = self.finish(summary, status=status, best=best, register_model=self.register_model)
         result.stats["tracking"] = report
         result.best_run_id, result.model_uri = report["best_run_id"], report["model_uri"]
 
-    def _run_of(self, trial: FrozenTrial) -> str:
-        """The trial's run, created here when its worker could not open one."""
+    def _run_of(self, trial: FrozenTrial, with_end: bool = False) -> str:
+        """The trial's run, created here when its worker could not open one (``with_end``:
+        with its final metric, state and status too)."""
         if trial.trial_id not in self._runs:
-            run_id = _create_trial_run(self._client, self.experiment_id, self.parent_run_id, trial.trial_id)
+            name = f"{self.experiment_name}-{trial.number}" if trial.number else None
+            run_id = _create_trial_run(self._client, self.experiment_id, self.parent_run_id, trial.trial_id, name)
             self._runs[trial.trial_id] = run_id
             self._log(run_id, params=_flat(trial.params))
-            history = [("metric", v, int(time.time() * 1000), s) for s, v in trial.history]
+            history = [(self.optimization_key, v, int(time.time() * 1000), s) for s, v in trial.history]
             self._log(run_id, metrics=history)
+            if with_end:
+                now = int(time.time() * 1000)
+                final = [(f"final_{self.optimization_key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
+                self._log(run_id, metrics=final, tags={"maggy.state": trial.state.value})
+                self._client.set_terminated(run_id, status=_STATUS[trial.state])
         return self._runs[trial.trial_id]
 
+    def _log_artifacts(self, result: "Result") -> None:
+        """The trial table (CSV, which MLflow's UI shows) and the plots, on the parent run."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="maggy-mlflow-") as tmp:
+            result.trials.to_csv(os.path.join(tmp, "trials.csv"), index=False)
+            self._client.log_artifact(self.parent_run_id, os.path.join(tmp, "trials.csv"))
+            if len(result.trials):
+                from maggy import plot
+                plot.save(result, os.path.join(tmp, "plots"), include_plotlyjs="cdn")
+                self._client.log_artifacts(self.parent_run_id, os.path.join(tmp, "plots"), "plots")
+
     def finish(self, summary: dict[str, Any], status: str, timeout: float = 60.0,
-               best_trial_id: str | None = None, register_model: str | None = None) -> dict[str, Any]:
+               best: FrozenTrial | None = None, register_model: str | None = None) -> dict[str, Any]:
         """Close the parent run, deliver what is queued (waiting up to ``timeout``), register the
-        best trial's model when asked, and report what happened."""
+        best trial's model when asked, and report what happened. The parent run is tagged with
+        the best trial's id, run, parameters and metric."""
         def send() -> None:
             now = int(time.time() * 1000)
             metrics = [(k, float(v), now, 0) for k, v in summary.items() if isinstance(v, (int, float))]
-            self._log(self.parent_run_id, metrics=metrics)
+            tags = {}
+            if best is not None:
+                tags = {"maggy.best_trial_id": best.trial_id, f"maggy.best_{self.optimization_key}": str(best.metric),
+                        **{f"maggy.best.{k}": str(v) for k, v in _flat(best.params).items()}}
+                if best.trial_id in self._runs:
+                    tags["maggy.best_run_id"] = self._runs[best.trial_id]
+            self._log(self.parent_run_id, metrics=metrics, tags=tags)
             self._client.set_terminated(self.parent_run_id, status=status)
         self._submit("experiment end", send)
         with self._wake:
@@ -273,7 +313,7 @@ class MlflowTracker(Callback):
         report: dict[str, Any] = {
             "tracking_uri": self.uri, "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id,
             "delivered": self.delivered, "retries": self.retries, "lost": list(self.lost),
-            "best_run_id": self._runs.get(best_trial_id) if best_trial_id else None, "model_uri": None}
+            "best_run_id": self._runs.get(best.trial_id) if best is not None else None, "model_uri": None}
         if report["best_run_id"]:
             try:
                 with _fast_fail():

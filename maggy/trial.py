@@ -103,6 +103,7 @@ class _Facts:
     parent: str | None
     parent_budget: float | None
     rung_steps: Any
+    number: int
 
     @property
     def last_metric(self) -> float | None:
@@ -164,6 +165,7 @@ class FrozenTrial(_Facts):
     parent: str | None = None
     parent_budget: float | None = None
     rung_steps: tuple[int, ...] = ()
+    number: int = 0
 
 
 @dataclass
@@ -208,6 +210,9 @@ class Trial(_Facts):
     #: Points in ``history`` at the end of each completed multi-fidelity run (as ``rungs``):
     #: what a child that copies the checkpoint of that run inherits.
     rung_steps: list[int] = field(default_factory=list)
+    #: The trial's place in the experiment (1 for the first created): its MLflow run is
+    #: ``<experiment>-<number>``. Derived from the order of creation, not journaled.
+    number: int = 0
 
     @classmethod
     def create(cls, params: dict[str, Any], budget: float | None = None, parent: str | None = None) -> "Trial":
@@ -226,7 +231,7 @@ class Trial(_Facts):
             types.MappingProxyType(dict(self.extra)), tuple(self.history), self.start, self.end, self.worker,
             self.host, None if self.error is None else types.MappingProxyType(dict(self.error)), self.attempts,
             tuple(self.rungs), self.run_id, self.handoff, self.run_start, self.resumes, self.asks,
-            self.checkpoint_step, self.executor, self.parent, self.parent_budget, tuple(self.rung_steps))
+            self.checkpoint_step, self.executor, self.parent, self.parent_budget, tuple(self.rung_steps), self.number)
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> "Trial":

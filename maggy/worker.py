@@ -164,7 +164,7 @@ class _Worker:
             kwargs["reporter"] = rep
         if self.spec.signature.wants_budget:
             kwargs["budget"] = trial.budget
-        with trial_run(self.spec.tracking, rep.trial_id, trial.run_id) as run_id:
+        with trial_run(self.spec.tracking, rep.trial_id, trial.run_id, trial.run_name) as run_id:
             self.run_id = run_id
             self.current = rep
             try:

@@ -259,6 +259,7 @@ class Assignment(Message):
     next_step: int = 0
     run_id: str | None = None
     restore_from: str | None = None
+    run_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,34 @@ def test_parent_and_child_runs_with_statuses_and_histories(platform, tmp_path):
     assert by_k[3].data.metrics["final_metric"] == 3 and by_k[3].data.metrics["aux"] == 6
     assert by_k[3].data.metrics["inside_train_fn"] == 30  # plain mlflow calls land in the trial's run
     assert "k=1 fails" in by_k[1].data.tags["maggy.error"]
+    # runs named <experiment>-<n>, the trial id a tag; the parent points at the best
+    assert sorted(c.info.run_name for c in children) == ["tracked-1", "tracked-2", "tracked-3", "tracked-4"]
+    assert {c.data.tags["maggy.trial_id"] for c in children} == set(result.trials["trial_id"])
+    tags = parent.data.tags
+    assert tags["maggy.best_run_id"] == by_k[3].info.run_id == result.best_run_id
+    assert tags["maggy.best.k"] == "3" and tags["maggy.best_trial_id"] == result.best_trial_id
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)} | {
+        a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"trials.csv", "plots/history.html", "plots/learning_curves.html"} <= artifacts
+
+
+def test_log_trials_best_makes_one_run_at_the_end_with_the_metric_under_its_key(platform, tmp_path):
+    def train(k, reporter):
+        for step in range(3):
+            reporter.broadcast(k * (step + 1), step=step)
+        return {"acc": k * 3}
+
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(k=("DISCRETE", [0, 1, 2])), optimizer="gridsearch",
+                                  es_policy="none", optimization_key="acc", log_trials="best", name="best-only",
+                                  experiment_dir=str(tmp_path), tracking_uri=platform["MLFLOW_TRACKING_URI"])
+    result = experiment.lagom(train, cfg, backend=LocalBackend(), verbose=False)
+    client, parents, children = runs_of(platform["MLFLOW_TRACKING_URI"], "best-only")
+    assert len(parents) == 1 and len(children) == 1
+    (best,) = children
+    assert best.data.tags["maggy.trial_id"] == result.best_trial_id and best.info.status == "FINISHED"
+    assert [m.value for m in sorted(client.get_metric_history(best.info.run_id, "acc"), key=lambda m: m.step)] == [2, 4, 6]
+    assert parents[0].data.metrics["best_acc"] == 6 and parents[0].data.tags["maggy.best_run_id"] == best.info.run_id
+    assert "trials.csv" in {a.path for a in client.list_artifacts(parents[0].info.run_id)}
 
 
 def test_an_mlflow_outage_loses_no_trial_and_no_data(tmp_path):
