@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from maggy.backends.base import Backend
 from maggy.exceptions import BackendUnavailableError
@@ -30,6 +32,35 @@ def _run_partition(spec: WorkerSpec, _rows: Iterable[Any]) -> None:
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     worker_main(spec, ctx.partitionId() if ctx is not None else 0, gpus)
+
+
+@contextlib.contextmanager
+def _stderr_to(path: str | None) -> Iterator[None]:
+    """Point this process's stderr at ``path`` (when given) while Spark's JVM starts. The JVM
+    keeps that descriptor, so its start-up notices and its log go to the file, not into a
+    notebook cell (there is no Spark setting for the notices the JVM itself prints)."""
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
+
+
+def _tail(path: str | None, chars: int = 2000) -> str:
+    """The end of Spark's log, for an error message."""
+    if path is None or not os.path.exists(path):
+        return ""
+    with open(path, errors="replace") as f:
+        text = f.read()[-chars:].strip()
+    return f" Spark's log ({path}) ends with:\n{text}" if text else ""
 
 
 def _check_java() -> None:
@@ -85,6 +116,8 @@ class SparkBackend(Backend):
         self._error: str | None = None
         self._cancelled = False
         self.job_group = ""
+        #: Where the output of a JVM that maggy started goes (None: the JVM was there already).
+        self.jvm_log: str | None = None
 
     @property
     def spark(self) -> Any:
@@ -106,12 +139,15 @@ class SparkBackend(Backend):
             # Join the JVM that spark-submit started (or start one as a plain `python` would),
             # so that SparkConf holds the --master, --conf and spark-defaults.conf Spark itself
             # uses. A SparkConf made before that sees none of them.
+            launching = SparkContext._gateway is None
+            self.jvm_log = os.path.join(tempfile.gettempdir(), f"maggy-spark-{os.getpid()}.log") if launching else None
             try:
-                SparkContext._ensure_initialized()
+                with _stderr_to(self.jvm_log):
+                    SparkContext._ensure_initialized()
             except Exception as exc:
                 raise BackendUnavailableError(
                     f"Could not start Spark's JVM ({type(exc).__name__}: {exc}); check JAVA_HOME "
-                    "(Java 17 or newer) or use backend='local'.") from exc
+                    f"(Java 17 or newer) or use backend='local'.{_tail(self.jvm_log)}") from exc
             conf = SparkConf()
             if self.master:
                 conf.setMaster(self.master)
@@ -208,4 +244,6 @@ class SparkBackend(Backend):
                 "spark_app_id": self._sc.applicationId, "spark_job_group": self.job_group}
         if os.environ.get("CONTAINER_ID"):  # YARN cluster mode: the driver is the application master
             info["driver_container"] = os.environ["CONTAINER_ID"]
+        if self.jvm_log:
+            info["spark_log"] = self.jvm_log
         return info

@@ -21,6 +21,13 @@ def test_notebook_runs(path, tmp_path):
     assert (tmp_path / "maggy_experiments").is_dir()
     live = [o for o in outputs if o.output_type == "display_data" and " done, " in o.data.get("text/plain", "")]
     assert live, "the live progress display did not appear"
+    plots = [c for c in nb.cells if "plot" in c.metadata.get("tags", [])]
+    for cell in plots:  # each plot cell shows a plotly figure
+        assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in cell.outputs), cell.source
+    if path.name == "quickstart.ipynb":
+        assert len(plots) >= 4
+        noise = [o.get("text", "") for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+        assert noise == [], noise  # quiet: no warning, no Spark start-up chatter
 
 
 def test_there_are_notebooks():
