@@ -1,11 +1,17 @@
-"""Live progress of an experiment: a bar in Jupyter, a line on a terminal, nothing when quiet."""
+"""Live progress of an experiment: a compact view in Jupyter (the bar, the running trials with
+their latest step and metric, the best so far), one updating line on a terminal, a plain line per
+finished trial in a log, nothing when quiet. The bar is tqdm's meter; the notebook view is a
+display that is updated in place (tqdm's own notebook bar needs ipywidgets, and warns without)."""
 
 from __future__ import annotations
 
 import collections
+import html
 import sys
 import time
 from dataclasses import dataclass
+
+from tqdm import tqdm
 
 from maggy.callbacks import Callback, ExperimentInfo
 from maggy.result import best_trial
@@ -23,6 +29,12 @@ class Counts:
     early_stopped: int
     failed: int
     best: float | None
+
+
+def _short(params: dict, width: int = 60) -> str:
+    """``a=1, b=0.03`` cut to ``width`` characters."""
+    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _in_notebook() -> bool:
@@ -57,13 +69,26 @@ class Progress(Callback):
         self._notebook = verbose and _in_notebook()
         self._tty = verbose and sys.stderr.isatty()
         self._last_done = -1
+        self._began = time.monotonic()
+        #: Running trials: their parameters and latest (step, value).
+        self._running: dict[str, tuple[dict, tuple[int, float] | None]] = {}
 
     def text(self, c: Counts) -> str:
-        width = 24
-        filled = int(width * c.done / c.total) if c.total else width
         best = "-" if c.best is None else f"{c.best:.5g}"
-        return (f"{self.name} [{'#' * filled}{'.' * (width - filled)}] {c.done}/{c.total} done, "
-                f"{c.running} running, {c.early_stopped} early-stopped, {c.failed} failed, best {best}")
+        return tqdm.format_meter(c.done, c.total or None, time.monotonic() - self._began, ncols=120, prefix=self.name,
+                                 unit=" trials", postfix=f"{c.running} running, {c.early_stopped} early-stopped, "
+                                 f"{c.failed} failed, best {best}")
+
+    def html(self, text: str) -> str:
+        """The notebook view: the meter, then the running trials' latest step and metric."""
+        rows = "".join(
+            f"<tr><td><code>{tid}</code></td><td>{html.escape(_short(params))}</td>"
+            f"<td>{'' if last is None else last[0]}</td><td>{'' if last is None else f'{last[1]:.5g}'}</td></tr>"
+            for tid, (params, last) in list(self._running.items())[:8])
+        more = len(self._running) - 8
+        table = ("<table><tr><th>running</th><th>params</th><th>step</th><th>metric</th></tr>" + rows
+                 + (f"<tr><td colspan=4>and {more} more</td></tr>" if more > 0 else "") + "</table>") if rows else ""
+        return f"<pre>{html.escape(text)}</pre>{table}"
 
     # ---- as a callback ---------------------------------------------------------------------
 
@@ -72,7 +97,15 @@ class Progress(Callback):
         for trial in info.trials:
             self.on_trial_change(trial)
 
+    def on_trial_result(self, trial: FrozenTrial, points) -> None:
+        if trial.trial_id in self._running and points:
+            self._running[trial.trial_id] = (self._running[trial.trial_id][0], tuple(points[-1]))
+
     def on_trial_change(self, trial: FrozenTrial) -> None:
+        if trial.state is TrialState.RUNNING:
+            self._running.setdefault(trial.trial_id, (dict(trial.params), None))
+        else:
+            self._running.pop(trial.trial_id, None)
         old = self._states.get(trial.trial_id)
         if old is not None:
             self._counts[old] -= 1
@@ -122,10 +155,11 @@ class Progress(Callback):
         self._last_text = text
         if self._notebook:
             from IPython.display import display, update_display
+            view = {"text/plain": text, "text/html": self.html(text)}
             if self._handle is None:
-                self._handle = display({"text/plain": text}, raw=True, display_id=True)
+                self._handle = display(view, raw=True, display_id=True)
             else:
-                update_display({"text/plain": text}, raw=True, display_id=self._handle.display_id)
+                update_display(view, raw=True, display_id=self._handle.display_id)
         elif self._tty:
             sys.stderr.write("\r" + text)
             sys.stderr.flush()

@@ -19,7 +19,8 @@ def test_notebook_runs(path, tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     assert (tmp_path / "maggy_experiments").is_dir()
-    live = [o for o in outputs if o.output_type == "display_data" and " done, " in o.data.get("text/plain", "")]
+    live = [o for o in outputs if o.output_type == "display_data" and " running, " in o.data.get("text/plain", "")
+            and "<pre>" in o.data.get("text/html", "")]
     assert live, "the live progress display did not appear"
     plots = [c for c in nb.cells if "plot" in c.metadata.get("tags", [])]
     for cell in plots:  # each plot cell shows a plotly figure

@@ -21,7 +21,13 @@ def test_counts_follow_the_state_changes(capsys):
     c = progress.counts()
     assert (c.done, c.total, c.running, c.failed, c.best) == (2, 3, 1, 1, 0.3)
     progress.on_step_end()
-    assert "2/3 done, 1 running, 0 early-stopped, 1 failed, best 0.3" in capsys.readouterr().err
+    line = capsys.readouterr().err
+    assert "exp:  67%" in line and "2/3 [" in line and "1 running, 0 early-stopped, 1 failed, best 0.3" in line
+    # the notebook view: the running trial with its latest step and metric
+    progress.on_trial_result(trials[2].view(), [(4, 0.25), (5, 0.125)])
+    view = progress.html(progress.text(progress.counts()))
+    assert f"<code>{trials[2].trial_id}</code>" in view and "<td>x=2</td><td>5</td><td>0.125</td>" in view
+    assert trials[0].trial_id not in view  # ended: not running
 
 
 def test_the_best_is_kept_as_trials_end_and_change(monkeypatch):
