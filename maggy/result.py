@@ -148,7 +148,12 @@ class Result:
                           ("FINALIZED", "EARLY_STOPPED", "ERROR"))
         lines = [f"Experiment '{self.name}': {len(self.trials)} trials ({parts})"]
         if self.best_trial_id is None:
-            lines.append("No trial produced a metric.")
+            errors = self.trials["error"].dropna() if len(self.trials) else pd.Series(dtype=object)
+            why = ""
+            if len(errors):
+                common = errors.value_counts()
+                why = f" {len(errors)} failed; the most common error ({common.iloc[0]} times): {common.index[0]}"
+            lines.append("No trial produced a metric." + why)
         else:
             lines.append(f"Best {self.direction} metric: {self.best_metric:.6g} (trial {self.best_trial_id})")
             lines.append("Best params: " + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items()))

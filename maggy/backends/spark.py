@@ -139,7 +139,8 @@ class SparkBackend(Backend):
             # Join the JVM that spark-submit started (or start one as a plain `python` would),
             # so that SparkConf holds the --master, --conf and spark-defaults.conf Spark itself
             # uses. A SparkConf made before that sees none of them.
-            launching = SparkContext._gateway is None
+            # spark-submit started the JVM already (and owns its output); otherwise it starts now
+            launching = SparkContext._gateway is None and "PYSPARK_GATEWAY_PORT" not in os.environ
             self.jvm_log = os.path.join(tempfile.gettempdir(), f"maggy-spark-{os.getpid()}.log") if launching else None
             try:
                 with _stderr_to(self.jvm_log):

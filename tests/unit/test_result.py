@@ -36,6 +36,13 @@ def test_frame_columns_and_rows():
     assert df.loc[0, "duration"] == 1.0
 
 
+def test_a_summary_without_a_metric_says_what_failed():
+    trials = [Trial(f"t{i}", {"x": i}, state=TrialState.ERROR, start=i,
+                    error={"type": "TypeError", "message": "train_fn returned None", "traceback": ""}) for i in range(3)]
+    text = Result.of("e", "max", trials, ["x"], "/d", {}).summary()
+    assert "No trial produced a metric. 3 failed; the most common error (3 times): TypeError: train_fn returned None" in text
+
+
 def test_summary_mentions_counts_and_best():
     df = trials_frame(TRIALS, ["x"])
     r = Result("exp", "max", {"x": 3}, 0.7, "c", df, "/tmp/exp", {"makespan": 2.0, "num_workers": 2})
