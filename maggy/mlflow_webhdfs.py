@@ -59,3 +59,16 @@ class WebHdfsArtifactRepository(ArtifactRepository):
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
         self._hdfs.delete(self._abs(artifact_path), recursive=True)
+
+
+def _register() -> None:
+    """Register the class for ``webhdfs://`` unless the entry point did. Imported before MLflow's
+    plugin registry, this module is only half made when the registry loads the entry point
+    (a circular import), and that registration fails; this one does not."""
+    from mlflow.store.artifact import artifact_repository_registry as registry
+
+    if "webhdfs" not in registry._artifact_repository_registry._registry:  # MLflow keeps no public lookup
+        registry._artifact_repository_registry.register("webhdfs", WebHdfsArtifactRepository)
+
+
+_register()

@@ -284,7 +284,11 @@ class MlflowTracker(Callback):
             self._client.log_artifact(self.parent_run_id, os.path.join(tmp, "trials.csv"))
             if len(result.trials):
                 from maggy import plot
-                plot.save(result, os.path.join(tmp, "plots"), include_plotlyjs="cdn")
+                try:  # a picture that cannot be drawn must not hold up the run's end
+                    plot.save(result, os.path.join(tmp, "plots"), include_plotlyjs="cdn")
+                except Exception as exc:
+                    log.warning("maggy: could not draw the plots for MLflow: %s: %s", type(exc).__name__, exc)
+                    return
                 self._client.log_artifacts(self.parent_run_id, os.path.join(tmp, "plots"), "plots")
 
     def finish(self, summary: dict[str, Any], status: str, timeout: float = 60.0,

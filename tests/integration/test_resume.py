@@ -185,7 +185,9 @@ def test_two_drivers_at_once_one_wins_the_other_is_told(tmp_path):
     root = tmp_path / "exp"
     first = finish(job("local", "randomsearch", root, calls, 2))  # an experiment to continue with more trials
     assert len(first["trials"]) == 2
-    procs = [subprocess.Popen(job("local", "randomsearch", root, calls, 16), stdout=subprocess.PIPE,
+    # 38 more trials of 0.6 s on 2 workers: the winner holds the lease for ~11 s, far longer than the
+    # two processes' start-ups can differ, even on a loaded machine
+    procs = [subprocess.Popen(job("local", "randomsearch", root, calls, 40), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=240) for p in procs]
     codes = sorted(p.returncode for p in procs)
