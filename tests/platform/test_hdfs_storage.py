@@ -126,22 +126,7 @@ def test_pbt_children_start_from_a_copy_of_their_parents_checkpoint_on_hdfs(plat
     from maggy import HyperparameterOptConfig, Searchspace, experiment
     from maggy.backends import LocalBackend
     from maggy.optimizers import PBT
-
-    def train(lr, budget, reporter):
-        import json
-        import os
-        path = os.path.join(reporter.checkpoint_dir, "state.json")
-        state = {"epoch": 0, "p": 0.0, "runs": []}
-        if os.path.exists(path):
-            with open(path) as f:
-                state = json.load(f)
-        for epoch in range(state["epoch"], budget):
-            state["p"] += lr * (1 - state["p"])
-        state["epoch"] = budget
-        state["runs"].append([reporter.trial_id, budget])
-        with open(path, "w") as f:
-            json.dump(state, f)
-        return state["p"] - 2 * lr
+    from tests.integration.test_pbt import train  # keeps the runs it continued in its checkpoint
 
     cfg = HyperparameterOptConfig(searchspace=Searchspace(lr=("DOUBLE", [1e-3, 0.5], "log")), num_trials=6, seed=0,
                                   optimizer=PBT(perturbation_interval=1, resource_max=3, quantile_fraction=0.5),
