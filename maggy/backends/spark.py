@@ -159,12 +159,13 @@ class SparkBackend(Backend):
             conf.setIfMissing("spark.app.name", "maggy")
             conf.setIfMissing("spark.ui.showConsoleProgress", "false")
             conf.setIfMissing("spark.executor.cores", "1")
+            # a session maggy makes is quiet from its start: Spark's INFO lines say nothing about
+            # the experiment (spark.log.level acts as setLogLevel at start-up, Spark >= 3.5)
+            conf.setIfMissing("spark.log.level", "WARN")
             try:
                 self._spark = SparkSession.builder.config(conf=conf).getOrCreate()
             except Exception as exc:
                 raise BackendUnavailableError(f"Could not start a Spark session on {master}: {exc}") from exc
-            # a session maggy made is quiet: Spark's INFO lines say nothing about the experiment
-            self._spark.sparkContext.setLogLevel("WARN")
 
     @property
     def _sc(self) -> Any:
