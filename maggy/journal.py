@@ -9,12 +9,15 @@ writes ``result.json`` when the experiment ends.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from maggy.callbacks import Callback, ExperimentInfo
 from maggy.storage import Storage
 from maggy.trial import FrozenTrial, Trial
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from maggy.result import Result
@@ -90,5 +93,11 @@ class Journal(Callback):
         self.storage.write_text(self.storage.join(self.exp_dir, "result.json"),
                                 json.dumps({**result.to_dict(), "outcome": outcome,
                                             "trials": list(self._latest.values())}, indent=1, default=str))
-        self.storage.write_bytes(self.storage.join(self.exp_dir, "trials.parquet"), result.to_parquet())
+        try:
+            table = result.to_parquet()
+        except (ValueError, TypeError) as exc:  # pyarrow's ArrowInvalid/ArrowTypeError: extras it cannot type
+            log.warning("maggy: trials.parquet not written (%s: %s); result.json holds every trial",
+                        type(exc).__name__, exc)
+        else:
+            self.storage.write_bytes(self.storage.join(self.exp_dir, "trials.parquet"), table)
         self.append("experiment_end", outcome=outcome, stats=result.stats)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 
 from maggy.callbacks import ExperimentInfo
@@ -57,3 +59,22 @@ def test_a_torn_last_line_is_left_out_a_damaged_middle_is_an_error(tmp_path):
         f.write("\n" + json.dumps({"event": "trial", **t.to_record()}) + "\n")
     with pytest.raises(ValueError, match="line 2 of 3 is not JSON"):
         journal.read()
+
+
+def test_a_trial_table_pyarrow_cannot_type_leaves_result_json_and_a_warning(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from maggy import HyperparameterOptConfig, Searchspace, experiment
+    from maggy.result import Result
+    from tests.unit.test_driver import ThreadBackend
+
+    def untypable(self):
+        raise ValueError("cannot convert")
+    monkeypatch.setattr(Result, "to_parquet", untypable)
+    with caplog.at_level(logging.WARNING, logger="maggy.journal"):
+        result = experiment.lagom(lambda x: x, HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0, 1])),
+                                                                       num_trials=2, experiment_dir=str(tmp_path)),
+                                  backend=ThreadBackend(), verbose=False)
+    files = set(os.listdir(result.experiment_dir))
+    assert "result.json" in files and "trials.parquet" not in files
+    assert "trials.parquet not written (ValueError: cannot convert)" in caplog.text
