@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 
 from maggy.callbacks import ExperimentInfo
 from maggy.journal import Journal
