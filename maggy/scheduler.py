@@ -93,7 +93,8 @@ class Scheduler:
 
         The scheduler names new trials (a hash of the point) and tells the optimizer which
         trial its suggestion became, or that it was dropped. A new trial with a ``parent``
-        starts from that trial's latest completed run: its history so far, and its checkpoint.
+        starts from that trial's completed run at ``parent_budget``: its history up to there,
+        and its checkpoint.
         """
         if suggestion.trial_id is not None:
             trial = self.trials[suggestion.trial_id]
