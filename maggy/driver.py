@@ -346,10 +346,15 @@ class Driver:
         log.error("maggy worker %s: %s", msg.worker, msg.message)
 
     def _disconnected(self, conn: int) -> None:
+        """A worker's connection dropped: the trial it was running is lost. Only that one: a
+        worker of an aborted Spark job may still run a trial of the same partition, which the
+        replacement job's worker for that partition must not take with it when it ends."""
         worker = self.workers.pop(conn, None)
         if worker is not None:
             for trial in self.sched.running_on(worker["partition"]):
-                self.sched.lose(trial)
+                if self.assigned.get(trial.trial_id) == conn:
+                    del self.assigned[trial.trial_id]
+                    self.sched.lose(trial)
 
     # ---- trials ----------------------------------------------------------------------------
 

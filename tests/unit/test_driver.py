@@ -142,6 +142,25 @@ def test_an_unregistered_worker_gets_done_and_a_lost_trial_is_requeued(tmp_path)
     assert replies.last(1) == Done() and driver.sched.trials[lost].state is TrialState.RUNNING
 
 
+def test_a_worker_that_ends_loses_only_its_own_trial_not_another_of_its_partition(tmp_path):
+    """An aborted Spark job's worker still runs a trial of partition 1; the replacement job's
+    worker for partition 1 registers, gets DONE and ends: the old worker's trial goes on."""
+    driver = make_driver(tmp_path, num_trials=1)
+    replies = driver.server
+    driver.handle(Inbound(1, Register(worker=1, host="h", pid=1)))
+    driver.handle(Inbound(1, Get(worker=1)))
+    running = replies.last(1).trial_id
+    driver.handle(Inbound(2, Register(worker=1, host="h", pid=2)))  # the replacement's task for partition 1
+    driver.handle(Inbound(2, Get(worker=1)))
+    assert replies.last(2) == Done()
+    driver.handle(Inbound(2, None))  # it ends
+    assert driver.sched.trials[running].state is TrialState.RUNNING
+    driver.handle(Inbound(1, Metric(worker=1, trial_id=running, points=((0, 0.5),))))
+    assert replies.last(1) == Ok()  # still its trial
+    driver.handle(Inbound(1, None))  # the old worker's connection drops: now its trial is lost
+    assert driver.sched.trials[running].state is TrialState.PENDING
+
+
 class Boom(RandomSearch):
     def tell(self, trial):
         raise ValueError("boom in tell")
