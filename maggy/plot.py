@@ -30,11 +30,13 @@ if TYPE_CHECKING:  # plotly is imported when a picture is drawn
 
 
 def _go() -> Any:
-    try:
-        import plotly.graph_objects as go
-    except ImportError:
-        raise ImportError("maggy's plots need plotly: pip install plotly") from None
+    import plotly.graph_objects as go  # here, not at import: a result need not load plotly
     return go
+
+
+def _numeric(col: pd.Series) -> bool:
+    """Whether a parameter's column is a number axis (else its values are categories)."""
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
 
 def _ended(result: Result) -> pd.DataFrame:
@@ -66,7 +68,7 @@ def parallel_coordinates(result: Result) -> go.Figure:
     dims = []
     for name in result.searchspace_names:
         col = df[name]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        if _numeric(col):
             dims.append({"label": name, "values": col.astype(float)})
         else:  # categories as positions, labelled
             labels = sorted({str(v) for v in col})
@@ -127,7 +129,7 @@ def importance(result: Result, seed: int = 0) -> go.Figure:
     columns, owner = [], []
     for name in names:
         col = df[name]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        if _numeric(col):
             columns.append(col.astype(float).to_numpy())
             owner.append(name)
         else:

@@ -228,39 +228,37 @@ class MlflowTracker(Callback):
         if trial.state is TrialState.PAUSED:
             self._paused[trial.trial_id] = trial.steps
         self._bind(trial)
-        status = _STATUS[trial.state]
-        extra = {k: v for k, v in trial.extra.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        optimization_key = self.optimization_key
+        self._submit("trial end", lambda: self._end_run(self._run_of(trial), trial))
 
-        def send() -> None:
-            run = self._run_of(trial)
-            now = int(time.time() * 1000)
-            metrics = [(f"final_{optimization_key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
-            metrics += [(k, float(v), now, trial.steps) for k, v in extra.items()]
-            tags = {"maggy.state": trial.state.value}
-            if trial.budget is not None:
-                tags["maggy.budget"] = str(trial.budget)
-            if trial.error:
-                tags["maggy.error"] = f"{trial.error['type']}: {trial.error['message']}"[:4000]
-            self._log(run, metrics=metrics, tags=tags)
-            self._client.set_terminated(run, status=status)
-        self._submit("trial end", send)
+    def _end_run(self, run: str, trial: FrozenTrial) -> None:
+        """A trial run's end: the final metric, the numeric extras, state and error, its status."""
+        now = int(time.time() * 1000)
+        key = self.optimization_key
+        metrics = [(f"final_{key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
+        metrics += [(k, float(v), now, trial.steps) for k, v in trial.extra.items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        tags = {"maggy.state": trial.state.value}
+        if trial.budget is not None:
+            tags["maggy.budget"] = str(trial.budget)
+        if trial.error:
+            tags["maggy.error"] = f"{trial.error['type']}: {trial.error['message']}"[:4000]
+        self._log(run, metrics=metrics, tags=tags)
+        self._client.set_terminated(run, status=_STATUS[trial.state])
 
     def on_experiment_end(self, result: "Result", outcome: str) -> None:
         summary = {f"best_{self.optimization_key}": result.best_metric, "trials": len(result.trials),
                    **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}}
         best = next((t for t in result.views if t.trial_id == result.best_trial_id), None)
         if best is not None and self.log_trials == "best":  # the one trial run: the best's, made now
-            self._submit("best trial", lambda: self._run_of(best, with_end=True))
+            self._submit("best trial", lambda: self._end_run(self._run_of(best), best))
         self._submit("trial table and plots", lambda: self._log_artifacts(result))
         status = {"finished": "FINISHED", "stopped": "FINISHED", "interrupted": "KILLED"}.get(outcome, "FAILED")
         report = self.finish(summary, status=status, best=best, register_model=self.register_model)
         result.stats["tracking"] = report
         result.best_run_id, result.model_uri = report["best_run_id"], report["model_uri"]
 
-    def _run_of(self, trial: FrozenTrial, with_end: bool = False) -> str:
-        """The trial's run, created here when its worker could not open one (``with_end``:
-        with its final metric, state and status too)."""
+    def _run_of(self, trial: FrozenTrial) -> str:
+        """The trial's run, created here when its worker could not open one."""
         if trial.trial_id not in self._runs:
             name = f"{self.experiment_name}-{trial.number}" if trial.number else None
             run_id = _create_trial_run(self._client, self.experiment_id, self.parent_run_id, trial.trial_id, name)
@@ -268,11 +266,6 @@ class MlflowTracker(Callback):
             self._log(run_id, params=_flat(trial.params))
             history = [(self.optimization_key, v, int(time.time() * 1000), s) for s, v in trial.history]
             self._log(run_id, metrics=history)
-            if with_end:
-                now = int(time.time() * 1000)
-                final = [(f"final_{self.optimization_key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
-                self._log(run_id, metrics=final, tags={"maggy.state": trial.state.value})
-                self._client.set_terminated(run_id, status=_STATUS[trial.state])
         return self._runs[trial.trial_id]
 
     def _log_artifacts(self, result: "Result") -> None:
