@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from maggy.exceptions import EarlyStopped, InvalidParameterError, MaggyError, TrialsFailedError
+from maggy.exceptions import EarlyStopped, InvalidParameterError, MaggyError, MaggyWarning, TrialsFailedError
 from maggy.reporter import Reporter
 from maggy.searchspace import Searchspace
 
@@ -21,10 +21,12 @@ __version__ = "0.1.0"
 
 _LAZY = {"experiment": ("maggy.experiment", None),
          "HyperparameterOptConfig": ("maggy.config", "HyperparameterOptConfig"),
-         "Result": ("maggy.result", "Result"), "load_result": ("maggy.result", "load_result")}
+         "Result": ("maggy.result", "Result"), "load_result": ("maggy.result", "load_result"),
+         "Callback": ("maggy.callbacks", "Callback"), "plot": ("maggy.plot", None)}
 
-__all__ = ["EarlyStopped", "HyperparameterOptConfig", "InvalidParameterError", "MaggyError",
-           "Reporter", "Result", "Searchspace", "TrialsFailedError", "experiment", "load_result", "__version__"]
+__all__ = ["Callback", "EarlyStopped", "HyperparameterOptConfig", "InvalidParameterError", "MaggyError", "MaggyWarning",
+           "Reporter", "Result", "Searchspace", "TrialsFailedError", "experiment", "load_result", "plot",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:

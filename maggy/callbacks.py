@@ -43,6 +43,8 @@ class ExperimentInfo:
     trials: tuple[FrozenTrial, ...] = ()
     resumes: int = 0
     tracking: Mapping[str, Any] | None = None
+    #: The fingerprint of ``train_fn`` (see maggy.store.fingerprint), kept in the journal.
+    fingerprint: str | None = None
 
 
 class Callback:
@@ -61,6 +63,10 @@ class Callback:
         """A run of ``trial`` ended: FINALIZED, EARLY_STOPPED or ERROR, or PAUSED when a
         multi-fidelity optimizer may continue it later (it then ends again, at the latest as
         FINALIZED when the experiment ends)."""
+
+    def on_system_metrics(self, trial: FrozenTrial, sample: Mapping[str, float]) -> None:
+        """The worker running ``trial`` sampled its system metrics (``cpu_util``, ``mem``,
+        ``gpu_util``, ``gpu_mem``; see :mod:`maggy.runtime.usage`); ``trial.usage`` holds their means."""
 
     def on_trial_change(self, trial: FrozenTrial) -> None:
         """Any state change of ``trial`` (PENDING, RUNNING, LOST, ... included), and its MLflow

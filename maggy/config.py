@@ -74,7 +74,14 @@ class HyperparameterOptConfig:
             ``"auto"`` (default) continues it if it did not finish, runs only the missing trials
             if ``num_trials`` grew, and returns its stored result if it finished them all;
             ``True`` does the same but fails when there is nothing to continue; ``False``
-            always starts a new experiment beside it.
+            always starts a new experiment beside it. Under ``"auto"`` an experiment whose
+            ``train_fn`` code, searchspace, optimizer, direction or ``optimization_key`` changed
+            is not continued: a new one starts beside it, with a warning; ``True`` continues it
+            despite a changed ``train_fn``.
+        system_metrics: sample each trial's CPU and memory use and, with pynvml, its GPUs'
+            utilisation and memory at every heartbeat: MLflow's ``system/...`` metrics of its run
+            and the means ``cpu_util``, ``mem``, ``gpu_util``, ``gpu_mem`` in the trial table.
+            Default: on where a worker sees an NVIDIA GPU.
     """
 
     searchspace: Searchspace
@@ -103,6 +110,7 @@ class HyperparameterOptConfig:
     register_model: str | None = None
     log_trials: str = "all"
     resume: bool | str = "auto"
+    system_metrics: bool | None = None
     _optimizer_name: str = field(init=False, repr=False, default="")
     #: Whether the user chose ``es_policy`` (lagom warns when that choice can never act).
     es_policy_given: bool = field(init=False, repr=False, default=False)
@@ -159,6 +167,10 @@ class HyperparameterOptConfig:
             if self.log_trials != "all":
                 raise invalid("log_trials", self.log_trials, "'all' when register_model is set",
                               "The model to register is the one the best trial logged in its own run.")
+        if self.system_metrics not in (None, True, False) or isinstance(self.system_metrics, int) and \
+                not isinstance(self.system_metrics, bool):
+            raise invalid("system_metrics", self.system_metrics, "True, False or None",
+                          "None samples them where a worker sees an NVIDIA GPU.")
         if self.resume not in ("auto", True, False) or isinstance(self.resume, int) and not isinstance(self.resume, bool):
             raise invalid("resume", self.resume, "'auto', True or False",
                           "resume='auto' continues an unfinished experiment of the same name and directory.")
@@ -211,5 +223,5 @@ class HyperparameterOptConfig:
             "timeout": self.timeout, "target": self.target, "patience": self.patience, "fail_fast": self.fail_fast,
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
             "tracking_uri": self.tracking_uri, "register_model": self.register_model, "log_trials": self.log_trials,
-            "resume": self.resume,
+            "resume": self.resume, "system_metrics": self.system_metrics,
         }

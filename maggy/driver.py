@@ -61,7 +61,8 @@ class Driver:
 
     def __init__(self, config: HyperparameterOptConfig, train_fn: Callable, signature: Signature,
                  backend: Backend, storage: Storage, exp_dir: str, *, callbacks: Sequence[Callback] = (),
-                 tracking: TrackingSpec | None = None, history: Sequence[dict[str, Any]] = ()) -> None:
+                 tracking: TrackingSpec | None = None, history: Sequence[dict[str, Any]] = (),
+                 fingerprint: str | None = None) -> None:
         self.config = config
         self.train_fn = train_fn
         self.signature = signature
@@ -98,6 +99,11 @@ class Driver:
         self.rpc: dict[str, str] = {}
         self.tracking = tracking
         self.history = list(history)
+        self.fingerprint = fingerprint
+        #: When the first worker registered, and the seconds workers spent in trial runs since.
+        self._first_worker: float | None = None
+        self._busy = 0.0
+        self._loop_end: float | None = None
         self.resumes = sum(e.get("event") == "experiment_start" for e in self.history)
         self._handlers: dict[type, Callable[[int, Any], None]] = {
             Register: self._on_register, Get: self._on_get, Metric: self._on_metric,
@@ -111,7 +117,8 @@ class Driver:
         self.server = server
         self.rpc = {"bind": f"{bind}:{server.address[1]}", "advertised": f"{advertised}:{server.address[1]}"}
         spec = WorkerSpec(advertised, server.address[1], self.secret, self.train_fn, self.signature,
-                          self.config.optimization_key, self.config.hb_interval, self.tracking)
+                          self.config.optimization_key, self.config.hb_interval, self.tracking,
+                          self.config.system_metrics)
         started = time.time()
         self._began = time.monotonic()
         outcome = "failed"
@@ -122,11 +129,12 @@ class Driver:
             self._notify("on_experiment_start", ExperimentInfo(
                 self.config.name, self.exp_dir, self.config.to_dict(), self.total, self.num_workers,
                 tuple(t.view() for t in self.sched.trials.values()), self.resumes,
-                None if self.tracking is None else dataclasses.asdict(self.tracking)))
+                None if self.tracking is None else dataclasses.asdict(self.tracking), self.fingerprint))
             self.sched.prepare()
             self._flush()
             self.backend.start(spec, self.num_workers, self.config.name)
             self._loop()
+            self._loop_end = time.time()
             graceful = True
             outcome = "failed" if self.stopping.error else "stopped" if self.stop_reason else "finished"
         except KeyboardInterrupt:
@@ -275,6 +283,8 @@ class Driver:
         self._flush()
 
     def _on_register(self, conn: int, msg: Register) -> None:
+        if self._first_worker is None:
+            self._first_worker = time.time()
         for trial in self.sched.running_on(msg.worker):
             # the task was relaunched before its old connection was seen to drop; a worker of an
             # aborted job that still talks keeps its trial (its reports decide)
@@ -300,6 +310,7 @@ class Driver:
         self.server.reply(conn, Stop() if trial is None or trial.stop_requested else Ok())
         if trial is not None:
             self._record_points(trial, msg.points, msg.run_id, msg.checkpoint)
+            self._record_system(trial, msg.system)
 
     def _on_final(self, conn: int, msg: Final) -> None:
         trial = self._current(conn, msg.trial_id)
@@ -308,6 +319,8 @@ class Driver:
             return
         del self.assigned[msg.trial_id]
         self._record_points(trial, msg.points, msg.run_id, msg.checkpoint)
+        self._record_system(trial, msg.system)
+        self._busy += max(0.0, msg.end - msg.start)
         state, metric, error = msg.state, msg.metric, msg.error
         if msg.trial_id in self.timed_out and state is not TrialState.ERROR:
             state, error = TrialState.ERROR, error_record(
@@ -333,6 +346,13 @@ class Driver:
             self._events.append(("on_trial_result", (trial.view(), tuple(points))))
         if news:
             self._changed(trial, transition=False)
+
+    def _record_system(self, trial: Trial, system: Sequence[tuple[str, float]]) -> None:
+        """A sample of the trial's system metrics: into its means and to the callbacks."""
+        if system:
+            sample = dict(system)
+            self.sched.record_usage(trial, sample)
+            self._events.append(("on_system_metrics", (trial.view(), sample)))
 
     def _on_log(self, conn: int, msg: Log) -> None:
         self.server.reply(conn, Ok())
@@ -390,6 +410,16 @@ class Driver:
 
     # ---- reporting -------------------------------------------------------------------------
 
+    def _utilization(self) -> dict[str, float]:
+        """The busy share of worker time: the trial runs' seconds over the workers' seconds, from
+        the first worker's registration to the end of the last trial (this driver's run only)."""
+        if self._first_worker is None:
+            return {}
+        wall = (self._loop_end or time.time()) - self._first_worker
+        capacity = self.num_workers * wall
+        return {"utilization": min(1.0, self._busy / capacity) if capacity > 0 else 0.0,
+                "busy_seconds": self._busy, "worker_seconds": capacity}
+
     def _result(self, started: float) -> Result:
         done = self.sched.ended()
         handoffs = sorted(t.handoff for t in done if t.handoff is not None)
@@ -406,6 +436,7 @@ class Driver:
             stats["rpc"] = self.rpc
         if self.stop_reason:
             stats["stopped"] = self.stop_reason
+        stats.update(self._utilization())
         if handoffs:
             stats["handoff_p50_ms"] = 1000 * statistics.median(handoffs)
             stats["handoff_p99_ms"] = 1000 * handoffs[min(len(handoffs) - 1, int(0.99 * len(handoffs)))]

@@ -20,9 +20,10 @@ from maggy.journal import Journal
 from maggy.lease import Lease
 from maggy.progress import Progress
 from maggy.result import Result, load_result
-from maggy.resume import check_same, find_previous
+from maggy.resume import check_same, differences, find_previous
 from maggy.searchspace import Searchspace
 from maggy.storage import storage_for
+from maggy.store.fingerprint import fingerprint
 from maggy.tracking import MlflowTracker, configured_uri
 from maggy.trainfn import inspect_train_fn
 
@@ -143,9 +144,28 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
         raise InvalidParameterError(
             f"resume=True, but {storage.join(root, config.name)} holds no experiment '{config.name}' to continue; "
             "check name and experiment_dir, or use resume='auto' to start one.")
+    code = fingerprint(train_fn)
+    changed: list[str] = []  # why the experiment found is not continued (resume='auto')
     if previous is not None:
-        check_same(previous, config)
-        if previous.finished and config.planned_trials() <= previous.total:
+        if config.resume is True:
+            check_same(previous, config)
+        else:
+            changed = differences(previous, config)
+        if previous.fingerprint not in (None, code):
+            if config.resume is True:
+                warnings.warn(
+                    f"train_fn changed since experiment '{config.name}' in {previous.exp_dir} ran; resume=True "
+                    f"continues it anyway, so its {previous.ended} finished trials ran the old code. Pass "
+                    "resume='auto' to start a new experiment instead.", MaggyWarning, stacklevel=3)
+            else:
+                changed.insert(0, "train_fn (its code or the code it calls changed)")
+        if changed:
+            stale, previous = previous, None
+        elif previous.finished and config.planned_trials() <= previous.total:
+            warnings.warn(
+                f"Experiment '{config.name}' already finished in {previous.exp_dir} ({previous.ended} trials): "
+                "returning its stored result, nothing ran. Pass resume=False to run it again as a new "
+                f"experiment, or num_trials > {previous.total} to add trials to it.", MaggyWarning, stacklevel=3)
             return StoredExperiment(previous.exp_dir)
     uri = configured_uri(config.tracking_uri)
     if config.register_model and not uri:
@@ -160,10 +180,22 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
     # every check passed: from here on, side effects
     if previous is not None:
         exp_dir = previous.exp_dir
+        what = (f"it finished its {previous.total} trials, and {config.planned_trials() - previous.total} more run now"
+                if previous.finished else f"{previous.ended} of its {previous.total} trials had ended and do not run "
+                "again")
+        warnings.warn(f"Continuing experiment '{config.name}' in {exp_dir}: {what}. Pass resume=False to start a new "
+                      "experiment instead.", MaggyWarning, stacklevel=3)
     else:
         run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
         exp_dir = storage.join(root, config.name, run_id)
         storage.makedirs(exp_dir)
+        if changed:
+            warnings.warn(
+                f"Experiment '{config.name}' in {stale.exp_dir} ran with a different " + ", ".join(changed) +
+                f", so a new experiment starts in {exp_dir}; the old one stays where it is (maggy.load_result "
+                "reads it)." + (" Pass resume=True to continue it with the new train_fn anyway."
+                                if len(changed) == 1 and changed[0].startswith("train_fn") else ""),
+                MaggyWarning, stacklevel=3)
     lease = Lease(storage, exp_dir)
     lease.acquire()
     try:
@@ -179,4 +211,4 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
         watchers.append(tracker)  # before the journal: result.json then holds the MLflow run ids
     watchers += [Journal(storage, exp_dir), lease]
     return Driver(config, train_fn, signature, runner, storage, exp_dir, callbacks=[*watchers, *callbacks],
-                  tracking=tracking, history=previous.events if previous is not None else ())
+                  tracking=tracking, history=previous.events if previous is not None else (), fingerprint=code)

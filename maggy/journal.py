@@ -76,7 +76,7 @@ class Journal(Callback):
         self._latest = {t.trial_id: t.to_record() for t in info.trials}
         self.append("experiment_start", config=dict(info.config), total=info.total_trials,
                     num_workers=info.num_workers, resumes=info.resumes,
-                    tracking=None if info.tracking is None else dict(info.tracking))
+                    tracking=None if info.tracking is None else dict(info.tracking), fingerprint=info.fingerprint)
 
     def on_trial_change(self, trial: FrozenTrial) -> None:
         record = trial.to_record()

@@ -147,6 +147,36 @@ def importance(result: Result, seed: int = 0) -> go.Figure:
     return fig
 
 
+#: The colour of a run's bar in the timeline, by how it ended (a PAUSED run was completed at a
+#: budget below the top: it may be promoted).
+STATE_COLORS = {"FINALIZED": "#1f77b4", "PAUSED": "#17becf", "EARLY_STOPPED": "#ff7f0e", "ERROR": "#d62728"}
+
+
+def timeline(result: Result) -> go.Figure:
+    """When each worker ran what: one row per worker, one bar per trial run coloured by how it
+    ended, so that idle gaps between runs show (Optuna's ``plot_timeline``, by worker)."""
+    go = _go()
+    runs = sorted(((start, end, worker, state, t) for t in result.views for start, end, worker, state in t.runs),
+                  key=lambda r: r[0])
+    workers = sorted({r[2] for r in runs}, key=lambda w: (w is None, w))
+    label = {w: "worker ?" if w is None else f"worker {w}" for w in workers}
+    fig = go.Figure()
+    for state, color in STATE_COLORS.items():
+        mine = [r for r in runs if r[3] == state]
+        if not mine:
+            continue
+        fig.add_trace(go.Bar(
+            name=state.lower().replace("_", " "), orientation="h", marker_color=color,
+            base=[pd.to_datetime(r[0], unit="s") for r in mine], x=[1000 * (r[1] - r[0]) for r in mine],
+            y=[label[r[2]] for r in mine],
+            hovertext=[f"trial {r[4].trial_id} ({r[1] - r[0]:.1f} s)" for r in mine], hoverinfo="text+name"))
+    busy = result.stats.get("utilization")
+    title = f"Timeline: {result.name}" + (f" ({busy:.0%} busy)" if busy is not None else "")
+    fig.update_layout(title=title, barmode="overlay", xaxis={"type": "date", "title": "time"},
+                      yaxis={"title": "worker", "categoryorder": "array", "categoryarray": [label[w] for w in workers]})
+    return fig
+
+
 def figures(result: Result) -> dict[str, go.Figure]:
     """Every picture that the result has data for, by name."""
     out = {"history": optimization_history(result), "parallel_coordinates": parallel_coordinates(result)}
@@ -154,6 +184,8 @@ def figures(result: Result) -> dict[str, go.Figure]:
         out["learning_curves"] = learning_curves(result)
     if any(t.rungs for t in result.views):
         out["rungs"] = rungs(result)
+    if any(t.runs for t in result.views):
+        out["timeline"] = timeline(result)
     if result.trials["metric"].notna().sum() >= 2:
         out["importance"] = importance(result)
     return out

@@ -94,6 +94,8 @@ class Progress(Callback):
 
     def on_experiment_start(self, info: ExperimentInfo) -> None:
         self.total, self.direction = info.total_trials, info.config["direction"]
+        if info.resumes:  # a continued experiment: its earlier trials count from the start
+            self.name = f"{self.name} (resumed)"
         for trial in info.trials:
             self.on_trial_change(trial)
 

@@ -13,6 +13,8 @@ from maggy.trial import FrozenTrial, Trial, TrialState, checkpoint_name
 
 _BASE_COLUMNS = ["trial_id", "state"]
 _TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "executor", "host", "restarts", "error"]
+#: Means of the system metrics of a trial (see maggy.runtime.usage), when they were sampled.
+USAGE_COLUMNS = ["cpu_util", "mem", "gpu_util", "gpu_mem"]
 
 
 def best_trial(trials: Iterable[Trial | FrozenTrial], direction: str) -> Trial | FrozenTrial | None:
@@ -36,8 +38,8 @@ def best_trial(trials: Iterable[Trial | FrozenTrial], direction: str) -> Trial |
 def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) -> pd.DataFrame:
     """One row per finished trial; extra keys that ``train_fn`` returned become columns."""
     rows = []
-    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names) | {"budget", "rungs", "resumes", "parent",
-                                                                              "parent_budget"}
+    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names) | set(USAGE_COLUMNS) | {
+        "budget", "rungs", "resumes", "parent", "parent_budget"}
     for t in trials:
         if not t.state.finished:
             continue
@@ -53,6 +55,7 @@ def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) 
             row["resumes"] = t.resumes
         for k, v in t.extra.items():
             row[f"extra_{k}" if k in reserved else k] = v
+        row.update({k: t.usage[k] for k in USAGE_COLUMNS if k in t.usage})
         row.update({
             "steps": t.steps,
             "start": pd.to_datetime(t.start, unit="s") if t.start else pd.NaT,
@@ -71,8 +74,9 @@ def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) 
         columns += ["resumes"]
         for r in rows:
             r.setdefault("resumes", 0)
-    extras = sorted({k for r in rows for k in r} - set(columns) - set(_TAIL_COLUMNS))
-    frame = pd.DataFrame(rows, columns=columns + extras + _TAIL_COLUMNS[1:])
+    usage = [k for k in USAGE_COLUMNS if any(k in r for r in rows)]
+    extras = sorted({k for r in rows for k in r} - set(columns) - set(_TAIL_COLUMNS) - set(usage))
+    frame = pd.DataFrame(rows, columns=columns + extras + _TAIL_COLUMNS[1:] + usage)
     return frame.sort_values("start", kind="stable", ignore_index=True)
 
 
@@ -160,7 +164,8 @@ class Result:
         if self.stats.get("stopped"):
             lines.append(f"Stopped early: {self.stats['stopped']}")
         if "makespan" in self.stats:
-            lines.append(f"Wall time: {self.stats['makespan']:.1f} s on {self.stats.get('num_workers')} workers")
+            busy = f", {self.stats['utilization']:.0%} busy" if "utilization" in self.stats else ""
+            lines.append(f"Wall time: {self.stats['makespan']:.1f} s on {self.stats.get('num_workers')} workers{busy}")
         if self.model_uri:
             lines.append(f"Model: {self.model_uri}")
         lines.append(f"Results: {self.experiment_dir}")

@@ -47,6 +47,17 @@ class Previous:
     def tracking(self) -> dict[str, Any] | None:
         return self.starts[-1].get("tracking")
 
+    @property
+    def fingerprint(self) -> str | None:
+        """The fingerprint of the ``train_fn`` that last ran it (None in journals older than it)."""
+        return self.starts[-1].get("fingerprint")
+
+    @property
+    def ended(self) -> int:
+        """How many of its trials have an outcome."""
+        states: dict[str, str] = {e["trial_id"]: e["state"] for e in self.events if e["event"] == "trial"}
+        return sum(s in ("FINALIZED", "EARLY_STOPPED", "ERROR", "PAUSED") for s in states.values())
+
 
 def find_previous(storage: Storage, root: str, name: str) -> Previous | None:
     """The latest run of experiment ``name`` under ``root`` that has a journal, if any."""
@@ -60,8 +71,9 @@ def find_previous(storage: Storage, root: str, name: str) -> Previous | None:
     return None
 
 
-def check_same(previous: Previous, config: HyperparameterOptConfig) -> None:
-    """Raise InvalidParameterError naming every difference between ``config`` and the journal's."""
+def differences(previous: Previous, config: HyperparameterOptConfig) -> list[str]:
+    """Every difference in the fields that make an experiment (:data:`IDENTITY`) between
+    ``config`` and the journal's, in words; empty when they are the same experiment."""
     now, then = config.to_dict(), previous.config
     diffs = []
     for key in IDENTITY:
@@ -73,8 +85,15 @@ def check_same(previous: Previous, config: HyperparameterOptConfig) -> None:
                 diffs.append(f"searchspace ({detail})")
             else:
                 diffs.append(f"{key} ({then.get(key)!r} then, {now[key]!r} now)")
+    return diffs
+
+
+def check_same(previous: Previous, config: HyperparameterOptConfig) -> None:
+    """Raise InvalidParameterError naming every difference between ``config`` and the journal's
+    (``resume=True`` cannot continue an experiment that was another one)."""
+    diffs = differences(previous, config)
     if diffs:
         raise InvalidParameterError(
             f"The experiment '{config.name}' in {previous.exp_dir} ran with a different " + ", ".join(diffs) +
-            ", so this call cannot continue it. Pass resume=False to start a new experiment beside it, "
-            "or choose another name.")
+            ", so resume=True cannot continue it. Pass resume='auto' or resume=False to start a new experiment "
+            "beside it, or choose another name.")

@@ -254,8 +254,24 @@ class Scheduler:
             trial.rung_steps.append(len(trial.history))
         if state is TrialState.FINALIZED and not self.optimizer.completes(trial.view()):
             state = TrialState.PAUSED
+        if start is not None and end is not None:
+            trial.runs.append((start, end, trial.worker, state.value))
         self._move(trial, state)
         return trial
+
+    @staticmethod
+    def record_usage(trial: Trial, sample: dict[str, float]) -> None:
+        """Fold a sample of system metrics into the trial's running means (``usage``).
+
+        >>> t = Trial("a1", {})
+        >>> Scheduler.record_usage(t, {"cpu_util": 50.0}); Scheduler.record_usage(t, {"cpu_util": 100.0})
+        >>> t.usage
+        {'samples': 2, 'cpu_util': 75.0}
+        """
+        n = trial.usage.get("samples", 0)
+        trial.usage["samples"] = n + 1
+        for name, value in sample.items():
+            trial.usage[name] = (trial.usage.get(name, value) * n + value) / (n + 1)
 
     def learn(self, trial: Trial) -> None:
         """Tell the optimizer about an ended run and prepare the next suggestion."""

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 _STATUS = {TrialState.FINALIZED: "FINISHED", TrialState.PAUSED: "FINISHED",
            TrialState.EARLY_STOPPED: "KILLED", TrialState.ERROR: "FAILED"}
+#: A trial's system metrics (maggy.runtime.usage) by their names in MLflow.
+SYSTEM_METRICS = {"cpu_util": "system/cpu_utilization_percentage", "mem": "system/memory_usage_megabytes",
+                  "gpu_util": "system/gpu_utilization_percentage", "gpu_mem": "system/gpu_memory_usage_megabytes"}
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 # maggy's own MLflow calls: no long retry loops, and no "View run ... at" line on stdout for each
 # trial's run (the parent run and result.best_run_id say where the runs are)
@@ -159,6 +162,7 @@ class MlflowTracker(Callback):
         self.retries = 0
         self._runs: dict[str, str] = {}  # trial id -> run id
         self._paused: dict[str, int] = {}  # trial id -> steps when its run ended PAUSED
+        self._early: dict[str, list] = {}  # trial id -> system metrics sampled before its run was known
 
     # ---- set-up (synchronous) ------------------------------------------------------------------
 
@@ -212,6 +216,19 @@ class MlflowTracker(Callback):
         if batch:
             self._submit("metrics", lambda: self._log(self._run_of(trial), metrics=batch))
 
+    def on_system_metrics(self, trial: FrozenTrial, sample) -> None:
+        """A sample of the trial's system metrics, under MLflow's own ``system/`` names, the
+        sample's number as the step (as MLflow's system metrics monitor logs them)."""
+        if self.log_trials != "all":
+            return
+        now, step = int(time.time() * 1000), int(trial.usage.get("samples", 1)) - 1
+        self._early.setdefault(trial.trial_id, []).extend(
+            (SYSTEM_METRICS[k], float(v), now, step) for k, v in sample.items() if k in SYSTEM_METRICS)
+        self._bind(trial)
+        if trial.trial_id in self._runs:  # else kept until the worker's run is known
+            batch = self._early.pop(trial.trial_id)
+            self._submit("system metrics", lambda: self._log(self._run_of(trial), metrics=batch))
+
     def _bind(self, trial: FrozenTrial) -> None:
         """The run a worker opened for ``trial``."""
         run_id = trial.run_id
@@ -228,15 +245,17 @@ class MlflowTracker(Callback):
         if trial.state is TrialState.PAUSED:
             self._paused[trial.trial_id] = trial.steps
         self._bind(trial)
-        self._submit("trial end", lambda: self._end_run(self._run_of(trial), trial))
+        early = self._early.pop(trial.trial_id, [])
+        self._submit("trial end", lambda: self._end_run(self._run_of(trial), trial, early))
 
-    def _end_run(self, run: str, trial: FrozenTrial) -> None:
+    def _end_run(self, run: str, trial: FrozenTrial, early: list | tuple = ()) -> None:
         """A trial run's end: the final metric, the numeric extras, state and error, its status."""
         now = int(time.time() * 1000)
         key = self.optimization_key
         metrics = [(f"final_{key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
         metrics += [(k, float(v), now, trial.steps) for k, v in trial.extra.items()
                     if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        metrics += early  # system metrics of a run its worker could not open
         tags = {"maggy.state": trial.state.value}
         if trial.budget is not None:
             tags["maggy.budget"] = str(trial.budget)
@@ -248,6 +267,8 @@ class MlflowTracker(Callback):
     def on_experiment_end(self, result: "Result", outcome: str) -> None:
         summary = {f"best_{self.optimization_key}": result.best_metric, "trials": len(result.trials),
                    **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}}
+        if "utilization" in result.stats:
+            summary["utilization"] = result.stats["utilization"]
         best = next((t for t in result.views if t.trial_id == result.best_trial_id), None)
         if best is not None and self.log_trials == "best":  # the one trial run: the best's, made now
             self._submit("best trial", lambda: self._end_run(self._run_of(best), best))

@@ -104,6 +104,8 @@ class _Facts:
     parent_budget: float | None
     rung_steps: Any
     number: int
+    runs: Any
+    usage: Any
 
     @property
     def last_metric(self) -> float | None:
@@ -128,7 +130,7 @@ class _Facts:
             "rungs": [list(r) for r in self.rungs], "run_id": self.run_id, "run_start": self.run_start,
             "resumes": self.resumes, "asks": self.asks, "checkpoint_step": self.checkpoint_step,
             "executor": self.executor, "parent": self.parent, "parent_budget": self.parent_budget,
-            "rung_steps": list(self.rung_steps),
+            "rung_steps": list(self.rung_steps), "runs": [list(r) for r in self.runs], "usage": dict(self.usage),
         }
 
 
@@ -166,6 +168,8 @@ class FrozenTrial(_Facts):
     parent_budget: float | None = None
     rung_steps: tuple[int, ...] = ()
     number: int = 0
+    runs: tuple[tuple[float, float, int | None, str], ...] = ()
+    usage: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,6 +217,11 @@ class Trial(_Facts):
     #: The trial's place in the experiment (1 for the first created): its MLflow run is
     #: ``<experiment>-<number>``. Derived from the order of creation, not journaled.
     number: int = 0
+    #: Each ended run: (start, end, worker, state), for the timeline and the utilisation.
+    runs: list[tuple[float, float, int | None, str]] = field(default_factory=list)
+    #: Means of the system metrics its workers sampled (``cpu_util``, ``gpu_util``, ...) and
+    #: ``samples``, how many samples they are the mean of.
+    usage: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def create(cls, params: dict[str, Any], budget: float | None = None, parent: str | None = None) -> "Trial":
@@ -231,7 +240,8 @@ class Trial(_Facts):
             types.MappingProxyType(dict(self.extra)), tuple(self.history), self.start, self.end, self.worker,
             self.host, None if self.error is None else types.MappingProxyType(dict(self.error)), self.attempts,
             tuple(self.rungs), self.run_id, self.handoff, self.run_start, self.resumes, self.asks,
-            self.checkpoint_step, self.executor, self.parent, self.parent_budget, tuple(self.rung_steps), self.number)
+            self.checkpoint_step, self.executor, self.parent, self.parent_budget, tuple(self.rung_steps), self.number,
+            tuple(self.runs), types.MappingProxyType(dict(self.usage)))
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> "Trial":
@@ -248,4 +258,6 @@ class Trial(_Facts):
         t.checkpoint_step, t.executor = rec.get("checkpoint_step"), rec.get("executor")
         t.parent, t.parent_budget = rec.get("parent"), rec.get("parent_budget")
         t.rung_steps = list(rec.get("rung_steps") or [])
+        t.runs = [(float(a), float(b), w, str(st)) for a, b, w, st in rec.get("runs") or []]
+        t.usage = dict(rec.get("usage") or {})
         return t

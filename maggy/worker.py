@@ -22,6 +22,7 @@ from maggy.reporter import Reporter, truncate
 from maggy.rpc.client import RpcClient
 from maggy.rpc.messages import (MAX_LINES, MAX_POINTS, Assignment, Done, Final, Get, Log, Message, Metric, Register,
                                 Stop, Wait, WorkerError)
+from maggy.runtime.usage import UsageSampler
 from maggy.tracking import TrackingSpec, trial_run
 from maggy.trainfn import Signature, parse_return
 from maggy.trial import TrialState, error_record, exception_record
@@ -41,6 +42,8 @@ class WorkerSpec:
     optimization_key: str
     hb_interval: float
     tracking: TrackingSpec | None = None
+    #: Sample system metrics (see maggy.runtime.usage): True, False, or None for "where a GPU is visible".
+    system_metrics: bool | None = None
 
 
 class _Heartbeat(threading.Thread):
@@ -71,6 +74,7 @@ class _Worker:
         self.current: Reporter | None = None
         self.checkpoint: TrialCheckpoint | None = None
         self.run_id: str | None = None
+        self.usage = UsageSampler.create(spec.system_metrics)
 
     def beat(self) -> None:
         """Send what the trial reported since the last beat; what could not be sent is put back."""
@@ -95,13 +99,18 @@ class _Worker:
             beats = 0
             while len(points) > keep * MAX_POINTS or (not keep and not beats):
                 complete = self.checkpoint.complete if self.checkpoint is not None else None
+                system = self._system() if not keep and not beats else ()
                 reply = self.client.request(Metric(self.partition, rep.trial_id, _points(points[:MAX_POINTS]),
-                                                   self.run_id, complete))
+                                                   self.run_id, complete, system))
                 points, stop, beats = points[MAX_POINTS:], stop or isinstance(reply, Stop), beats + 1
         except BaseException:
             rep.untake(points, logs)
             raise
         return points, logs, stop
+
+    def _system(self) -> tuple[tuple[str, float], ...]:
+        """A sample of the system metrics, when they are on."""
+        return () if self.usage is None else tuple(self.usage.sample().items())
 
     def run(self) -> None:
         self.client.request(Register(self.partition, socket.gethostname(), os.getpid(), tuple(self.gpus),
@@ -126,12 +135,16 @@ class _Worker:
                     reply = self.client.request(final)
         finally:
             heartbeat.done.set()
+            if self.usage is not None:
+                self.usage.close()
 
     def run_trial(self, trial: Assignment, handoff: float | None) -> Final:
         start = time.time()
         metric, extra, error = None, {}, None
         self.run_id = None
         rep = Reporter(trial.trial_id, trial.params, trial.budget, None, trial.next_step)
+        if self.usage is not None:
+            self.usage.begin()
         self.current = rep  # heartbeats from now on, while a checkpoint downloads too
         checkpoint = None
         try:  # storage trouble fails this trial, never the worker
@@ -155,7 +168,7 @@ class _Worker:
             self.current, self.checkpoint = None, None
         return Final(self.partition, rep.trial_id, state, start, end, metric=metric, extra=extra, error=error,
                      points=_points(points), logs=tuple(logs), handoff=handoff, run_id=self.run_id,
-                     checkpoint=None if checkpoint is None else checkpoint.complete)
+                     checkpoint=None if checkpoint is None else checkpoint.complete, system=self._system())
 
     def _call(self, trial: Assignment, rep: Reporter) -> tuple[TrialState, float | None, dict, dict | None]:
         """Run ``train_fn`` in the trial's MLflow run; its exceptions fail the trial."""

@@ -49,8 +49,10 @@ _TEXT = MAX_TEXT + 64  # a cut line or message with its marker
 LIMITS: dict[str, tuple[int, int | None]] = {
     "trial_id": (64, None), "run_id": (64, None), "host": (255, None), "executor": (255, None),
     "gpus": (64, 64), "points": (MAX_POINTS, None), "lines": (MAX_LINES, _TEXT), "logs": (MAX_LINES, _TEXT),
-    "message": (2 * _TEXT, None), "traceback": (TRACEBACK_LIMIT, None),
+    "message": (2 * _TEXT, None), "traceback": (TRACEBACK_LIMIT, None), "system": (16, None),
 }
+#: The longest name of a system metric (``cpu_util``, ``gpu_mem``, ...).
+MAX_SYSTEM_NAME = 32
 
 
 class BodyError(ValueError):
@@ -132,6 +134,8 @@ class Message:
         for key in ("worker", "pid", "next_step"):
             if getattr(self, key, 0) < 0:
                 raise BodyError(f"{self.TYPE.name}.{key} must be >= 0")
+        if any(len(name) > MAX_SYSTEM_NAME for name, _ in getattr(self, "system", ())):
+            raise BodyError(f"{self.TYPE.name}.system: a name longer than {MAX_SYSTEM_NAME}")
 
 
 def _check_size(value: Any, limit: tuple[int, int | None] | None, where: str) -> None:
@@ -154,6 +158,8 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 Points = tuple[tuple[int, float], ...]
+#: A sample of system metrics (see maggy.runtime.usage): (name, value) pairs.
+System = tuple[tuple[str, float], ...]
 
 # ---- requests ----------------------------------------------------------------------------------
 
@@ -180,8 +186,8 @@ class Get(Message):
 
 @dataclass(frozen=True)
 class Metric(Message):
-    """The heartbeat: the running trial's new (step, value) points, possibly none, and the step
-    of its latest complete checkpoint."""
+    """The heartbeat: the running trial's new (step, value) points, possibly none, the step
+    of its latest complete checkpoint, and a sample of its system metrics when they are on."""
 
     TYPE = MsgType.METRIC
     worker: int
@@ -189,6 +195,7 @@ class Metric(Message):
     points: Points = ()
     run_id: str | None = None
     checkpoint: int | None = None
+    system: System = ()
 
 
 @dataclass(frozen=True)
@@ -219,6 +226,7 @@ class Final(Message):
     handoff: float | None = None
     run_id: str | None = None
     checkpoint: int | None = None
+    system: System = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()

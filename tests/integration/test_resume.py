@@ -156,7 +156,8 @@ def test_ctrl_c_then_the_same_call_again_in_the_same_process(tmp_path, monkeypat
     assert sum(collections.Counter(calls.read_text().split()).values()) <= 9 + 2  # two in flight at Ctrl-C at most
 
 
-def test_a_changed_call_is_refused_before_any_work_and_resume_false_starts_afresh(tmp_path, monkeypatch):
+def test_a_changed_call_is_refused_by_resume_true_before_any_work_and_resume_false_starts_afresh(tmp_path,
+                                                                                                monkeypatch):
     monkeypatch.setenv("MAGGY_TEST_CALLS", str(tmp_path / "calls.txt"))
     with pytest.raises(KeyboardInterrupt):
         experiment.lagom(counting_train, cfg(tmp_path), backend=LocalBackend(), verbose=False,
@@ -165,12 +166,13 @@ def test_a_changed_call_is_refused_before_any_work_and_resume_false_starts_afres
     class NoBackend(LocalBackend):
         def prepare(self):
             raise AssertionError("the backend was touched")
-    changed = cfg(tmp_path)
+    changed = cfg(tmp_path, resume=True)
     changed.searchspace = Searchspace(x=("DOUBLE", [0.0, 2.0]))
     with pytest.raises(InvalidParameterError, match=r"different searchspace \(x: .*1\.0.* then, .*2\.0.* now\)"):
         experiment.lagom(counting_train, changed, backend=NoBackend(), verbose=False)
     with pytest.raises(InvalidParameterError, match="direction \\('max' then, 'min' now\\)"):
-        experiment.lagom(counting_train, cfg(tmp_path, direction="min"), backend=NoBackend(), verbose=False)
+        experiment.lagom(counting_train, cfg(tmp_path, direction="min", resume=True), backend=NoBackend(),
+                         verbose=False)
     fresh = experiment.lagom(counting_train, cfg(tmp_path, resume=False, num_trials=2), backend=LocalBackend(),
                              verbose=False)
     assert len(list((tmp_path / "exp" / "again").iterdir())) == 2 and fresh.stats["resumes"] == 0

@@ -27,7 +27,7 @@ def test_a_mark_on_local_storage_is_complete_at_once(tmp_path):
 
 def test_a_trial_that_keeps_no_checkpoint_gets_no_directory(tmp_path):
     from maggy import HyperparameterOptConfig, Searchspace, experiment
-    from tests.unit.test_driver import ThreadBackend
+    from tests.helpers import ThreadBackend
 
     def train(k, reporter):
         if k % 2:

@@ -6,15 +6,16 @@ on :class:`ThreadBackend`, the real worker loop in threads of this process over 
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
-import threading
+import sys
+import time
 
 import pytest
 
-from maggy import HyperparameterOptConfig, Searchspace, experiment
-from maggy.backends import Backend
+from maggy import HyperparameterOptConfig, Searchspace, experiment, plot
 from maggy.callbacks import Callback
 from maggy.driver import Driver
 from maggy.journal import Journal
@@ -24,52 +25,10 @@ from maggy.rpc.server import Inbound
 from maggy.storage import LocalStorage
 from maggy.trainfn import inspect_train_fn
 from maggy.trial import TrialState
-from maggy.worker import worker_main
+
+from tests.helpers import ThreadBackend, fake_pynvml
 
 SP = Searchspace(x=("DOUBLE", [0.0, 1.0]))
-
-
-class ThreadBackend(Backend):
-    """Workers as threads of this process: the real worker loop and RPC, no processes."""
-
-    name = "threads"
-
-    def __init__(self, slots: int = 2) -> None:
-        self.slots = slots
-        self.threads: list[threading.Thread] = []
-
-    def prepare(self) -> None:
-        pass
-
-    def num_slots(self) -> int:
-        return self.slots
-
-    def addresses(self) -> tuple[str, str]:
-        return "127.0.0.1", "127.0.0.1"
-
-    def start(self, spec, num_workers, job_name) -> None:
-        def serve(partition):
-            try:
-                worker_main(spec, partition)
-            except (OSError, ConnectionError):  # the driver went away first
-                pass
-        self.threads = [threading.Thread(target=serve, args=(i,), daemon=True) for i in range(num_workers)]
-        for t in self.threads:
-            t.start()
-
-    def running(self) -> bool:
-        return any(t.is_alive() for t in self.threads)
-
-    def failure(self) -> str | None:
-        return None
-
-    def wait(self, timeout: float) -> bool:
-        for t in self.threads:
-            t.join(timeout)
-        return not self.running()
-
-    def cancel(self) -> None:
-        pass
 
 
 class Replies:
@@ -240,3 +199,51 @@ def test_load_result_rebuilds_the_result_from_the_journal(tmp_path):
         assert loaded.stats["outcome"] == "finished" and loaded.stats["states"] == {"FINALIZED": 5}
     with pytest.raises(FileNotFoundError, match="No maggy journal"):
         load_result(str(tmp_path / "nowhere"))
+
+
+def test_utilization_is_the_busy_share_of_worker_time_and_the_timeline_has_a_bar_per_run(tmp_path):
+    def train(x):
+        time.sleep(0.1)
+        return x
+    cfg = HyperparameterOptConfig(searchspace=SP, num_trials=5, experiment_dir=str(tmp_path), es_policy="none",
+                                  hb_interval=0.05, seed=0)
+    result = experiment.lagom(train, cfg, backend=ThreadBackend(2), verbose=False)
+    stats = result.stats
+    assert stats["busy_seconds"] == pytest.approx(result.trials["duration"].sum())
+    assert stats["utilization"] == pytest.approx(stats["busy_seconds"] / stats["worker_seconds"])
+    assert 0 < stats["utilization"] <= 1 and "% busy" in result.summary()
+    fig = plot.timeline(result)
+    bars = {(y, round(x)) for trace in fig.data for y, x in zip(trace.y, trace.x)}
+    table = {(f"worker {w}", round(1000 * d)) for w, d in zip(result.trials["worker"], result.trials["duration"])}
+    assert bars == table and sum(len(trace.y) for trace in fig.data) == 5
+    assert [trace.name for trace in fig.data] == ["finalized"]
+    assert "timeline" in plot.figures(result)
+
+
+def test_system_metrics_reach_the_trial_table_and_the_callbacks(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(count=1, util=(70,), used_mib=(2048,)))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+
+    class Samples(Callback):
+        def __init__(self):
+            self.got = []
+
+        def on_system_metrics(self, trial, sample):
+            self.got.append((trial.trial_id, dict(sample), trial.usage["samples"]))
+
+    def train(x):
+        time.sleep(0.3)  # a few heartbeats
+        return x
+    seen = Samples()
+    cfg = HyperparameterOptConfig(searchspace=SP, num_trials=2, experiment_dir=str(tmp_path), es_policy="none",
+                                  hb_interval=0.05, seed=0)  # system_metrics left at None: on, as a GPU is visible
+    result = experiment.lagom(train, cfg, backend=ThreadBackend(2), verbose=False, callbacks=[seen])
+    assert set(result.trials["gpu_util"]) == {70.0} and set(result.trials["gpu_mem"]) == {2048.0}
+    assert (result.trials["mem"] > 10).all() and result.trials["cpu_util"].notna().all()
+    for tid in result.trials["trial_id"]:
+        mine = [n for t, _, n in seen.got if t == tid]
+        assert len(mine) >= 3 and mine == list(range(1, len(mine) + 1))  # every sample, in order
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    quiet = experiment.lagom(train, dataclasses.replace(cfg, name="nogpu"), backend=ThreadBackend(2), verbose=False)
+    assert "cpu_util" not in quiet.trials and "gpu_util" not in quiet.trials  # no GPU: off by default
+

@@ -65,7 +65,7 @@ def test_a_trial_table_pyarrow_cannot_type_leaves_result_json_and_a_warning(tmp_
 
     from maggy import HyperparameterOptConfig, Searchspace, experiment
     from maggy.result import Result
-    from tests.unit.test_driver import ThreadBackend
+    from tests.helpers import ThreadBackend
 
     def untypable(self):
         raise ValueError("cannot convert")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
-from tests.unit.test_driver import ThreadBackend
+from tests.helpers import ThreadBackend
 
 
 def test_show_prints_the_summary_and_writes_the_plots(tmp_path):
@@ -26,7 +26,7 @@ def test_show_prints_the_summary_and_writes_the_plots(tmp_path):
     assert "Experiment 'shown': 4 trials" in out.stdout and result.best_trial_id in out.stdout
     assert "Outcome: finished" in out.stdout and "Best 4 of 4 trials" in out.stdout
     assert sorted(os.listdir(tmp_path / "pics")) == ["history.html", "importance.html", "learning_curves.html",
-                                                    "parallel_coordinates.html"]
+                                                    "parallel_coordinates.html", "timeline.html"]
     assert out.stderr == ""
     missing = subprocess.run([sys.executable, "-m", "maggy", "show", str(tmp_path / "nothing")],
                              capture_output=True, text=True, timeout=120)

@@ -61,3 +61,21 @@ def test_save_writes_every_picture_as_html(tmp_path):
     assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["history.html", "importance.html", "learning_curves.html",
                                                          "parallel_coordinates.html", "rungs.html"]
     assert all("plotly" in open(p).read(2000).lower() for p in paths)
+
+
+def test_timeline_has_a_row_per_worker_and_a_bar_per_run_coloured_by_its_end():
+    trials = []
+    runs = {"a": [(0.0, 2.0, 0, "PAUSED"), (5.0, 9.0, 1, "FINALIZED")], "b": [(0.5, 1.5, 1, "EARLY_STOPPED")],
+            "c": [(3.0, 4.0, 0, "ERROR")]}
+    for tid, rs in runs.items():
+        trials.append(Trial(tid, {"lr": 0.1}, state=TrialState(rs[-1][3]), metric=None if tid == "c" else 1.0,
+                            start=rs[-1][0], end=rs[-1][1], runs=rs))
+    result = Result.of("tl", "max", trials, ["lr"], "/tmp/tl", {"utilization": 0.5})
+    fig = plot.timeline(result)
+    by_state = {trace.name: trace for trace in fig.data}
+    assert set(by_state) == {"finalized", "paused", "early stopped", "error"}
+    assert by_state["paused"].marker.color != by_state["finalized"].marker.color
+    bars = sorted((trace.y[i], trace.x[i], trace.name) for trace in fig.data for i in range(len(trace.y)))
+    assert bars == [("worker 0", 1000.0, "error"), ("worker 0", 2000.0, "paused"),
+                    ("worker 1", 1000.0, "early stopped"), ("worker 1", 4000.0, "finalized")]
+    assert list(fig.layout.yaxis.categoryarray) == ["worker 0", "worker 1"] and "50% busy" in fig.layout.title.text

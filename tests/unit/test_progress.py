@@ -52,3 +52,10 @@ def test_the_best_is_kept_as_trials_end_and_change(monkeypatch):
         t.transition(TrialState.PENDING)
         progress.on_trial_change(t.view())
     assert progress.counts().best == 496 and best.state is TrialState.PENDING
+
+
+def test_a_continued_experiment_says_resumed(capsys):
+    progress = Progress("exp", verbose=True, min_interval=0.0)
+    progress.on_experiment_start(ExperimentInfo("exp", "/d", {"direction": "max"}, 3, 2, resumes=1))
+    progress.on_step_end()
+    assert capsys.readouterr().err.startswith("exp (resumed):")

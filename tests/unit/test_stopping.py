@@ -9,7 +9,7 @@ import pytest
 from maggy import HyperparameterOptConfig, InvalidParameterError, Searchspace, TrialsFailedError, experiment
 from maggy.stopping import StoppingRules
 from maggy.trial import FrozenTrial, TrialState
-from tests.unit.test_driver import ThreadBackend
+from tests.helpers import ThreadBackend
 
 SP = Searchspace(x=("DOUBLE", [0.0, 1.0]))
 

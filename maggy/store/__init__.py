@@ -1,0 +1,2 @@
+"""What maggy keeps about an experiment between runs: the fingerprint that tells whether a re-run
+is the same experiment."""

@@ -1,0 +1,75 @@
+"""Helpers that tests share: an in-process backend."""
+
+from __future__ import annotations
+
+import threading
+
+from maggy.backends import Backend
+from maggy.worker import worker_main
+
+
+class ThreadBackend(Backend):
+    """Workers as threads of this process: the real worker loop and RPC, no processes."""
+
+    name = "threads"
+
+    def __init__(self, slots: int = 2) -> None:
+        self.slots = slots
+        self.threads: list[threading.Thread] = []
+
+    def prepare(self) -> None:
+        pass
+
+    def num_slots(self) -> int:
+        return self.slots
+
+    def addresses(self) -> tuple[str, str]:
+        return "127.0.0.1", "127.0.0.1"
+
+    def start(self, spec, num_workers, job_name) -> None:
+        def serve(partition):
+            try:
+                worker_main(spec, partition)
+            except (OSError, ConnectionError):  # the driver went away first
+                pass
+        self.threads = [threading.Thread(target=serve, args=(i,), daemon=True) for i in range(num_workers)]
+        for t in self.threads:
+            t.start()
+
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self.threads)
+
+    def failure(self) -> str | None:
+        return None
+
+    def wait(self, timeout: float) -> bool:
+        for t in self.threads:
+            t.join(timeout)
+        return not self.running()
+
+    def cancel(self) -> None:
+        pass
+
+
+def fake_pynvml(count: int = 2, util: tuple[int, ...] = (40, 60), used_mib: tuple[int, ...] = (1024, 3072)):
+    """A stand-in for pynvml at its boundary (NVML itself needs an NVIDIA driver): ``count``
+    GPUs with the given utilisation and memory in use; records the calls it gets."""
+    import types
+
+    module = types.ModuleType("pynvml")
+    module.calls = []
+
+    def record(name, result=None):
+        def call(*args):
+            module.calls.append((name, args))
+            return result(*args) if callable(result) else result
+        return call
+
+    module.nvmlInit = record("init")
+    module.nvmlShutdown = record("shutdown")
+    module.nvmlDeviceGetCount = record("count", count)
+    module.nvmlDeviceGetHandleByIndex = record("by_index", lambda i: i)
+    module.nvmlDeviceGetHandleByUUID = record("by_uuid", lambda u: int(u.rsplit("-", 1)[1]))
+    module.nvmlDeviceGetUtilizationRates = record("util", lambda h: types.SimpleNamespace(gpu=util[h]))
+    module.nvmlDeviceGetMemoryInfo = record("memory", lambda h: types.SimpleNamespace(used=used_mib[h] * 2**20))
+    return module
