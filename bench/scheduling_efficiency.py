@@ -9,7 +9,9 @@ time / 2 slots) over the measured one. Each master runs in a process of its own,
 other in this sitting, so that their rows compare. Also prints maggy's hand-off latency from a
 worker's FINAL to the start of its next trial, its start-up (``lagom`` called -> first trial
 running, on executors already up) and its tear-down (last trial ended -> ``lagom`` returned), for
-the first call in the process and the later ones.
+the first call in the process and the later ones, and maggy's own utilisation figure
+(``result.stats["utilization"]``: trial seconds over workers x wall time from the first worker's
+registration).
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def measure(master: str, trials: int, repeat: int) -> dict:
             _, _, again = run_maggy(spark, durations[:SLOTS], tmp)
             edges.append((again["startup"], again["teardown"]))
         rows.append(("maggy (1 job, resident tasks)", wall, work))
-        handoffs.append((stats.get("handoff_p50_ms"), stats.get("handoff_p99_ms")))
+        handoffs.append((stats.get("handoff_p50_ms"), stats.get("handoff_p99_ms"), stats.get("utilization")))
         rows.append(("1 Spark job per wave of 2", *run_waves(spark, durations)))
         hyperopt = run_hyperopt(durations)
         if hyperopt is not None:
@@ -170,6 +172,8 @@ def main() -> None:
         p50 = statistics.median(h[0] for h in res["handoffs"])
         p99 = max(h[1] for h in res["handoffs"])
         print(f"{master:11} {'hand-off FINAL -> next trial start':38} {p50:11.2f} {p99:8.2f}")
+        busy = statistics.median(h[2] for h in res["handoffs"])
+        print(f"{master:11} {'utilization (stats, busy share)':38} {busy:11.1%}")
         for label, (up, down) in zip(("first lagom in the process", "a later lagom"), res["edges"]):
             print(f"{master:11} {label:38} {'':11} {'':8} {up:11.3f} {down:11.3f}")
 
