@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-
 SECONDS = 1.5
 
 

@@ -29,12 +29,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.problems import (BRANIN, HARTMANN6, LR_SCHEDULE_SPACE, LearningCurves, Problem,  # noqa: E402
-                            lr_schedule_model)
+from bench.problems import BRANIN, HARTMANN6, LR_SCHEDULE_SPACE, LearningCurves, Problem, lr_schedule_model  # noqa: E402
 from maggy import Searchspace  # noqa: E402
 from maggy.earlystop import MedianStoppingRule, NoStopping  # noqa: E402
+from maggy.engine.scheduler import run_sequential  # noqa: E402
 from maggy.optimizers import ASHA, GP, PBT, TPE, Hyperband, Optimizer, RandomSearch  # noqa: E402
-from maggy.scheduler import run_sequential  # noqa: E402
 from maggy.trial import TrialState  # noqa: E402
 
 Curve = list[tuple[float, float]]  # (trials or budget spent, best so far), minimisation

@@ -145,7 +145,8 @@ def main() -> None:
     print(f"{'killed 3 times, resumed each time':34} {killed:11.2f} {killed / plain:6.2f} {sum(epochs.values()):7d} "
           f"{twice:6d} {bound:6d} {len(from_scratch):7d}")
     print(f"\ntrials running at each kill: {in_flight}; 'twice' must stay within 'bound' "
-          f"(one checkpoint interval per trial running at a kill); 'from 0': trials started again from epoch 0 after they had saved a checkpoint")
+          "(one checkpoint interval per trial running at a kill); 'from 0': trials started again from epoch 0 "
+          "after they had saved a checkpoint")
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def _serve(tree: str):
     try:
         for name in [m for m in sys.modules if m == "maggy" or m.startswith("maggy.")]:
             del sys.modules[name]
-        from maggy.rpc import RpcServer
+        from maggy.engine.server import RpcServer
         from maggy.rpc.messages import Ok
     finally:
         sys.path.pop(0)

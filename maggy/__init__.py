@@ -5,7 +5,7 @@
 >>> # result = experiment.lagom(train_fn, sp)
 
 The driver-side API (``experiment``, ``HyperparameterOptConfig``, ``Result``) loads on first
-use, so that workers, which import only ``maggy.worker``, start without pandas.
+use, so that workers, which import only ``maggy.runtime.worker``, start without pandas.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import importlib
 from typing import Any
 
 from maggy.exceptions import EarlyStopped, InvalidParameterError, MaggyError, MaggyWarning, TrialsFailedError
-from maggy.reporter import Reporter
-from maggy.searchspace import Searchspace
+from maggy.runtime.reporter import Reporter
+from maggy.search.searchspace import Searchspace
 
 __version__ = "0.1.0"
 
 _LAZY = {"experiment": ("maggy.experiment", None),
          "HyperparameterOptConfig": ("maggy.config", "HyperparameterOptConfig"),
-         "Result": ("maggy.result", "Result"), "load_result": ("maggy.result", "load_result"),
-         "Callback": ("maggy.callbacks", "Callback"), "plot": ("maggy.plot", None)}
+         "Result": ("maggy.result", "Result"), "load_result": ("maggy.store.replay", "load_result"),
+         "Callback": ("maggy.callbacks", "Callback"), "plot": ("maggy.ui.plot", None)}
 
 __all__ = ["Callback", "EarlyStopped", "HyperparameterOptConfig", "InvalidParameterError", "MaggyError", "MaggyWarning",
            "Reporter", "Result", "Searchspace", "TrialsFailedError", "experiment", "load_result", "plot",

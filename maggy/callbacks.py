@@ -45,6 +45,8 @@ class ExperimentInfo:
     tracking: Mapping[str, Any] | None = None
     #: The fingerprint of ``train_fn`` (see maggy.store.fingerprint), kept in the journal.
     fingerprint: str | None = None
+    #: Whether each run of a trial keeps a checkpoint directory of its own (PBT).
+    versioned_checkpoints: bool = False
 
 
 class Callback:
@@ -75,7 +77,10 @@ class Callback:
     def on_step_end(self) -> None:
         """After the driver handled a message or ran its periodic checks."""
 
-    def on_experiment_end(self, result: "Result", outcome: str) -> None:
-        """The experiment ended: ``outcome`` is ``"finished"``, ``"interrupted"`` or ``"failed"``.
+    def on_experiment_end(self, result: "Result", outcome: str) -> "Result | None":
+        """The experiment ended: ``outcome`` is ``"finished"``, ``"stopped"``, ``"interrupted"``
+        or ``"failed"``.
 
-        Callbacks earlier in the list may have added to ``result`` (MLflow's run ids)."""
+        A callback that has something to add to the result returns an amended copy
+        (``dataclasses.replace(result, ...)``), which the callbacks after it and ``lagom`` get;
+        none changes the result it was given."""

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from maggy.earlystop import POLICY_NAMES, EarlyStopPolicy, make_policy
 from maggy.exceptions import InvalidParameterError
-from maggy.optimizers import OPTIMIZERS, Optimizer
-from maggy.searchspace import Searchspace
-from maggy.storage import storage_for
+from maggy.search.earlystop import POLICY_NAMES, EarlyStopPolicy, make_policy
+from maggy.search.optimizers import OPTIMIZERS, Optimizer
+from maggy.search.searchspace import Searchspace
+from maggy.store.storage import storage_for
 from maggy.validation import check_choice, check_int, check_number, check_str, invalid
 
 #: Trials run when neither ``num_trials`` nor the optimizer (a finite grid) bounds them.
@@ -22,7 +22,7 @@ OPTIMIZER_HINTS = {**{w: "For Bayesian optimisation use 'tpe' (Parzen estimators
                          "(a Gaussian process, for a few numeric parameters)."
                       for w in ("bayes", "bayesian", "bo", "bayesopt", "smac", "skopt")},
                    "bohb": "BOHB is ASHA with model-based sampling: optimizer=ASHA(sampler='tpe') "
-                           "(from maggy.optimizers import ASHA)."}
+                           "(from maggy.search.optimizers import ASHA)."}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -33,13 +33,13 @@ class HyperparameterOptConfig:
     Args:
         searchspace: the hyperparameters, a :class:`maggy.Searchspace`.
         optimizer: a name (``"randomsearch"``, ``"gridsearch"``, ``"tpe"``, ``"gp"``, ``"asha"``,
-            ``"hyperband"``) or an :class:`~maggy.optimizers.Optimizer` instance.
+            ``"hyperband"``) or an :class:`~maggy.search.optimizers.Optimizer` instance.
         num_trials: how many trials to start; default: the whole grid for grid search, else 10.
             ASHA and Hyperband promote trials on top of these.
         direction: ``"max"`` or ``"min"``imise the metric.
         optimization_key: the key of the metric when ``train_fn`` returns a dict.
         es_policy: early stopping, ``"median"``, ``"asha"``, ``"none"`` or an
-            :class:`~maggy.earlystop.EarlyStopPolicy`; default ``"median"``, or ``"none"`` with
+            :class:`~maggy.search.earlystop.EarlyStopPolicy`; default ``"median"``, or ``"none"`` with
             ASHA and Hyperband, which stop trials themselves.
         es_interval: seconds between early-stopping checks.
         es_min: finished trials needed before early stopping acts.
@@ -182,8 +182,8 @@ class HyperparameterOptConfig:
     @property
     def multi_fidelity(self) -> bool:
         """Whether the optimizer runs trials with growing budgets (ASHA, Hyperband)."""
-        opt = self.optimizer
-        return (opt if isinstance(opt, Optimizer) else OPTIMIZERS[opt]).resumes_trials
+        opt = self.optimizer if isinstance(self.optimizer, Optimizer) else OPTIMIZERS[self.optimizer]()
+        return opt.resumes_trials
 
     def make_optimizer(self) -> Optimizer:
         """The optimizer set up for this experiment (the instance given, or a new one by name)."""
@@ -195,7 +195,7 @@ class HyperparameterOptConfig:
     def make_policy(self) -> EarlyStopPolicy:
         if isinstance(self.es_policy, EarlyStopPolicy):
             return self.es_policy
-        return make_policy(self.es_policy, self.es_min)
+        return make_policy(str(self.es_policy), self.es_min)
 
     def planned_trials(self) -> int:
         """:meth:`total_trials` for the optimizer this config names, without setting it up."""

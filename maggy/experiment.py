@@ -11,21 +11,22 @@ from typing import Any, Callable, Sequence
 
 import cloudpickle
 
-from maggy.backends import Backend, make_backend
 from maggy.callbacks import Callback
 from maggy.config import HyperparameterOptConfig
-from maggy.driver import Driver
+from maggy.engine.backends import Backend, make_backend
+from maggy.engine.driver import Driver
 from maggy.exceptions import InvalidParameterError, MaggyWarning
-from maggy.journal import Journal
-from maggy.lease import Lease
-from maggy.progress import Progress
-from maggy.result import Result, load_result
-from maggy.resume import check_same, differences, find_previous
-from maggy.searchspace import Searchspace
-from maggy.storage import storage_for
+from maggy.integrations.mlflow import MlflowTracker, configured_uri
+from maggy.result import Result
+from maggy.runtime.trainfn import inspect_train_fn
+from maggy.search.searchspace import Searchspace
 from maggy.store.fingerprint import fingerprint
-from maggy.tracking import MlflowTracker, configured_uri
-from maggy.trainfn import inspect_train_fn
+from maggy.store.journal import Journal
+from maggy.store.lease import Lease
+from maggy.store.replay import find_previous, load_result
+from maggy.store.resume import check_same, differences
+from maggy.store.storage import storage_for
+from maggy.ui.progress import Progress
 
 DEFAULT_ROOT = "maggy_experiments"
 #: Bytes of a serialised ``train_fn`` above which lagom warns that it carries data to every worker.
@@ -45,7 +46,7 @@ def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | No
             ``optimizer="tpe"``, ``searchspace=`` ...): they build the config with the
             searchspace, or replace those fields of the config given.
         backend: ``"spark"`` (the active SparkSession, else a local one), ``"local"`` (worker
-            processes on this machine) or a :class:`~maggy.backends.Backend`.
+            processes on this machine) or a :class:`~maggy.engine.backends.Backend`.
         verbose: show live progress.
         callbacks: :class:`~maggy.callbacks.Callback` objects that watch the experiment (trial
             starts, results and ends), called after maggy's own progress, MLflow and journal.
@@ -204,11 +205,11 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
         if tracker is not None:
             tracking = tracker.start(config.to_dict(), resume=previous.tracking if previous is not None else None)
     except BaseException:
-        lease.on_experiment_end(None, "failed")
+        lease.release()
         raise
     watchers: list[Callback] = [Progress(config.name, verbose)]
     if tracker is not None:
         watchers.append(tracker)  # before the journal: result.json then holds the MLflow run ids
     watchers += [Journal(storage, exp_dir), lease]
     return Driver(config, train_fn, signature, runner, storage, exp_dir, callbacks=[*watchers, *callbacks],
-                  tracking=tracking, history=previous.events if previous is not None else (), fingerprint=code)
+                  tracking=tracking, previous=previous, fingerprint=code)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import collections
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeVar
 
 import pandas as pd
 
 from maggy.trial import FrozenTrial, Trial, TrialState, checkpoint_name
+
+T = TypeVar("T", bound="Trial | FrozenTrial")
 
 _BASE_COLUMNS = ["trial_id", "state"]
 _TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "executor", "host", "restarts", "error"]
@@ -17,7 +18,7 @@ _TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "execu
 USAGE_COLUMNS = ["cpu_util", "mem", "gpu_util", "gpu_mem"]
 
 
-def best_trial(trials: Iterable[Trial | FrozenTrial], direction: str) -> Trial | FrozenTrial | None:
+def best_trial(trials: Iterable[T], direction: str) -> T | None:
     """The best completed trial (EARLY_STOPPED ones only when none completed).
 
     Among multi-fidelity trials only those that reached the largest budget compete, since a
@@ -31,7 +32,7 @@ def best_trial(trials: Iterable[Trial | FrozenTrial], direction: str) -> Trial |
             pool = [t for t in pool if t.budget == max(budgets)]
         if pool:
             pick = max if direction == "max" else min
-            return pick(pool, key=lambda t: t.metric)
+            return pick(pool, key=lambda t: float(t.metric or 0.0))  # all have a metric (above)
     return None
 
 
@@ -160,7 +161,7 @@ class Result:
             lines.append("No trial produced a metric." + why)
         else:
             lines.append(f"Best {self.direction} metric: {self.best_metric:.6g} (trial {self.best_trial_id})")
-            lines.append("Best params: " + ", ".join(f"{k}={v!r}" for k, v in self.best_params.items()))
+            lines.append("Best params: " + ", ".join(f"{k}={v!r}" for k, v in (self.best_params or {}).items()))
         if self.stats.get("stopped"):
             lines.append(f"Stopped early: {self.stats['stopped']}")
         if "makespan" in self.stats:
@@ -182,8 +183,9 @@ class Result:
                 "model_uri": self.model_uri, "stats": self.stats}
 
     @classmethod
-    def of(cls, name: str, direction: str, trials: Iterable[Trial], param_names: list[str],
-           experiment_dir: str, stats: dict[str, Any], versioned_checkpoints: bool = False) -> "Result":
+    def of(cls, name: str, direction: str, trials: Iterable[Trial | FrozenTrial], param_names: list[str],
+           experiment_dir: str, stats: dict[str, Any], versioned_checkpoints: bool = False,
+           best_run_id: str | None = None, model_uri: str | None = None) -> "Result":
         """The result of ``trials``: the best one and the table."""
         trials = list(trials)
         best = best_trial([t for t in trials if t.state.finished or t.state is TrialState.PAUSED], direction)
@@ -193,7 +195,8 @@ class Result:
                    best_trial_id=None if best is None else best.trial_id,
                    trials=trials_frame(trials, param_names), experiment_dir=experiment_dir, stats=stats,
                    views=tuple(t.view() if isinstance(t, Trial) else t for t in trials),
-                   versioned_checkpoints=versioned_checkpoints, searchspace_names=tuple(param_names))
+                   versioned_checkpoints=versioned_checkpoints, searchspace_names=tuple(param_names),
+                   best_run_id=best_run_id, model_uri=model_uri)
 
     def to_parquet(self) -> bytes:
         """The trial table as Parquet (through pyarrow), as written to ``trials.parquet``: with
@@ -207,7 +210,7 @@ class Result:
         frame = self.trials.copy()
         for col in frame.columns:  # extra values of mixed types: kept as text
             if frame[col].dtype == object and col != "rungs":
-                frame[col] = frame[col].map(lambda v: None if v is None else v if isinstance(v, str) else json.dumps(v, default=str))
+                frame[col] = frame[col].map(_as_text)
         frame.insert(0, "experiment", self.name)
         frame.insert(1, "experiment_dir", self.experiment_dir)
         out = io.BytesIO()
@@ -217,40 +220,5 @@ class Result:
         return out.getvalue()
 
 
-def load_result(path: str) -> Result:
-    """The :class:`Result` of an experiment, rebuilt from its journal without running anything.
-
-    ``path`` is an experiment's directory (``<experiment_dir>/<name>/<run id>``, local or on
-    HDFS), its ``journal.jsonl``, or ``<experiment_dir>/<name>`` for the latest run of that name.
-    An unfinished experiment (its driver died or was interrupted) gives the trials that ended.
-    """
-    from maggy.journal import Journal
-    from maggy.optimizers import OPTIMIZERS
-    from maggy.storage import storage_for
-
-    storage = storage_for(path)
-    exp_dir = storage.normalize(path)
-    if exp_dir.rstrip("/").endswith("/journal.jsonl"):
-        exp_dir = exp_dir.rstrip("/")[:-len("/journal.jsonl")]
-    elif not storage.exists(storage.join(exp_dir, "journal.jsonl")) and storage.exists(exp_dir):
-        runs = [r for r in storage.listdir(exp_dir) if storage.exists(storage.join(exp_dir, r, "journal.jsonl"))]
-        if runs:
-            exp_dir = storage.join(exp_dir, runs[-1])
-    journal = Journal(storage, exp_dir)
-    events = journal.read()
-    start = next((e for e in events if e["event"] == "experiment_start"), None)
-    if start is None:
-        raise FileNotFoundError(f"No maggy journal at {path}: give an experiment's directory "
-                                "(<experiment_dir>/<name>/<run id>), its journal.jsonl, or <experiment_dir>/<name>.")
-    end = next((e for e in reversed(events) if e["event"] == "experiment_end"), None)
-    trials = {e["trial_id"]: Trial.from_record(e) for e in events if e["event"] == "trial"}
-    config = start["config"]
-    stats = dict(end["stats"]) if end is not None else {}
-    stats.update(outcome=end["outcome"] if end is not None else "unfinished", total_trials=start.get("total"),
-                 states=dict(collections.Counter(t.state.value for t in trials.values())))
-    opt = OPTIMIZERS.get(str(config.get("optimizer", "")).lower())
-    result = Result.of(config["name"], config["direction"], trials.values(), list(config["searchspace"]),
-                       exp_dir, stats, versioned_checkpoints=bool(opt and opt.versions_checkpoints))
-    tracking = stats.get("tracking") or {}
-    result.best_run_id, result.model_uri = tracking.get("best_run_id"), tracking.get("model_uri")
-    return result
+def _as_text(value: Any) -> str | None:
+    return None if value is None else value if isinstance(value, str) else json.dumps(value, default=str)

@@ -1,14 +1,31 @@
-"""A trial and its state machine: every state change goes through ``Trial.transition``."""
+"""A trial: its facts written once (:class:`FrozenTrial`), and the scheduler's handle on it
+(:class:`Trial`), whose every change goes through :meth:`Trial.update` and every state change
+through :meth:`Trial.transition`.
+
+Everything else is derived from the one field list: the journal record (:meth:`FrozenTrial.to_record`
+and :meth:`FrozenTrial.from_record`), the snapshots optimizers, policies and callbacks get (a
+trial's current :class:`FrozenTrial` is its snapshot), the result's table.
+
+>>> t = Trial.create({"x": 0.5})
+>>> t.transition(TrialState.RUNNING)
+>>> t.update(history=((0, 0.1), (1, 0.3)))
+>>> view = t.view()
+>>> view.state.value, view.steps, view.last_metric
+('RUNNING', 2, 0.3)
+>>> FrozenTrial.from_record(view.to_record()) == view
+True
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
 import traceback as tb
 import types
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 #: Characters of a traceback kept with a failed trial (its end).
 TRACEBACK_LIMIT = 64 * 1024
@@ -45,10 +62,10 @@ class IllegalTransition(RuntimeError):
     """A state change the trial state machine does not allow (a maggy bug, never user input)."""
 
 
-def trial_id_for(params: dict[str, Any], budget: float | None = None, parent: str | None = None) -> str:
+def trial_id_for(params: Mapping[str, Any], budget: float | None = None, parent: str | None = None) -> str:
     """Stable id of a parameter point (and budget, and the trial whose checkpoint it starts from):
     the same point always gets the same id."""
-    key: dict[str, Any] = {"params": params} if budget is None else {"params": params, "budget": budget}
+    key: dict[str, Any] = {"params": dict(params)} if budget is None else {"params": dict(params), "budget": budget}
     if parent is not None:
         key["parent"] = parent
     blob = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
@@ -76,36 +93,65 @@ def exception_record(exc: BaseException, message: str | None = None) -> dict[str
                         "".join(tb.format_exception(exc)))
 
 
-class _Facts:
-    """What trials and their frozen views derive from their fields."""
+_EMPTY: Mapping[str, Any] = types.MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class FrozenTrial:
+    """What is known of a trial at one moment: what optimizers, stopping policies and callbacks
+    get, and what the journal records. Read-only all the way down (tuples, read-only mappings).
+
+    >>> view = FrozenTrial("a1", {"x": 0.5}, history=((0, 0.1), (1, 0.3)))
+    >>> view.steps, view.last_metric
+    (2, 0.3)
+    """
 
     trial_id: str
-    params: Any
-    budget: float | None
-    state: TrialState
-    metric: float | None
-    extra: Any
-    history: Any
-    start: float | None
-    end: float | None
-    worker: int | None
-    host: str | None
-    error: Any
-    handoff: float | None
-    attempts: int
-    rungs: Any
-    run_id: str | None
-    run_start: int
-    resumes: int
-    asks: int
-    checkpoint_step: int | None
-    executor: str | None
-    parent: str | None
-    parent_budget: float | None
-    rung_steps: Any
-    number: int
-    runs: Any
-    usage: Any
+    params: Mapping[str, Any]
+    budget: float | None = None
+    state: TrialState = TrialState.PENDING
+    metric: float | None = None
+    #: What ``train_fn`` returned beside its metric.
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    #: Every (step, value) the trial reported, over all its runs.
+    history: tuple[tuple[int, float], ...] = ()
+    #: When its latest run started and ended (the worker's clock).
+    start: float | None = None
+    end: float | None = None
+    #: The worker (partition), host and Spark executor of its latest run.
+    worker: int | None = None
+    host: str | None = None
+    executor: str | None = None
+    error: Mapping[str, str] | None = None
+    #: How often its worker was lost and it was continued on another.
+    attempts: int = 0
+    #: (budget, metric) of each completed multi-fidelity run, lowest budget first.
+    rungs: tuple[tuple[float, float], ...] = ()
+    #: Its MLflow run, once its worker opened one.
+    run_id: str | None = None
+    #: Seconds from its worker's previous FINAL to this run's start.
+    handoff: float | None = None
+    #: Index in ``history`` where the current run's points begin.
+    run_start: int = 0
+    #: How often it was continued after its driver stopped (a resumed experiment).
+    resumes: int = 0
+    #: How many suggestions the optimizer made to produce it (rejected duplicates too), so that
+    #: a resume replays the optimizer's random draws exactly.
+    asks: int = 1
+    #: The step of the latest complete checkpoint ``reporter.checkpoint()`` marked.
+    checkpoint_step: int | None = None
+    #: The trial whose checkpoint it started from, and that checkpoint's budget (PBT's exploit).
+    parent: str | None = None
+    parent_budget: float | None = None
+    #: Points in ``history`` at the end of each completed multi-fidelity run (as ``rungs``).
+    rung_steps: tuple[int, ...] = ()
+    #: Its place in the experiment (1 for the first created): its MLflow run is ``<experiment>-<n>``.
+    number: int = 0
+    #: Each ended run: (start, end, worker, state), for the timeline and the utilisation.
+    runs: tuple[tuple[float, float, int | None, str], ...] = ()
+    #: Means of the system metrics its workers sampled (``cpu_util``, ``gpu_util``, ...) and
+    #: ``samples``, how many samples they are the mean of.
+    usage: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
 
     @property
     def last_metric(self) -> float | None:
@@ -121,143 +167,99 @@ class _Facts:
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready snapshot, as written to the journal and result.json."""
-        return {
-            "trial_id": self.trial_id, "params": dict(self.params), "budget": self.budget,
-            "state": self.state.value, "metric": self.metric, "extra": dict(self.extra),
-            "history": [list(p) for p in self.history], "start": self.start, "end": self.end,
-            "worker": self.worker, "host": self.host, "error": None if self.error is None else dict(self.error),
-            "handoff": self.handoff, "attempts": self.attempts,
-            "rungs": [list(r) for r in self.rungs], "run_id": self.run_id, "run_start": self.run_start,
-            "resumes": self.resumes, "asks": self.asks, "checkpoint_step": self.checkpoint_step,
-            "executor": self.executor, "parent": self.parent, "parent_budget": self.parent_budget,
-            "rung_steps": list(self.rung_steps), "runs": [list(r) for r in self.runs], "usage": dict(self.usage),
-        }
-
-
-@dataclass(frozen=True)
-class FrozenTrial(_Facts):
-    """A read-only snapshot of a trial: what optimizers, stopping policies and callbacks get.
-
-    >>> view = FrozenTrial("a1", {"x": 0.5}, history=((0, 0.1), (1, 0.3)))
-    >>> view.steps, view.last_metric
-    (2, 0.3)
-    """
-
-    trial_id: str
-    params: Mapping[str, Any]
-    budget: float | None = None
-    state: TrialState = TrialState.PENDING
-    metric: float | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    history: tuple[tuple[int, float], ...] = ()
-    start: float | None = None
-    end: float | None = None
-    worker: int | None = None
-    host: str | None = None
-    error: Mapping[str, str] | None = None
-    attempts: int = 0
-    rungs: tuple[tuple[float, float], ...] = ()
-    run_id: str | None = None
-    handoff: float | None = None
-    run_start: int = 0
-    resumes: int = 0
-    asks: int = 1
-    checkpoint_step: int | None = None
-    executor: str | None = None
-    parent: str | None = None
-    parent_budget: float | None = None
-    rung_steps: tuple[int, ...] = ()
-    number: int = 0
-    runs: tuple[tuple[float, float, int | None, str], ...] = ()
-    usage: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Trial(_Facts):
-    """One evaluation of ``train_fn`` at ``params``, owned by the scheduler; everyone else gets
-    a :class:`FrozenTrial` from :meth:`view`."""
-
-    trial_id: str
-    params: dict[str, Any]
-    budget: float | None = None
-    state: TrialState = TrialState.PENDING
-    metric: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    history: list[tuple[int, float]] = field(default_factory=list)
-    start: float | None = None
-    end: float | None = None
-    worker: int | None = None
-    host: str | None = None
-    error: dict[str, str] | None = None
-    stop_requested: bool = False
-    handoff: float | None = None
-    attempts: int = 0
-    #: (budget, metric) of each completed multi-fidelity run, lowest budget first.
-    rungs: list[tuple[float, float]] = field(default_factory=list)
-    #: Index in ``history`` where the current run's points begin.
-    run_start: int = 0
-    #: The trial's MLflow run, once its worker opened one.
-    run_id: str | None = None
-    #: How often the trial was continued after its driver stopped (a resumed experiment).
-    resumes: int = 0
-    #: How many suggestions the optimizer made to produce this trial (rejected duplicates too),
-    #: so that a resume replays the optimizer's random draws exactly.
-    asks: int = 1
-    #: The step of the latest complete checkpoint ``reporter.checkpoint()`` marked.
-    checkpoint_step: int | None = None
-    #: The Spark executor of the worker that ran the latest run.
-    executor: str | None = None
-    #: The trial whose checkpoint this one started from, and that checkpoint's budget (PBT's
-    #: exploit); None for a trial that started from scratch.
-    parent: str | None = None
-    parent_budget: float | None = None
-    #: Points in ``history`` at the end of each completed multi-fidelity run (as ``rungs``):
-    #: what a child that copies the checkpoint of that run inherits.
-    rung_steps: list[int] = field(default_factory=list)
-    #: The trial's place in the experiment (1 for the first created): its MLflow run is
-    #: ``<experiment>-<number>``. Derived from the order of creation, not journaled.
-    number: int = 0
-    #: Each ended run: (start, end, worker, state), for the timeline and the utilisation.
-    runs: list[tuple[float, float, int | None, str]] = field(default_factory=list)
-    #: Means of the system metrics its workers sampled (``cpu_util``, ``gpu_util``, ...) and
-    #: ``samples``, how many samples they are the mean of.
-    usage: dict[str, float] = field(default_factory=dict)
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
-    def create(cls, params: dict[str, Any], budget: float | None = None, parent: str | None = None) -> "Trial":
-        return cls(trial_id_for(params, budget, parent), dict(params), budget, parent=parent)
+    def from_record(cls, rec: Mapping[str, Any]) -> "FrozenTrial":
+        """The snapshot :meth:`to_record` wrote (fields a record lacks keep their defaults, so
+        that journals of older versions read)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: _read(k, v) for k, v in rec.items() if k in names})
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: mappings as dicts, tuples as lists, enums as their values."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return types.MappingProxyType(dict(value or {}))
+
+
+def _pairs(kind: Callable[[Any], Any]) -> Callable[[Any], tuple]:
+    return lambda items: tuple((kind(a), float(b)) for a, b in items or ())
+
+
+#: How each field that is not a plain value is read, from a record or an update: read-only
+#: mappings and tuples, so that a snapshot can be handed to anyone.
+_READ: dict[str, Callable[[Any], Any]] = {
+    "state": TrialState, "params": _mapping, "extra": _mapping, "usage": _mapping,
+    "error": lambda e: None if e is None else _mapping(e),
+    "history": _pairs(int), "rungs": _pairs(float), "rung_steps": lambda steps: tuple(int(s) for s in steps or ()),
+    "runs": lambda runs: tuple((float(a), float(b), w, str(s)) for a, b, w, s in runs or ()),
+}
+_FIELDS = frozenset(f.name for f in dataclasses.fields(FrozenTrial))
+
+
+def _read(name: str, value: Any) -> Any:
+    return _READ[name](value) if name in _READ else value
+
+
+class Trial:
+    """The scheduler's handle on one trial: reading an attribute reads its current
+    :class:`FrozenTrial`; :meth:`update` and :meth:`transition` replace it, so a snapshot taken
+    earlier never changes. Only the scheduler calls them."""
+
+    __slots__ = ("_facts",)
+
+    def __init__(self, trial_id: str, params: Mapping[str, Any], budget: float | None = None, **facts: Any) -> None:
+        object.__setattr__(self, "_facts", FrozenTrial(trial_id, _mapping(params), budget,
+                                                       **{k: _read(k, v) for k, v in facts.items()}))
+
+    @classmethod
+    def create(cls, params: Mapping[str, Any], budget: float | None = None, parent: str | None = None) -> "Trial":
+        return cls(trial_id_for(params, budget, parent), params, budget, parent=parent)
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> "Trial":
+        return cls.of(FrozenTrial.from_record(rec))
+
+    @classmethod
+    def of(cls, facts: FrozenTrial) -> "Trial":
+        """A handle that starts from ``facts``."""
+        trial = cls.__new__(cls)
+        object.__setattr__(trial, "_facts", facts)
+        return trial
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._facts, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"trial.{name} is read-only: the scheduler changes trials with update()")
+
+    def __repr__(self) -> str:
+        return f"Trial({self._facts!r})"
+
+    def update(self, **changes: Any) -> None:
+        """Replace facts (not the state: :meth:`transition` does that)."""
+        unknown = set(changes) - _FIELDS
+        if unknown or "state" in changes:
+            raise TypeError(f"Trial.update cannot set {sorted(unknown | {'state'} & set(changes))}")
+        object.__setattr__(self, "_facts", dataclasses.replace(
+            self._facts, **{k: _read(k, v) for k, v in changes.items()}))
 
     def transition(self, new: TrialState) -> None:
         """Move to ``new``; raises IllegalTransition when the state machine forbids it."""
-        if new not in _ALLOWED[self.state]:
-            raise IllegalTransition(f"trial {self.trial_id}: {self.state.value} -> {new.value}")
-        self.state = new
+        if new not in _ALLOWED[self._facts.state]:
+            raise IllegalTransition(f"trial {self._facts.trial_id}: {self._facts.state.value} -> {new.value}")
+        object.__setattr__(self, "_facts", dataclasses.replace(self._facts, state=new))
 
     def view(self) -> FrozenTrial:
         """A read-only snapshot of this trial now."""
-        return FrozenTrial(
-            self.trial_id, types.MappingProxyType(dict(self.params)), self.budget, self.state, self.metric,
-            types.MappingProxyType(dict(self.extra)), tuple(self.history), self.start, self.end, self.worker,
-            self.host, None if self.error is None else types.MappingProxyType(dict(self.error)), self.attempts,
-            tuple(self.rungs), self.run_id, self.handoff, self.run_start, self.resumes, self.asks,
-            self.checkpoint_step, self.executor, self.parent, self.parent_budget, tuple(self.rung_steps), self.number,
-            tuple(self.runs), types.MappingProxyType(dict(self.usage)))
-
-    @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> "Trial":
-        t = cls(rec["trial_id"], rec["params"], rec.get("budget"))
-        t.state = TrialState(rec["state"])
-        t.metric, t.extra, t.error = rec.get("metric"), rec.get("extra") or {}, rec.get("error")
-        t.history = [(int(s), float(v)) for s, v in rec.get("history") or []]
-        t.start, t.end = rec.get("start"), rec.get("end")
-        t.worker, t.host = rec.get("worker"), rec.get("host")
-        t.handoff, t.attempts = rec.get("handoff"), rec.get("attempts", 0)
-        t.rungs = [(float(b), float(m)) for b, m in rec.get("rungs") or []]
-        t.run_id = rec.get("run_id")
-        t.run_start, t.resumes, t.asks = rec.get("run_start", 0), rec.get("resumes", 0), rec.get("asks", 1)
-        t.checkpoint_step, t.executor = rec.get("checkpoint_step"), rec.get("executor")
-        t.parent, t.parent_budget = rec.get("parent"), rec.get("parent_budget")
-        t.rung_steps = list(rec.get("rung_steps") or [])
-        t.runs = [(float(a), float(b), w, str(st)) for a, b, w, st in rec.get("runs") or []]
-        t.usage = dict(rec.get("usage") or {})
-        return t
+        return self._facts

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping, overload
 
 from maggy.exceptions import InvalidParameterError
 
@@ -19,6 +19,14 @@ def invalid(param: str, got: Any, expected: str, fix: str = "") -> InvalidParame
     if fix:
         msg += f" {fix}"
     return InvalidParameterError(msg)
+
+
+@overload
+def check_int(param: str, value: Any, *, low: int | None = None, allow_none: Literal[False] = False) -> int: ...
+
+
+@overload
+def check_int(param: str, value: Any, *, low: int | None = None, allow_none: bool) -> int | None: ...
 
 
 def check_int(param: str, value: Any, *, low: int | None = None, allow_none: bool = False) -> int | None:
@@ -55,14 +63,14 @@ def check_choice(param: str, value: Any, options: Iterable[str], aliases: Mappin
     >>> check_choice("optimizer", "randmsearch", ["randomsearch", "tpe"])
     Traceback (most recent call last):
     ...
-    maggy.exceptions.InvalidParameterError: The 'optimizer' parameter must be one of 'randomsearch', 'tpe'; got 'randmsearch'. Did you mean 'randomsearch'?
+    maggy.exceptions.InvalidParameterError: The 'optimizer' parameter must be one of 'randomsearch', 'tpe'; got ...
     """
     options = list(options)
     allowed = ", ".join(repr(o) for o in options)
     key = value.strip().lower() if isinstance(value, str) else None
-    if key in options:
+    if key is not None and key in options:
         return key
-    if aliases and key in aliases:
+    if aliases and key is not None and key in aliases:
         return aliases[key]
     fix = ""
     if key is not None:

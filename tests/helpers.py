@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from maggy.backends import Backend
-from maggy.worker import worker_main
+from maggy.runtime.worker import worker_main
 
 
 class ThreadBackend(Backend):

@@ -18,7 +18,7 @@ class RpcClient:
                  handshake_timeout: float = 10.0, attempts: int = 3) -> None:
         self._lock = threading.Lock()
         self._seq = 0
-        for attempt in range(attempts):
+        for _ in range(attempts):
             # a connection the driver's listen queue dropped in a burst never gets its challenge:
             # connect again rather than wait for the request timeout
             self._sock = socket.create_connection((host, port), timeout=timeout)

@@ -36,8 +36,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
-from maggy.reporter import MAX_TEXT
 from maggy.rpc.protocol import MsgType
+from maggy.runtime.reporter import MAX_TEXT
 from maggy.trial import TRACEBACK_LIMIT, TrialState
 
 #: Log lines in one LOG or FINAL, and metric points in one METRIC or FINAL: workers send more

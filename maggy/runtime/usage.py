@@ -64,8 +64,8 @@ class UsageSampler:
 
         self._process = psutil.Process()
         self._process.cpu_percent(None)
-        self._nvml = _nvml() if gpu else None
-        self._gpus = []
+        self._nvml: Any = _nvml() if gpu else None
+        self._gpus: list[Any] = []
         if self._nvml is not None:
             try:
                 self._gpus = _visible(self._nvml)

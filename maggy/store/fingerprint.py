@@ -57,7 +57,7 @@ def _is_user_module(name: str | None) -> bool:
         return True
     module = sys.modules.get(name)
     path = getattr(module, "__file__", None)
-    return bool(path) and not os.path.realpath(path).startswith(_ROOTS)
+    return isinstance(path, str) and not os.path.realpath(path).startswith(_ROOTS)
 
 
 class _Walk:

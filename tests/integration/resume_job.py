@@ -31,7 +31,7 @@ def train(q, reporter, budget=None):
         with open(path) as f:
             epoch = json.load(f)["epoch"]
     budget = int(budget or EPOCHS)  # ASHA's rung budget or PBT's interval's end, else every epoch
-    for epoch in range(epoch, budget):
+    for epoch in range(epoch, budget):  # noqa: B020 - continues from the checkpoint's epoch
         time.sleep(0.15)
         with open(calls, "a") as f:
             f.write(f"{reporter.trial_id} {epoch}\n")

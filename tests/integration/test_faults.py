@@ -14,7 +14,6 @@ import pytest
 from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import LocalBackend, SparkBackend
 from maggy.rpc.protocol import MsgType
-
 from tests.conftest import wait_for
 from tests.unit.rpc.peers import BAD_STREAMS, connect, recv_exact, send_and_expect_close
 
@@ -46,7 +45,7 @@ def test_bad_frames_are_dropped_and_workers_carry_on(backend, tmp_path):
         for reason, stream in BAD_STREAMS.items():
             before = driver.server.bad_frames[reason]
             assert send_and_expect_close(driver.server.address, driver.secret, stream) == b"", reason
-            wait_for(lambda: driver.server.bad_frames[reason] == before + 1, what=f"{reason} counted")
+            wait_for(lambda r=reason, b=before: driver.server.bad_frames[r] == b + 1, what=f"{reason} counted")
     finally:
         gate.touch()
         runner.join(120)

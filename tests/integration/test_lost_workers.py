@@ -12,7 +12,6 @@ import pytest
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import LocalBackend, SparkBackend
-
 from tests.conftest import wait_for
 
 EPOCHS = 6

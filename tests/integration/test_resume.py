@@ -15,10 +15,10 @@ import pytest
 from maggy import HyperparameterOptConfig, InvalidParameterError, Searchspace, experiment
 from maggy.backends import LocalBackend
 from maggy.callbacks import Callback
-from maggy.journal import Journal
-from maggy.lease import ExperimentLockedError
-from maggy.storage import LocalStorage
-
+from maggy.store.journal import Journal
+from maggy.store.lease import ExperimentLockedError
+from maggy.store.replay import ExperimentLog
+from maggy.store.storage import LocalStorage
 from tests.conftest import wait_for
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -133,7 +133,7 @@ def test_ctrl_c_then_the_same_call_again_in_the_same_process(tmp_path, monkeypat
         experiment.lagom(counting_train, cfg(tmp_path), backend=LocalBackend(), verbose=False,
                          callbacks=[InterruptAfter(3)])
     (exp_dir,) = (tmp_path / "exp" / "again").iterdir()
-    finished = {t.trial_id for t in Journal(LocalStorage(), str(exp_dir)).replay().values() if t.state.finished}
+    finished = {t.trial_id for t in ExperimentLog.read(LocalStorage(), str(exp_dir)).trials.values() if t.state.finished}
     assert len(finished) >= 3
     with open(exp_dir / "journal.jsonl", "a") as f:
         f.write('{"event": "trial", "trial_id": "torn')  # as if the driver died mid-append
@@ -201,7 +201,7 @@ def test_two_drivers_at_once_one_wins_the_other_is_told(tmp_path):
 def test_a_lease_of_a_live_driver_elsewhere_blocks_a_stale_one_does_not(tmp_path, monkeypatch):
     import time
 
-    from maggy.lease import Lease
+    from maggy.store.lease import Lease
 
     storage = LocalStorage()
     lease = Lease(storage, str(tmp_path))

@@ -7,7 +7,6 @@ import time
 import pytest
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
-
 from tests.helpers import ThreadBackend
 
 mlflow = pytest.importorskip("mlflow")

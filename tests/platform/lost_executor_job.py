@@ -3,7 +3,9 @@
     python lost_executor_job.py MASTER EXPERIMENT_DIR CALLS_FILE NUM_TRIALS NUM_WORKERS
 
 Run by test_lost_executors.py, which kills executors under it. ``train`` logs
-``k epoch pid`` per epoch to CALLS_FILE and marks a checkpoint after every second epoch.
+``k epoch pid`` per epoch to CALLS_FILE and marks a checkpoint after every second epoch. With
+``MAGGY_TEST_GATE`` set to a path, trials other than the first log ``k -1 pid`` and wait until
+that file exists.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from maggy.backends import SparkBackend
 
 EPOCHS = 6
 #: Set by main(); train_fn travels by value with it (executors do not share the driver's environment).
-SETTINGS = {"calls": "", "epoch": 0.4, "slow_victim": True}
+SETTINGS = {"calls": "", "epoch": 0.4, "slow_victim": True, "gate": ""}
 
 
 # The same loop as tests/integration/test_lost_workers.py: it must live in this __main__ so that
@@ -27,6 +29,14 @@ def train(k, reporter):
     import os
     import time
 
+    if SETTINGS["gate"] and k >= 1:  # the test opens the gate once the executors it waits for run trials
+        with open(SETTINGS["calls"], "a") as f:
+            f.write(f"{k} -1 {os.getpid()}\n")
+        deadline = time.monotonic() + 300
+        while not os.path.exists(SETTINGS["gate"]):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the test never opened the gate")
+            time.sleep(0.05)
     path = os.path.join(reporter.checkpoint_dir, "state.json")
     start = json.load(open(path))["epoch"] if os.path.exists(path) else 0
     for epoch in range(start, 6):
@@ -45,7 +55,7 @@ def train(k, reporter):
 def main() -> None:
     master, root, calls, num_trials, num_workers = sys.argv[1:6]
     SETTINGS.update(calls=calls, epoch=float(os.environ.get("MAGGY_TEST_EPOCH", "0.4")),
-                    slow_victim="MAGGY_TEST_EPOCH" not in os.environ)
+                    slow_victim="MAGGY_TEST_EPOCH" not in os.environ, gate=os.environ.get("MAGGY_TEST_GATE", ""))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     cfg = HyperparameterOptConfig(searchspace=Searchspace(k=("DISCRETE", list(range(int(num_trials))))),
                                   optimizer="gridsearch", es_policy="none", hb_interval=0.1,
@@ -53,7 +63,7 @@ def main() -> None:
     backend = SparkBackend(master=master)
     result = experiment.lagom(train, cfg, backend=backend, verbose=False)
     sc = backend.spark.sparkContext
-    from maggy.storage import storage_for
+    from maggy.store.storage import storage_for
     storage = storage_for(result.experiment_dir)
     saved = json.loads(storage.read_text(storage.join(result.experiment_dir, "result.json")))
     print("RESULT " + json.dumps({

@@ -10,7 +10,7 @@ import pytest
 
 from maggy import InvalidParameterError
 from maggy.exceptions import BackendUnavailableError
-from maggy.storage import HdfsStorage, storage_for
+from maggy.store.storage import HdfsStorage, storage_for
 
 
 def test_journal_style_appends_and_atomic_replace(hdfs, tmp_path):
@@ -79,7 +79,7 @@ def test_a_checkpoint_that_cannot_be_saved_fails_only_its_trial(platform, tmp_pa
 
 
 def test_exclusive_create_and_the_lease_on_hdfs(hdfs):
-    from maggy.lease import ExperimentLockedError, Lease
+    from maggy.store.lease import ExperimentLockedError, Lease
 
     base = hdfs.normalize(f"/maggy-tests/{uuid.uuid4().hex}")
     hdfs.makedirs(base)
@@ -102,8 +102,7 @@ def test_exclusive_create_and_the_lease_on_hdfs(hdfs):
 def test_marked_checkpoints_upload_in_the_background_and_replace_whole(hdfs):
     import os
 
-    from maggy.checkpoint import TrialCheckpoint
-
+    from maggy.runtime.checkpoint import TrialCheckpoint
     from tests.conftest import wait_for
 
     location = hdfs.join(hdfs.normalize(f"/maggy-tests/{uuid.uuid4().hex}"), "trial")
@@ -112,7 +111,7 @@ def test_marked_checkpoints_upload_in_the_background_and_replace_whole(hdfs):
         with open(os.path.join(run.local, "state"), "w") as f:
             f.write(value)
         run.mark(step)
-        wait_for(lambda: run.complete == step, timeout=30, what=f"the checkpoint of step {step} on HDFS")
+        wait_for(lambda s=step: run.complete == s, timeout=30, what=f"the checkpoint of step {step} on HDFS")
         assert hdfs.read_text(hdfs.join(location, "state")) == value
         assert not hdfs.exists(location + ".partial")
     run.finish()

@@ -120,19 +120,23 @@ def test_the_experiment_grows_when_an_executor_joins_and_leaves_nothing_running(
         daemons.append(worker())
         wait_for(lambda: spark_workers(f"http://127.0.0.1:{ui}") == 1, timeout=120, interval=0.2,
                  what="the first standalone worker to register")
-        proc = run_job(platform, str(tmp_path / "exp"), calls_file, 12, 2, env={"MAGGY_TEST_EPOCH": "0.3"},
-                       master=master)
+        gate = tmp_path / "gate"
+        proc = run_job(platform, str(tmp_path / "exp"), calls_file, 12, 2, master=master,
+                       env={"MAGGY_TEST_EPOCH": "0.3", "MAGGY_TEST_GATE": str(gate)})
         def first_trial():
             assert proc.poll() is None, proc.communicate()[1][-4000:]
             return len({k for k, _, _ in calls(calls_file)}) >= 1
         try:
             wait_for(first_trial, timeout=180, what="the first trial")
-        except BaseException:
+        except BaseException as exc:
             proc.kill()
             raise AssertionError(proc.communicate()[1][-6000:] + "\nmaster log: " + "".join(
-                p.read_text()[-3000:] for p in tmp_path.glob("daemon-*.out")))
+                p.read_text()[-3000:] for p in tmp_path.glob("daemon-*.out"))) from exc
         assert len({p for _, _, p in calls(calls_file)}) == 1  # one core: one worker runs, the other waits
-        daemons.append(worker())  # an executor joins
+        daemons.append(worker())  # an executor joins; trials after the first wait at the gate until it runs one
+        wait_for(lambda: len({p for _, _, p in calls(calls_file)}) == 2, timeout=180, interval=0.2,
+                 what="a trial on the executor that joined")
+        gate.touch()
         res = result_of(proc)
     finally:
         for d in daemons:

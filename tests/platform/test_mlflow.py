@@ -17,7 +17,6 @@ from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import LocalBackend
 from maggy.earlystop import EarlyStopPolicy
 from maggy.exceptions import BackendUnavailableError
-
 from tests.conftest import wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))

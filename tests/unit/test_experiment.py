@@ -9,7 +9,6 @@ import pytest
 
 from maggy import HyperparameterOptConfig, MaggyWarning, Searchspace, experiment
 from maggy.backends import LocalBackend
-
 from tests.helpers import ThreadBackend
 
 SP = Searchspace(x=("DOUBLE", [0.0, 1.0]))
@@ -75,7 +74,8 @@ def test_resume_true_continues_a_changed_train_fn_and_warns(tmp_path):
                                 verbose=False)
     messages = [str(w.message) for w in caught]
     assert any("train_fn changed" in m and "continues it anyway" in m for m in messages), messages
-    assert any(m.startswith("Continuing experiment 'rerun'") and "3 of its 3 trials" in m for m in messages), messages
+    assert any(m.startswith("Continuing experiment 'rerun'") and "finished its 3 trials, and 2 more run now" in m
+               for m in messages), messages
     assert more.experiment_dir == old.experiment_dir and len(more.trials) == 5
     assert RAN == ["v1"] * 3 + ["v2"] * 2
 

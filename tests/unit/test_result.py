@@ -16,7 +16,7 @@ TRIALS = [
     finished("d", 4, TrialState.ERROR, None),
     Trial("e", {"x": 5}, state=TrialState.RUNNING),
 ]
-TRIALS[3].error = {"type": "ValueError", "message": "boom", "traceback": "..."}
+TRIALS[3].update(error={"type": "ValueError", "message": "boom", "traceback": "..."})
 
 
 def test_best_prefers_finalized_and_respects_direction():
@@ -54,7 +54,7 @@ def test_summary_mentions_counts_and_best():
 
 def test_best_trial_history_and_the_parquet_table_that_spark_sql_reads_across_experiments(tmp_path, spark):
     from maggy import HyperparameterOptConfig, Searchspace, experiment, load_result
-    from tests.unit.test_driver import ThreadBackend
+    from tests.helpers import ThreadBackend
 
     def train(x, reporter):
         for step in range(3):

@@ -28,15 +28,19 @@ def test_state_machine():
 
 def test_views_are_snapshots_that_cannot_be_changed():
     t = Trial.create({"x": 1})
-    t.history.append((0, 0.5))
+    t.update(history=[(0, 0.5)])
     view = t.view()
-    t.history.append((1, 0.7))
-    t.params["x"] = 2
+    t.update(history=t.history + ((1, 0.7),), params={"x": 2})
     assert view.history == ((0, 0.5),) and view.params["x"] == 1 and view.last_metric == 0.5
+    assert t.history == ((0, 0.5), (1, 0.7)) and t.params["x"] == 2
     with pytest.raises(AttributeError):
         view.metric = 1.0
     with pytest.raises(TypeError):
         view.params["x"] = 3
+    with pytest.raises(AttributeError, match="read-only: the scheduler changes trials with update"):
+        t.metric = 1.0
+    with pytest.raises(TypeError, match="cannot set"):
+        t.update(state=TrialState.FINALIZED)  # states change through transition() alone
     assert view.to_record()["history"] == [[0, 0.5]]
 
 

@@ -6,8 +6,23 @@ import json
 
 import pytest
 
-from maggy.rpc.messages import (REPLIES, REQUESTS, Assignment, BodyError, Done, Final, Get, Log, Metric, Ok,
-                                Register, Stop, Wait, WorkerError, decode)
+from maggy.rpc.messages import (
+    REPLIES,
+    REQUESTS,
+    Assignment,
+    BodyError,
+    Done,
+    Final,
+    Get,
+    Log,
+    Metric,
+    Ok,
+    Register,
+    Stop,
+    Wait,
+    WorkerError,
+    decode,
+)
 from maggy.rpc.protocol import MsgType
 from maggy.trial import TrialState
 

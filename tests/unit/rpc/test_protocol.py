@@ -2,8 +2,20 @@ from __future__ import annotations
 
 import pytest
 
-from maggy.rpc.protocol import (HEADER, MAGIC, MAX_BODY, RESPONSE, VERSION, Codec, FrameError, FrameReader, MsgType,
-                                challenge, loads, respond)
+from maggy.rpc.protocol import (
+    HEADER,
+    MAGIC,
+    MAX_BODY,
+    RESPONSE,
+    VERSION,
+    Codec,
+    FrameError,
+    FrameReader,
+    MsgType,
+    challenge,
+    loads,
+    respond,
+)
 
 SECRET = b"k" * 32
 

@@ -7,7 +7,6 @@ import sys
 import pytest
 
 from maggy.runtime.usage import UsageSampler
-
 from tests.helpers import fake_pynvml
 
 

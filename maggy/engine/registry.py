@@ -1,0 +1,133 @@
+"""The workers the driver knows: who is connected, which trial each runs, when each last spoke.
+
+Pure bookkeeping with no I/O and no clock of its own (the caller passes ``now``), so that every
+rule about lost, stale and overdue workers is tested with plain calls. A trial is held by a
+*group* of connections (one today; a gang of ranks later), and the group is what goes stale or
+drops: losing any member loses the trial's run.
+
+>>> reg = WorkerRegistry()
+>>> reg.register(1, WorkerInfo(partition=0, host="h", pid=7), now=0.0)
+[]
+>>> reg.assign("t1", (1,), now=0.0)
+>>> reg.holds(1, "t1"), reg.trial_of(1)
+(True, 't1')
+>>> reg.touch(1, now=5.0); reg.stale(now=12.0, timeout=10.0)
+[]
+>>> reg.stale(now=16.0, timeout=10.0)
+[('t1', 11.0)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What a worker said of itself when it registered."""
+
+    partition: int
+    host: str
+    pid: int
+    gpus: tuple[str, ...] = ()
+    executor: str | None = None
+
+    def describe(self) -> dict[str, object]:
+        """As ``result.stats["workers"]`` lists it."""
+        return {"partition": self.partition, "host": self.host, "pid": self.pid, "gpus": list(self.gpus),
+                "executor": self.executor}
+
+
+@dataclass
+class Run:
+    """One trial's current run: the connections that hold it, since when, and whether it ran
+    past ``trial_timeout`` (then it is stopped and ends as ERROR)."""
+
+    trial_id: str
+    conns: tuple[int, ...]
+    began: float
+    timed_out: bool = False
+
+
+@dataclass
+class WorkerRegistry:
+    """Workers by connection, and the run each group of connections holds."""
+
+    workers: dict[int, WorkerInfo] = field(default_factory=dict)
+    #: Every worker that ever registered, in order (for the result's stats).
+    registered: list[WorkerInfo] = field(default_factory=list)
+    last_seen: dict[int, float] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        #: The partition each connection served, also after it dropped.
+        self._partition: dict[int, int] = {}
+
+    def register(self, conn: int, info: WorkerInfo, now: float) -> list[str]:
+        """A worker introduced itself on ``conn``. Returns the trials whose run a connection of the
+        same partition held and that is gone (its task was relaunched before the old connection was
+        seen to drop): those runs are lost. A live connection of an aborted job keeps its run."""
+        lost = [r.trial_id for r in self.runs.values()
+                if any(c not in self.workers and self._partition.get(c) == info.partition for c in r.conns)]
+        for trial_id in lost:
+            del self.runs[trial_id]
+        self.workers[conn] = info
+        self._partition[conn] = info.partition
+        self.registered.append(info)
+        self.last_seen[conn] = now
+        return lost
+
+    def touch(self, conn: int, now: float) -> None:
+        """``conn`` spoke."""
+        self.last_seen[conn] = now
+
+    def assign(self, trial_id: str, conns: tuple[int, ...], now: float) -> None:
+        """``conns`` run ``trial_id`` from now on (a new run: not timed out)."""
+        self.runs[trial_id] = Run(trial_id, tuple(conns), now)
+
+    def holds(self, conn: int, trial_id: str) -> bool:
+        """Whether ``conn`` runs ``trial_id`` now; reports from anyone else are late or stray."""
+        run = self.runs.get(trial_id)
+        return run is not None and conn in run.conns
+
+    def trial_of(self, conn: int) -> str | None:
+        return next((r.trial_id for r in self.runs.values() if conn in r.conns), None)
+
+    def release(self, trial_id: str) -> Run | None:
+        """The run of ``trial_id`` ended (or was lost): its connections are free."""
+        return self.runs.pop(trial_id, None)
+
+    def dropped(self, conn: int) -> str | None:
+        """``conn``'s connection closed: the worker is gone; returns the trial whose run it held,
+        which is lost (only that one: see :meth:`register`)."""
+        self.workers.pop(conn, None)
+        self.last_seen.pop(conn, None)
+        trial_id = self.trial_of(conn)
+        if trial_id is not None:
+            del self.runs[trial_id]
+        return trial_id
+
+    def stale(self, now: float, timeout: float) -> list[tuple[str, float]]:
+        """Runs with a connection silent for more than ``timeout`` seconds, with that silence;
+        they are released."""
+        out = []
+        for run in list(self.runs.values()):
+            silence = max(now - self.last_seen.get(c, now) for c in run.conns)
+            if silence > timeout:
+                del self.runs[run.trial_id]
+                out.append((run.trial_id, silence))
+        return out
+
+    def overdue(self, now: float, limit: float | None) -> list[str]:
+        """Runs that have just passed ``limit`` seconds (each is reported once); they are marked
+        timed out until they end."""
+        if limit is None:
+            return []
+        out = [r for r in self.runs.values() if not r.timed_out and now - r.began > limit]
+        for run in out:
+            run.timed_out = True
+        return [r.trial_id for r in out]
+
+    def timed_out(self, trial_id: str) -> bool:
+        run = self.runs.get(trial_id)
+        return run is not None and run.timed_out

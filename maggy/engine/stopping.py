@@ -1,0 +1,86 @@
+"""Experiment-level stopping rules: a time budget, a target metric, patience, and fail-fast.
+
+Pure decisions on the trials that ended, as the driver sees them end; the driver stops handing
+out trials and asks the running ones to stop (through their heartbeat) when :meth:`reason`
+names one. Fail-fast is the exception to "a failing trial fails only itself": when the first
+trials all fail the same way, ``train_fn`` has a bug, and running the rest would only repeat it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from maggy.exceptions import TrialsFailedError
+from maggy.trial import FrozenTrial, TrialState
+
+
+class StoppingRules:
+    """Watches ended trials and says when, and why, the experiment should stop.
+
+    >>> from maggy.trial import FrozenTrial as T, TrialState as S
+    >>> rules = StoppingRules(direction="max", target=0.9, patience=None, timeout=None, fail_fast=3)
+    >>> rules.observe(T("a", {}, state=S.FINALIZED, metric=0.95))
+    >>> rules.reason(elapsed=1.0)
+    'target 0.9 reached (best metric 0.95)'
+    """
+
+    def __init__(self, *, direction: str, target: float | None, patience: int | None, timeout: float | None,
+                 fail_fast: int) -> None:
+        self.direction, self.target, self.patience, self.timeout = direction, target, patience, timeout
+        self.fail_fast = fail_fast
+        self.best: float | None = None
+        self.since_best = 0
+        self._first: list[FrozenTrial] = []  # the first ended trials, for fail-fast
+        self.error: TrialsFailedError | None = None
+
+    def _better(self, value: float, than: float | None) -> bool:
+        return than is None or (value > than if self.direction == "max" else value < than)
+
+    def observe(self, trial: FrozenTrial) -> None:
+        """A trial's run ended (FINALIZED, PAUSED, EARLY_STOPPED or ERROR)."""
+        if len(self._first) < self.fail_fast:
+            self._first.append(trial)
+            if len(self._first) == self.fail_fast:
+                self.error = _same_failure(self._first)
+        if trial.state not in (TrialState.FINALIZED, TrialState.EARLY_STOPPED) or trial.metric is None:
+            return
+        if self._better(trial.metric, self.best):
+            self.best, self.since_best = trial.metric, 0
+        else:
+            self.since_best += 1
+
+    def reason(self, elapsed: float) -> str | None:
+        """Why the experiment should stop now, or None."""
+        if self.error is not None:
+            return f"the first {self.fail_fast} trials failed with the same error (fail_fast={self.fail_fast})"
+        if self.timeout is not None and elapsed >= self.timeout:
+            return f"timeout of {self.timeout:g}s reached"
+        if self.target is not None and self.best is not None and not self._better(self.target, self.best):
+            return f"target {self.target:g} reached (best metric {self.best:g})"
+        if self.patience is not None and self.since_best >= self.patience:
+            return f"no improvement in {self.since_best} finished trials (patience={self.patience})"
+        return None
+
+
+def _same_failure(trials: Sequence[FrozenTrial]) -> TrialsFailedError | None:
+    """The error all of ``trials`` failed with, when they failed alike (same type, raised at the
+    same place); None otherwise."""
+    errors = [t.error for t in trials if t.state is TrialState.ERROR and t.error]
+    if len(errors) != len(trials):
+        return None
+    keys = {(e["type"], _origin(e.get("traceback", "")) or e["message"]) for e in errors}
+    if len(keys) != 1:
+        return None
+    first = errors[0]
+    ids = ", ".join(t.trial_id for t in trials)
+    return TrialsFailedError(
+        f"train_fn failed the same way in the first {len(trials)} trials ({ids}), so it looks like a bug in "
+        f"train_fn rather than bad luck with some parameters: {first['type']}: {first['message']}\n"
+        f"{first.get('traceback', '')}The experiment stopped; fix train_fn and run again, or pass fail_fast=0 "
+        "to let every trial run regardless.")
+
+
+def _origin(traceback: str) -> str:
+    """The last ``File ..., line N`` of a traceback: where the error was raised."""
+    frames = [line.strip() for line in traceback.splitlines() if line.strip().startswith("File ")]
+    return frames[-1] if frames else ""

@@ -1,0 +1,330 @@
+"""MLflow tracking: a parent run per experiment and a nested run per trial.
+
+The driver never waits on MLflow while answering a worker: :class:`MlflowTracker` queues what
+to log and one thread of its own sends it, in batches, retrying while the server is away, so
+an outage slows or loses no trial; what could not be delivered by the end is counted and
+reported. Workers open their trial's run themselves (see :func:`trial_run`) so that plain
+``mlflow.log_metric`` or ``mlflow.<flavor>.log_model`` calls inside ``train_fn`` land in it; the
+run id comes back with the trial's metrics. The tracker is a :class:`~maggy.callbacks.Callback`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from maggy.callbacks import Callback
+from maggy.exceptions import BackendUnavailableError
+from maggy.runtime.tracking import TrackingSpec, client_for, create_trial_run, fast_fail
+from maggy.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from maggy.result import Result
+
+log = logging.getLogger(__name__)
+
+_STATUS = {TrialState.FINALIZED: "FINISHED", TrialState.PAUSED: "FINISHED",
+           TrialState.EARLY_STOPPED: "KILLED", TrialState.ERROR: "FAILED"}
+#: A trial's system metrics (maggy.runtime.usage) by their names in MLflow.
+SYSTEM_METRICS = {"cpu_util": "system/cpu_utilization_percentage", "mem": "system/memory_usage_megabytes",
+                  "gpu_util": "system/gpu_utilization_percentage", "gpu_mem": "system/gpu_memory_usage_megabytes"}
+_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
+
+
+def configured_uri(explicit: str | None) -> str | None:
+    """The tracking URI to use: the config's, else $MLFLOW_TRACKING_URI, else one set in mlflow.
+
+    MLflow is imported only when it already is: a URI set with ``mlflow.set_tracking_uri``
+    needs mlflow imported, and importing it just to learn that nothing is set costs a second.
+    """
+    if explicit:
+        return explicit
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if "mlflow" not in sys.modules:
+        return None
+    import mlflow
+    from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
+
+    return mlflow.get_tracking_uri() if is_tracking_uri_set() else None
+
+
+class MlflowTracker(Callback):
+    """Logs an experiment to MLflow from a thread of its own; see the module docstring.
+
+    ``check()`` is the preflight (no side effect), ``start()`` opens the parent run; the rest
+    are callback hooks that never block the driver, but the experiment's end, which waits for
+    the queue to drain and hands the best model to the registry.
+    """
+
+    def __init__(self, uri: str, experiment_name: str, optimization_key: str = "metric",
+                 register_model: str | None = None, log_trials: str = "all") -> None:
+        self.uri = uri
+        self.experiment_name = experiment_name
+        self.optimization_key = optimization_key
+        self.register_model = register_model
+        self.log_trials = log_trials
+        self._queue: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="maggy-mlflow", daemon=True)
+        self.delivered = 0
+        self.lost: list[str] = []
+        self.retries = 0
+        self._runs: dict[str, str] = {}  # trial id -> run id
+        self._paused: dict[str, int] = {}  # trial id -> steps when its run ended PAUSED
+        self._early: dict[str, list] = {}  # trial id -> system metrics sampled before its run was known
+
+    # ---- set-up (synchronous) ------------------------------------------------------------------
+
+    def check(self) -> None:
+        """The preflight: MLflow is installed and the server answers; raises
+        BackendUnavailableError naming the server if not. Creates nothing."""
+        try:
+            import mlflow  # noqa: F401
+        except ImportError:
+            raise BackendUnavailableError(
+                f"MLflow tracking is configured ({self.uri}) but mlflow is not installed: "
+                "pip install mlflow, or unset MLFLOW_TRACKING_URI.") from None
+        try:
+            with fast_fail():
+                self._client = client_for(self.uri)
+                self._client.get_experiment_by_name(self.experiment_name)
+        except Exception as exc:
+            raise BackendUnavailableError(
+                f"Cannot reach the MLflow tracking server at {self.uri}: {type(exc).__name__}: "
+                f"{str(exc)[:300]}. Start it, fix MLFLOW_TRACKING_URI / tracking_uri, or unset it "
+                "to run without tracking.") from None
+
+    def start(self, params: dict[str, Any], resume: Mapping[str, Any] | None = None) -> TrackingSpec:
+        """Open the parent run (after :meth:`check`) and the sending thread; ``resume`` (the
+        :class:`TrackingSpec` fields of an earlier run of this experiment) re-opens its parent run."""
+        with fast_fail():
+            if resume is not None and resume.get("uri") == self.uri:
+                reopen = True
+                exp_id, parent_id = resume["experiment_id"], resume["parent_run_id"]
+                self._client.update_run(parent_id, status="RUNNING")
+            else:
+                reopen = False
+                exp = self._client.get_experiment_by_name(self.experiment_name)
+                exp_id = exp.experiment_id if exp else self._client.create_experiment(self.experiment_name)
+                parent_id = self._client.create_run(exp_id, run_name=params.get("name"),
+                                                    tags={"maggy.role": "experiment"}).info.run_id
+        self.experiment_id, self.parent_run_id = exp_id, parent_id
+        if not reopen:  # MLflow params are immutable: a re-opened run keeps its first ones
+            self._submit("parent params", lambda: self._log(self.parent_run_id, params=_flat(params)))
+        self._thread.start()
+        return TrackingSpec(self.uri, exp_id, self.parent_run_id, self.log_trials)
+
+    # ---- callback hooks (never block) ----------------------------------------------------------
+
+    def on_trial_result(self, trial: FrozenTrial, points) -> None:
+        """Step metrics of a trial whose worker opened its run (else they go with its end)."""
+        self._bind(trial)
+        if trial.trial_id not in self._runs:
+            return
+        now = int(time.time() * 1000)
+        batch = [(self.optimization_key, float(v), now, int(s)) for s, v in points]
+        if batch:
+            self._submit("metrics", lambda: self._log(self._run_of(trial), metrics=batch))
+
+    def on_system_metrics(self, trial: FrozenTrial, sample) -> None:
+        """A sample of the trial's system metrics, under MLflow's own ``system/`` names, the
+        sample's number as the step (as MLflow's system metrics monitor logs them)."""
+        if self.log_trials != "all":
+            return
+        now, step = int(time.time() * 1000), int(trial.usage.get("samples", 1)) - 1
+        self._early.setdefault(trial.trial_id, []).extend(
+            (SYSTEM_METRICS[k], float(v), now, step) for k, v in sample.items() if k in SYSTEM_METRICS)
+        self._bind(trial)
+        if trial.trial_id in self._runs:  # else kept until the worker's run is known
+            batch = self._early.pop(trial.trial_id)
+            self._submit("system metrics", lambda: self._log(self._run_of(trial), metrics=batch))
+
+    def _bind(self, trial: FrozenTrial) -> None:
+        """The run a worker opened for ``trial``."""
+        run_id = trial.run_id
+        if run_id and trial.trial_id not in self._runs:
+            self._runs[trial.trial_id] = run_id
+            self._submit("trial params", lambda: self._log(run_id, params=_flat(trial.params)))
+
+    def on_trial_end(self, trial: FrozenTrial) -> None:
+        if self.log_trials != "all":  # the parent run gets the trial table at the end
+            return
+        if self._paused.pop(trial.trial_id, None) == trial.steps:  # PAUSED at the end: no new run
+            self._submit("trial state", lambda: self._log(self._run_of(trial), tags={"maggy.state": trial.state.value}))
+            return
+        if trial.state is TrialState.PAUSED:
+            self._paused[trial.trial_id] = trial.steps
+        self._bind(trial)
+        early = self._early.pop(trial.trial_id, [])
+        self._submit("trial end", lambda: self._end_run(self._run_of(trial), trial, early))
+
+    def _end_run(self, run: str, trial: FrozenTrial, early: list | tuple = ()) -> None:
+        """A trial run's end: the final metric, the numeric extras, state and error, its status."""
+        now = int(time.time() * 1000)
+        key = self.optimization_key
+        metrics = [(f"final_{key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
+        metrics += [(k, float(v), now, trial.steps) for k, v in trial.extra.items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        metrics += early  # system metrics of a run its worker could not open
+        tags = {"maggy.state": trial.state.value}
+        if trial.budget is not None:
+            tags["maggy.budget"] = str(trial.budget)
+        if trial.error:
+            tags["maggy.error"] = f"{trial.error['type']}: {trial.error['message']}"[:4000]
+        self._log(run, metrics=metrics, tags=tags)
+        self._client.set_terminated(run, status=_STATUS[trial.state])
+
+    def on_experiment_end(self, result: "Result", outcome: str) -> "Result":
+        """Close the runs, attach the table and plots, hand the best model to the registry; the
+        result comes back with the MLflow run ids and the model's URI."""
+        summary = {f"best_{self.optimization_key}": result.best_metric, "trials": len(result.trials),
+                   **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}}
+        if "utilization" in result.stats:
+            summary["utilization"] = result.stats["utilization"]
+        best = next((t for t in result.views if t.trial_id == result.best_trial_id), None)
+        if best is not None and self.log_trials == "best":  # the one trial run: the best's, made now
+            self._submit("best trial", lambda: self._end_run(self._run_of(best), best))
+        self._submit("trial table and plots", lambda: self._log_artifacts(result))
+        status = {"finished": "FINISHED", "stopped": "FINISHED", "interrupted": "KILLED"}.get(outcome, "FAILED")
+        report = self.finish(summary, status=status, best=best, register_model=self.register_model)
+        return dataclasses.replace(result, stats={**result.stats, "tracking": report},
+                                   best_run_id=report["best_run_id"], model_uri=report["model_uri"])
+
+    def _run_of(self, trial: FrozenTrial) -> str:
+        """The trial's run, created here when its worker could not open one."""
+        if trial.trial_id not in self._runs:
+            name = f"{self.experiment_name}-{trial.number}" if trial.number else None
+            run_id = create_trial_run(self._client, self.experiment_id, self.parent_run_id, trial.trial_id, name)
+            self._runs[trial.trial_id] = run_id
+            self._log(run_id, params=_flat(trial.params))
+            history = [(self.optimization_key, v, int(time.time() * 1000), s) for s, v in trial.history]
+            self._log(run_id, metrics=history)
+        return self._runs[trial.trial_id]
+
+    def _log_artifacts(self, result: "Result") -> None:
+        """The trial table (CSV, which MLflow's UI shows) and the plots, on the parent run."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="maggy-mlflow-") as tmp:
+            result.trials.to_csv(os.path.join(tmp, "trials.csv"), index=False)
+            self._client.log_artifact(self.parent_run_id, os.path.join(tmp, "trials.csv"))
+            if len(result.trials):
+                from maggy.ui import plot
+                try:  # a picture that cannot be drawn must not hold up the run's end
+                    plot.save(result, os.path.join(tmp, "plots"), include_plotlyjs="cdn")
+                except Exception as exc:
+                    log.warning("maggy: could not draw the plots for MLflow: %s: %s", type(exc).__name__, exc)
+                    return
+                self._client.log_artifacts(self.parent_run_id, os.path.join(tmp, "plots"), "plots")
+
+    def finish(self, summary: dict[str, Any], status: str, timeout: float = 60.0,
+               best: FrozenTrial | None = None, register_model: str | None = None) -> dict[str, Any]:
+        """Close the parent run, deliver what is queued (waiting up to ``timeout``), register the
+        best trial's model when asked, and report what happened. The parent run is tagged with
+        the best trial's id, run, parameters and metric."""
+        def send() -> None:
+            now = int(time.time() * 1000)
+            metrics = [(k, float(v), now, 0) for k, v in summary.items() if isinstance(v, (int, float))]
+            tags = {}
+            if best is not None:
+                tags = {"maggy.best_trial_id": best.trial_id, f"maggy.best_{self.optimization_key}": str(best.metric),
+                        **{f"maggy.best.{k}": str(v) for k, v in _flat(best.params).items()}}
+                if best.trial_id in self._runs:
+                    tags["maggy.best_run_id"] = self._runs[best.trial_id]
+            self._log(self.parent_run_id, metrics=metrics, tags=tags)
+            self._client.set_terminated(self.parent_run_id, status=status)
+        self._submit("experiment end", send)
+        with self._wake:
+            self._closing = True
+            self._deadline = time.monotonic() + timeout
+            self._wake.notify()
+        self._thread.join(timeout + 5)
+        self.lost += [what for what, _ in self._queue]
+        report: dict[str, Any] = {
+            "tracking_uri": self.uri, "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id,
+            "delivered": self.delivered, "retries": self.retries, "lost": list(self.lost),
+            "best_run_id": self._runs.get(best.trial_id) if best is not None else None, "model_uri": None}
+        if report["best_run_id"]:
+            try:
+                with fast_fail():
+                    report.update(self._hand_off(report["best_run_id"], register_model))
+            except Exception as exc:  # the results stand; say what went wrong
+                report["registry_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+        return report
+
+    def _hand_off(self, run_id: str, name: str | None) -> dict[str, Any]:
+        """The model the best run logged, registered as a new version of ``name`` aliased ``champion``."""
+        models = self._client.search_logged_models([self.experiment_id], filter_string=f"source_run_id = '{run_id}'")
+        if not models:
+            if name:
+                return {"registry_error": f"the best trial's run {run_id} logged no model to register"}
+            return {}
+        model = models[0]
+        out: dict[str, Any] = {"model_uri": f"models:/{model.model_id}"}
+        if name:
+            import mlflow
+            from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+            with _use_tracking_uri(self.uri):
+                version = mlflow.register_model(out["model_uri"], name, await_registration_for=60)
+            self._client.set_registered_model_alias(name, "champion", version.version)
+            out.update(model_uri=f"models:/{name}@champion", registered_version=int(version.version))
+        return out
+
+    # ---- the sending thread ------------------------------------------------------------------
+
+    def _submit(self, what: str, op: Callable[[], None]) -> None:
+        with self._wake:
+            self._queue.append((what, op))
+            self._wake.notify()
+
+    def _log(self, run_id: str, metrics=(), params=None, tags=None) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        ms = [Metric(k, v, t, s) for k, v, t, s in metrics]
+        ps = [Param(k, v) for k, v in (params or {}).items()]
+        ts = [RunTag(k, v) for k, v in (tags or {}).items()]
+        for i in range(0, max(len(ms), 1), _BATCH):
+            self._client.log_batch(run_id, metrics=ms[i:i + _BATCH], params=ps if i == 0 else [],
+                                   tags=ts if i == 0 else [])
+
+    def _run(self) -> None:
+        delay = 0.5
+        while True:
+            with self._wake:
+                while not self._queue and not self._closing:
+                    self._wake.wait()
+                if not self._queue:
+                    return
+                what, op = self._queue[0]
+            try:
+                with fast_fail():
+                    op()
+            except Exception as exc:
+                self.retries += 1
+                if self._closing and time.monotonic() > self._deadline:
+                    log.warning("maggy: giving up on MLflow (%s) with %d items undelivered", exc, len(self._queue))
+                    return
+                log.info("maggy: MLflow unavailable (%s); retrying in %.1fs", exc, delay)
+                with self._wake:
+                    self._wake.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.5
+            self.delivered += 1
+            with self._wake:
+                self._queue.popleft()
+
+
+def _flat(params: Mapping[str, Any]) -> dict[str, str]:
+    """MLflow params are strings of at most 6000 characters."""
+    return {str(k): (v if isinstance(v, str) else json.dumps(v, default=str))[:6000] for k, v in params.items()}

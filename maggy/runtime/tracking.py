@@ -1,0 +1,95 @@
+"""The worker's side of MLflow tracking: the active MLflow run in which ``train_fn`` runs.
+
+Workers open their trial's run themselves, so that plain ``mlflow.log_metric`` or
+``mlflow.<flavor>.log_model`` calls inside ``train_fn`` land in it; the run id goes back to the
+driver with the trial's metrics. The driver's tracker is :mod:`maggy.integrations.mlflow`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+log = logging.getLogger(__name__)
+
+# maggy's own MLflow calls: no long retry loops, and no "View run ... at" line on stdout for each
+# trial's run (the parent run and result.best_run_id say where the runs are)
+_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+         "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+
+
+@contextlib.contextmanager
+def fast_fail() -> Iterator[None]:
+    """No long retry loops for calls that must not hold anything up, and no links printed."""
+    old = {k: os.environ.get(k) for k in _FAST}
+    os.environ.update(_FAST)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    """What a worker needs to open trial runs; travels in the WorkerSpec."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+    log_trials: str = "all"
+
+
+def client_for(uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+    return MlflowClient(tracking_uri=uri)
+
+
+def create_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_id: str,
+                      run_name: str | None = None) -> str:
+    """The one place a trial's MLflow run is created: nested in the experiment's parent run,
+    named ``<experiment>-<n>`` (the trial's place in the experiment), its id as a tag."""
+    return client.create_run(experiment_id, run_name=run_name or f"trial-{trial_id}",
+                             tags={"mlflow.parentRunId": parent_run_id, "maggy.trial_id": trial_id}).info.run_id
+
+
+@contextlib.contextmanager
+def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None,
+              run_name: str | None = None) -> Iterator[str | None]:
+    """On a worker: make ``run_id`` (or a new nested run, ``run_name``) the active MLflow run for
+    ``train_fn``.
+
+    Yields the run id, or None when MLflow cannot be reached (the trial runs anyway) or trials
+    get no run of their own (``log_trials`` other than ``"all"``).
+    """
+    if spec is None or spec.log_trials != "all":
+        yield None
+        return
+    if run_id is None:
+        try:
+            with fast_fail():
+                run_id = create_trial_run(client_for(spec.uri), spec.experiment_id, spec.parent_run_id, trial_id,
+                                           run_name)
+        except Exception as exc:  # an outage must not stop the trial
+            log.warning("maggy: could not open an MLflow run for trial %s: %s", trial_id, exc)
+    if run_id is not None:
+        try:  # an active run, so that log_model & co. attach to it
+            import mlflow
+            with fast_fail():
+                mlflow.set_tracking_uri(spec.uri)
+                mlflow.start_run(run_id=run_id)
+        except Exception as exc:
+            log.warning("maggy: could not activate MLflow run %s: %s", run_id, exc)
+    try:
+        yield run_id
+    finally:
+        with contextlib.suppress(Exception), fast_fail():
+            import mlflow
+            while mlflow.active_run() is not None:
+                mlflow.end_run()

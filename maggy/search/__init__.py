@@ -1,0 +1,1 @@
+"""What to try next: the searchspace, the optimizers and the early-stopping policies (no I/O)."""

@@ -1,0 +1,121 @@
+"""The ask/tell interface every optimizer implements.
+
+Optimizers are pure decision objects: they see the searchspace, the trials still running and
+the results told to them, and they answer with the next point. They never touch Spark, sockets
+or files, so each one is testable with plain objects. The scheduler owns the trials: it names
+the trial a suggestion becomes (:meth:`Optimizer.accepted`) or drops it as a duplicate
+(:meth:`Optimizer.rejected`), and optimizers see only read-only :class:`FrozenTrial` views.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence, Union
+
+import numpy as np
+
+from maggy.search.searchspace import Searchspace
+from maggy.trial import FrozenTrial, TrialState
+
+WAIT: Literal["wait"] = "wait"
+DONE: Literal["done"] = "done"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A point to evaluate.
+
+    ``budget`` is set by multi-fidelity optimizers and passed to ``train_fn``; ``trial_id`` names
+    a PAUSED trial to continue (a promotion) instead of starting a new one. ``parent`` names a
+    trial whose completed run at ``parent_budget`` (default: its latest) a *new* trial starts
+    from: that run's checkpoint and the history up to it (PBT's exploit). ``info`` is the
+    optimizer's own note on the suggestion, handed back in ``accepted``/``rejected``.
+    """
+
+    params: dict[str, Any]
+    budget: float | None = None
+    trial_id: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+    parent_budget: float | None = None
+
+
+Answer = Union[Suggestion, Literal["wait", "done"]]
+
+
+class Optimizer(abc.ABC):
+    """Proposes trials with ``ask`` and learns from finished ones through ``tell``.
+
+    Subclasses implement :meth:`ask`; :meth:`tell` and :meth:`on_metric` are optional hooks.
+
+    >>> from maggy import Searchspace
+    >>> from maggy.search.optimizers import RandomSearch
+    >>> opt = RandomSearch()
+    >>> opt.setup(Searchspace(x=("DOUBLE", [0, 1])), direction="max", seed=0)
+    >>> 0 <= opt.ask(pending=[]).params["x"] <= 1
+    True
+    """
+
+    #: Whether ``ask`` may continue PAUSED trials (multi-fidelity promotion).
+    resumes_trials: bool = False
+    #: Whether each run of a trial keeps its own checkpoint directory, so that other trials can
+    #: copy a run's checkpoint later (PBT); otherwise a trial has one directory.
+    versions_checkpoints: bool = False
+
+    searchspace: Searchspace
+    direction: str
+    rng: np.random.Generator
+    num_trials: int | None
+
+    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
+              num_trials: int | None = None) -> None:
+        """Bind the optimizer to an experiment; called once by the driver before the first ask.
+
+        ``num_trials`` is how many new trials the experiment will start; optimizers that resume
+        trials use it to know when they are done. Subclasses reset their state in :meth:`reset`.
+        """
+        self.searchspace = searchspace
+        self.direction = direction
+        self.rng = np.random.default_rng(seed)
+        self.num_trials = num_trials
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every trial: called by :meth:`setup` once the experiment is bound."""
+
+    @abc.abstractmethod
+    def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
+        """Return the next Suggestion, WAIT (ask again later) or DONE (nothing more to propose).
+
+        ``pending`` holds the trials handed out and not yet finished.
+        """
+
+    def accepted(self, trial_id: str, suggestion: Suggestion) -> None:
+        """The scheduler started trial ``trial_id`` for a new point ``ask`` returned."""
+
+    def rejected(self, suggestion: Suggestion) -> None:
+        """The scheduler dropped a new point ``ask`` returned (already tried, or no room left)."""
+
+    def tell(self, trial: FrozenTrial) -> None:
+        """Receive a trial whose run ended (FINALIZED, PAUSED, EARLY_STOPPED or ERROR)."""
+
+    def on_metric(self, trial_id: str, step: int, value: float) -> None:
+        """Receive an intermediate metric of a running trial."""
+
+    def completes(self, trial: FrozenTrial) -> bool:
+        """Whether a run that ended normally completes ``trial``; if not, it is PAUSED."""
+        return True
+
+    def max_trials(self, searchspace: Searchspace) -> int | None:
+        """How many trials this optimizer can propose over ``searchspace``, or None if unbounded."""
+        return None
+
+    def score(self, value: float) -> float:
+        """``value`` oriented so that larger is better whatever the direction."""
+        return value if self.direction == "max" else -value
+
+    def observations(self, trials: Sequence[FrozenTrial]) -> list[tuple[dict[str, Any], float]]:
+        """(params, score) of the trials that ended with a metric, scores larger-is-better."""
+        return [(dict(t.params), self.score(t.metric)) for t in trials
+                if t.metric is not None and t.state in (TrialState.FINALIZED, TrialState.PAUSED)]

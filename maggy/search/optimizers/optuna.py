@@ -1,0 +1,82 @@
+"""Any Optuna sampler behind maggy's ask/tell interface, through Optuna's own ask/tell API.
+
+Optuna is an optional dependency: ``pip install "maggy[optuna]"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from maggy.exceptions import InvalidParameterError
+from maggy.search.optimizers.base import Answer, Optimizer, Suggestion
+from maggy.search.searchspace import DOUBLE, INTEGER
+from maggy.trial import FrozenTrial, TrialState
+
+
+class OptunaSampler(Optimizer):
+    """Wraps an Optuna sampler, e.g. ``OptunaSampler(optuna.samplers.CmaEsSampler(seed=0))``.
+
+    The sampler brings its own seed; maggy's ``seed`` is not passed on. Running trials are
+    reported to Optuna as running, so samplers that handle them (TPE's ``constant_liar``) can.
+    """
+
+    def __init__(self, sampler: Any) -> None:
+        try:
+            import optuna
+        except ImportError:
+            raise InvalidParameterError(
+                "OptunaSampler needs Optuna: pip install 'maggy[optuna]' (or 'optuna').") from None
+        if not isinstance(sampler, optuna.samplers.BaseSampler):
+            raise InvalidParameterError(
+                f"OptunaSampler needs an optuna.samplers.BaseSampler instance; got {sampler!r}.")
+        self.sampler = sampler
+
+    def reset(self) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.study = optuna.create_study(sampler=self.sampler,
+                                         direction="maximize" if self.direction == "max" else "minimize")
+        self.distributions = {hp.name: self._distribution(hp) for hp in self.searchspace}
+        self._asked: dict[str, Any] = {}  # maggy trial id -> Optuna trial
+
+    @staticmethod
+    def _distribution(hp) -> Any:
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if hp.type == DOUBLE:
+            return FloatDistribution(hp.low, hp.high, log=hp.log)
+        if hp.type == INTEGER:
+            return IntDistribution(int(hp.low), int(hp.high), log=hp.log)
+        return CategoricalDistribution(list(hp.values))
+
+    def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
+        ot = self.study.ask(self.distributions)
+        return Suggestion({hp.name: ot.params[hp.name] for hp in self.searchspace}, info={"optuna_trial": ot})
+
+    def accepted(self, trial_id: str, suggestion: Suggestion) -> None:
+        ot = suggestion.info["optuna_trial"]
+        if dict(ot.params) != dict(suggestion.params):  # a resume keeps the journal's point
+            self.rejected(suggestion)
+            self.study.enqueue_trial(dict(suggestion.params))
+            ot = self.study.ask(self.distributions)
+        self._asked[trial_id] = ot
+
+    def rejected(self, suggestion: Suggestion) -> None:
+        """A point maggy already tried: close its Optuna trial, so that none stays RUNNING."""
+        from optuna.trial import TrialState as OptunaState
+
+        self.study.tell(suggestion.info["optuna_trial"], state=OptunaState.FAIL)
+
+    def tell(self, trial: FrozenTrial) -> None:
+        from optuna.trial import TrialState as OptunaState
+
+        ot = self._asked.pop(trial.trial_id, None)
+        if ot is None:
+            return
+        if trial.state is TrialState.FINALIZED and trial.metric is not None:
+            self.study.tell(ot, trial.metric)
+        elif trial.state is TrialState.EARLY_STOPPED:
+            self.study.tell(ot, state=OptunaState.PRUNED)
+        else:
+            self.study.tell(ot, state=OptunaState.FAIL)

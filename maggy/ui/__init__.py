@@ -1,0 +1,1 @@
+"""What a person sees: live progress, plots and the command line."""

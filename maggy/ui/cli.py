@@ -1,0 +1,46 @@
+"""``python -m maggy show EXPERIMENT_DIR``: an experiment's summary, its best trials and its plots.
+
+EXPERIMENT_DIR is what :func:`maggy.load_result` takes: a local path, ``hdfs://`` or
+``webhdfs://``; an experiment's directory, or ``<experiment_dir>/<name>`` for its latest run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m maggy", description="Look at maggy experiments.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    show = sub.add_parser("show", help="print an experiment's summary and best trials, and write its plots")
+    show.add_argument("experiment_dir")
+    show.add_argument("--top", type=int, default=10, help="how many of the best trials to list (default 10)")
+    show.add_argument("--plots", default=None, metavar="DIR",
+                      help="where to write the plots as HTML (default: ./<name>-plots)")
+    show.add_argument("--no-plots", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+
+    import pandas as pd
+
+    from maggy.store.replay import load_result
+
+    try:
+        result = load_result(args.experiment_dir)
+    except (FileNotFoundError, OSError) as exc:
+        print(f"maggy: {exc}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    print(f"Outcome: {result.stats.get('outcome')}")
+    if len(result.trials):
+        shown = result.trials.sort_values("metric", ascending=result.direction == "min", na_position="last")
+        columns = [c for c in ["trial_id", "state", *result.searchspace_names, "metric", "budget", "steps", "duration"]
+                   if c in shown]
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(f"\nBest {min(args.top, len(shown))} of {len(shown)} trials:")
+            print(shown[columns].head(args.top).to_string(index=False))
+    if not args.no_plots and len(result.trials):
+        from maggy.ui import plot
+        paths = plot.save(result, args.plots or f"{result.name}-plots")
+        print("\nPlots: " + ", ".join(paths))
+    return 0

@@ -1,0 +1,171 @@
+"""Live progress of an experiment: a compact view in Jupyter (the bar, the running trials with
+their latest step and metric, the best so far), one updating line on a terminal, a plain line per
+finished trial in a log, nothing when quiet. The bar is tqdm's meter; the notebook view is a
+display that is updated in place (tqdm's own notebook bar needs ipywidgets, and warns without)."""
+
+from __future__ import annotations
+
+import collections
+import html
+import sys
+import time
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from maggy.callbacks import Callback, ExperimentInfo
+from maggy.result import best_trial
+from maggy.trial import FrozenTrial, TrialState
+
+_DONE = (TrialState.FINALIZED, TrialState.PAUSED, TrialState.EARLY_STOPPED, TrialState.ERROR)
+_COMPETING = (TrialState.FINALIZED, TrialState.PAUSED, TrialState.EARLY_STOPPED)  # for the best metric
+
+
+@dataclass
+class Counts:
+    done: int
+    total: int
+    running: int
+    early_stopped: int
+    failed: int
+    best: float | None
+
+
+def _short(params: dict, width: int = 60) -> str:
+    """``a=1, b=0.03`` cut to ``width`` characters."""
+    text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class Progress(Callback):
+    """Shows :class:`Counts`, kept from the trials' state changes; refreshes at most every
+    ``min_interval`` seconds."""
+
+    def __init__(self, name: str, verbose: bool = True, min_interval: float = 0.5) -> None:
+        self.name = name
+        self.verbose = verbose
+        self.total = 0
+        self.direction = "max"
+        self._states: dict[str, TrialState] = {}
+        self._counts: collections.Counter[TrialState] = collections.Counter()
+        # ended trials with a metric, by the pool they compete in (see best_trial), and each
+        # pool's best while known: a refresh looks at one trial per pool, not at every trial
+        self._pools: dict[tuple, dict[str, FrozenTrial]] = collections.defaultdict(dict)
+        self._pool_of: dict[str, tuple] = {}
+        self._best: dict[tuple, FrozenTrial] = {}
+        self.min_interval = min_interval
+        self._last = 0.0
+        self._last_text = ""
+        self._handle = None
+        self._notebook = verbose and _in_notebook()
+        self._tty = verbose and sys.stderr.isatty()
+        self._last_done = -1
+        self._began = time.monotonic()
+        #: Running trials: their parameters and latest (step, value).
+        self._running: dict[str, tuple[dict, tuple[int, float] | None]] = {}
+
+    def text(self, c: Counts) -> str:
+        best = "-" if c.best is None else f"{c.best:.5g}"
+        return tqdm.format_meter(c.done, c.total or None, time.monotonic() - self._began, ncols=120, prefix=self.name,
+                                 unit=" trials", postfix=f"{c.running} running, {c.early_stopped} early-stopped, "
+                                 f"{c.failed} failed, best {best}")
+
+    def html(self, text: str) -> str:
+        """The notebook view: the meter, then the running trials' latest step and metric."""
+        rows = "".join(
+            f"<tr><td><code>{tid}</code></td><td>{html.escape(_short(params))}</td>"
+            f"<td>{'' if last is None else last[0]}</td><td>{'' if last is None else f'{last[1]:.5g}'}</td></tr>"
+            for tid, (params, last) in list(self._running.items())[:8])
+        more = len(self._running) - 8
+        table = ("<table><tr><th>running</th><th>params</th><th>step</th><th>metric</th></tr>" + rows
+                 + (f"<tr><td colspan=4>and {more} more</td></tr>" if more > 0 else "") + "</table>") if rows else ""
+        return f"<pre>{html.escape(text)}</pre>{table}"
+
+    # ---- as a callback ---------------------------------------------------------------------
+
+    def on_experiment_start(self, info: ExperimentInfo) -> None:
+        self.total, self.direction = info.total_trials, info.config["direction"]
+        if info.resumes:  # a continued experiment: its earlier trials count from the start
+            self.name = f"{self.name} (resumed)"
+        for trial in info.trials:
+            self.on_trial_change(trial)
+
+    def on_trial_result(self, trial: FrozenTrial, points) -> None:
+        if trial.trial_id in self._running and points:
+            self._running[trial.trial_id] = (self._running[trial.trial_id][0], tuple(points[-1]))
+
+    def on_trial_change(self, trial: FrozenTrial) -> None:
+        if trial.state is TrialState.RUNNING:
+            self._running.setdefault(trial.trial_id, (dict(trial.params), None))
+        else:
+            self._running.pop(trial.trial_id, None)
+        old = self._states.get(trial.trial_id)
+        if old is not None:
+            self._counts[old] -= 1
+        self._states[trial.trial_id] = trial.state
+        self._counts[trial.state] += 1
+        key = self._pool_of.pop(trial.trial_id, None)
+        if key is not None:
+            del self._pools[key][trial.trial_id]
+            if self._best.get(key) is not None and self._best[key].trial_id == trial.trial_id:
+                del self._best[key]  # found again when next needed
+        if trial.state in _COMPETING and trial.metric is not None:
+            key = (trial.state is TrialState.EARLY_STOPPED, trial.budget)
+            self._pools[key][trial.trial_id] = trial
+            self._pool_of[trial.trial_id] = key
+            if key in self._best:
+                self._best[key] = best_trial((self._best[key], trial), self.direction) or trial
+
+    def on_step_end(self) -> None:
+        self.update()
+
+    def on_experiment_end(self, result, outcome: str) -> None:
+        self.update(force=True)
+        if self._tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def counts(self) -> Counts:
+        for key, pool in self._pools.items():
+            best_of_pool = best_trial(pool.values(), self.direction) if pool and key not in self._best else None
+            if best_of_pool is not None:
+                self._best[key] = best_of_pool
+        best = best_trial([self._best[k] for k, pool in self._pools.items() if pool], self.direction)
+        return Counts(done=sum(self._counts[s] for s in _DONE), total=self.total,
+                      running=self._counts[TrialState.RUNNING],
+                      early_stopped=self._counts[TrialState.EARLY_STOPPED], failed=self._counts[TrialState.ERROR],
+                      best=None if best is None else best.metric)
+
+    def update(self, force: bool = False) -> None:
+        """Show the counts; they are only computed when a refresh is due."""
+        now = time.monotonic()
+        if not self.verbose or (not force and now - self._last < self.min_interval):
+            return
+        self._last = now
+        c = self.counts()
+        text = self.text(c)
+        if text == self._last_text:
+            return
+        self._last_text = text
+        if self._notebook:
+            from IPython.display import display, update_display
+            view = {"text/plain": text, "text/html": self.html(text)}
+            if self._handle is None:
+                self._handle = display(view, raw=True, display_id=True)
+            else:
+                update_display(view, raw=True, display_id=self._handle.display_id)
+        elif self._tty:
+            sys.stderr.write("\r" + text)
+            sys.stderr.flush()
+        elif force or c.done != self._last_done:
+            self._last_done = c.done
+            print(text, file=sys.stderr, flush=True)

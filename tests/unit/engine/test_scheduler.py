@@ -1,0 +1,130 @@
+"""The trial table's rules: identities, promotions, duplicates, lost workers."""
+
+from __future__ import annotations
+
+from maggy import Searchspace
+from maggy.earlystop import NoStopping
+from maggy.engine.scheduler import Scheduler, run_sequential
+from maggy.optimizers import ASHA, DONE, WAIT, GridSearch, RandomSearch
+from maggy.trial import TrialState
+
+SP = Searchspace(x=("DOUBLE", [0.0, 1.0]))
+
+
+def test_scheduler_promotes_the_same_trial_and_keeps_its_id():
+    opt = ASHA(reduction_factor=2, resource_min=1, resource_max=2)
+    opt.setup(SP, direction="max", seed=0, num_trials=2)
+    sched = Scheduler(opt, NoStopping(), total=2, direction="max")
+    runs = []
+    while (t := sched.next_trial(worker=0)) not in (DONE, WAIT):
+        runs.append((t.trial_id, t.budget))
+        sched.record_points(t, [[len(t.history), t.params["x"]]])
+        sched.learn(sched.record_end(t.trial_id, TrialState.FINALIZED, metric=t.params["x"] * t.budget))
+    ids = [r[0] for r in runs]
+    assert len(runs) == 3 and len(set(ids)) == 2
+    promoted = ids[2]
+    assert runs[2] == (promoted, 2) and (promoted, 1) in runs[:2]
+    trial = sched.trials[promoted]
+    assert trial.state is TrialState.FINALIZED and [s for s, _ in trial.history] == [0, 1]
+    other = next(t for t in sched.trials.values() if t.trial_id != promoted)
+    assert other.state is TrialState.PAUSED
+    assert sched.finished() and sched.finalize() == [other]
+
+
+
+
+class Recording(RandomSearch):
+    """Random search over a tiny space that records what the scheduler says of each suggestion."""
+
+    def reset(self):
+        self.accepts, self.rejects, self.told = [], [], []
+
+    def accepted(self, trial_id, suggestion):
+        self.accepts.append((trial_id, dict(suggestion.params)))
+
+    def rejected(self, suggestion):
+        self.rejects.append(dict(suggestion.params))
+
+    def tell(self, trial):
+        self.told.append(trial)
+
+
+def test_the_scheduler_names_trials_and_reports_duplicates():
+    opt = Recording()
+    opt.setup(Searchspace(c=("CATEGORICAL", ["a", "b"])), direction="max", seed=0)
+    trials = run_sequential(lambda p, b, tid: 1.0, opt, NoStopping(), total=2, direction="max")
+    assert sorted(tid for tid, _ in opt.accepts) == sorted(t.trial_id for t in trials)
+    assert opt.rejects, "a 2-point space asked twice draws duplicates"
+    assert all(p in ({"c": "a"}, {"c": "b"}) for p in opt.rejects)
+    # optimizers get read-only snapshots, not the scheduler's trials
+    assert {type(t).__name__ for t in opt.told} == {"FrozenTrial"}
+
+
+def test_a_rejected_duplicate_leaves_no_open_optuna_trial():
+    import optuna
+
+    from maggy.optimizers import OptunaSampler
+
+    opt = OptunaSampler(optuna.samplers.RandomSampler(seed=0))
+    opt.setup(Searchspace(c=("CATEGORICAL", ["a"])), direction="max")  # every point after the first is a duplicate
+    trials = run_sequential(lambda p, b, tid: 1.0, opt, NoStopping(), total=2, direction="max")
+    assert len(trials) == 1
+    states = [t.state for t in opt.study.trials]
+    assert len(states) > 1  # duplicates were drawn and dropped
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 1
+
+
+def test_a_lost_trial_is_requeued_first_then_fails_after_the_retries():
+    opt = RandomSearch()
+    opt.setup(SP, direction="max", seed=0)
+    sched = Scheduler(opt, NoStopping(), total=3, direction="max")
+    first = sched.next_trial(worker=0)
+    sched.record_points(first, [(0, 0.1)])
+    for attempt in range(1, 4):
+        sched.lose(first)
+        assert first.history == () and first.attempts == attempt
+        if first.state is TrialState.ERROR:
+            break
+        assert sched.next_trial(worker=1) is first
+    assert first.state is TrialState.ERROR and first.error["type"] == "TrialLost"
+    assert sched.next_trial(worker=0) is not first
+
+
+def test_an_early_stopping_check_with_nothing_to_judge_costs_nothing_per_ended_trial(monkeypatch):
+    from maggy.earlystop import MedianStoppingRule
+    from maggy.trial import Trial
+    opt = RandomSearch()
+    opt.setup(SP, direction="max", seed=0, num_trials=500)
+    sched = Scheduler(opt, MedianStoppingRule(), total=500, direction="max")
+    for _ in range(499):
+        t = sched.next_trial(worker=0)
+        sched.learn(sched.record_end(t.trial_id, TrialState.FINALIZED, metric=0.5))
+    running = sched.next_trial(worker=0)
+    views = []
+    real = Trial.view
+    monkeypatch.setattr(Trial, "view", lambda self: views.append(self.trial_id) or real(self))
+    assert sched.check_early_stop() == [] and views == []  # the running trial reported nothing yet
+    sched.record_points(running, [[0, 0.1]])
+    sched.check_early_stop()
+    assert len(views) >= 499  # with a report to judge, the ended trials are looked at
+
+
+def test_run_sequential_asks_the_policy_after_each_step_of_a_stepwise_objective():
+    from maggy.earlystop import MedianStoppingRule
+    opt = GridSearch()
+    opt.setup(Searchspace(x=("DISCRETE", [9, 8, 7, 1, 2])), direction="max", seed=0)
+    steps = []
+
+    def curve(p, b, tid):
+        for s in range(1, 6):
+            steps.append(p["x"])
+            yield p["x"] * s
+
+    trials = {t.params["x"]: t for t in run_sequential(curve, opt, MedianStoppingRule(min_trials=3), total=5,
+                                                       direction="max")}
+    assert {x: t.state for x, t in trials.items()} == {9: TrialState.FINALIZED, 8: TrialState.FINALIZED,
+                                                       7: TrialState.FINALIZED, 1: TrialState.EARLY_STOPPED,
+                                                       2: TrialState.EARLY_STOPPED}
+    assert steps.count(1) == 1 and steps.count(9) == 5  # stopped after its first step, below the median 8
+    assert trials[1].metric == 1 and trials[1].history == ((0, 1.0),) and trials[9].metric == 45

@@ -1,0 +1,124 @@
+"""Population-based training: its decisions, its lineage, and a schedule it finds."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from bench.problems import LR_SCHEDULE_SPACE, lr_schedule_model
+from maggy import InvalidParameterError, Searchspace
+from maggy.earlystop import NoStopping
+from maggy.engine.scheduler import Scheduler, run_sequential
+from maggy.optimizers import PBT, RandomSearch
+from maggy.search.optimizers.base import Suggestion
+from maggy.trial import TrialState
+
+SP = LR_SCHEDULE_SPACE
+STEPS = 40
+train = lr_schedule_model
+
+
+def best_fixed_lr_accuracy() -> float:
+    return max(train({"lr": lr}, STEPS, "x", {}) for lr in [i / 10000 for i in range(10, 5000)])
+
+
+def test_pbt_beats_the_best_fixed_learning_rate_with_random_searchs_budget():
+    pbt_best, random_best = [], []
+    for seed in range(5):
+        pbt = PBT(perturbation_interval=4, resource_max=STEPS, quantile_fraction=0.25)
+        pbt.setup(SP, direction="max", seed=seed, num_trials=8)
+        trials = run_sequential(train, pbt, NoStopping(), total=8, direction="max", checkpoints=True)
+        done = [t for t in trials if t.budget == STEPS]
+        assert len(done) == 8  # every member of the population trained to the end, no more
+        pbt_best.append(max(t.metric for t in done))
+        rs = RandomSearch()
+        rs.setup(SP, direction="max", seed=seed)
+        fixed = run_sequential(lambda p, b, tid: train(p, STEPS, tid, {}), rs, NoStopping(), total=8, direction="max")
+        random_best.append(max(t.metric for t in fixed))  # 8 trials x 40 steps: PBT's budget
+    ceiling = best_fixed_lr_accuracy()  # no fixed learning rate does better than this
+    assert max(random_best) <= ceiling + 1e-9
+    assert min(pbt_best) > ceiling, (pbt_best, ceiling)
+    assert statistics.median(pbt_best) > statistics.median(random_best) + 0.05
+
+
+def test_a_member_in_the_bottom_copies_a_top_members_checkpoint_and_perturbs_its_parameters():
+    pbt = PBT(perturbation_interval=1, resource_max=3, quantile_fraction=0.25, resample_probability=0.0)
+    pbt.setup(SP, direction="max", seed=0, num_trials=4)
+    sched = Scheduler(pbt, NoStopping(), total=4, direction="max")
+    first = [sched.next_trial(worker=i) for i in range(4)]
+    assert [t.budget for t in first] == [1, 1, 1, 1] and sched.next_trial(worker=4) == "wait"
+    scores = {t.trial_id: i for i, t in enumerate(first)}  # first[3] is the best, first[0] the worst
+    for t in reversed(first):  # the best ends first: with no one to compare with, it continues
+        sched.learn(sched.record_end(t.trial_id, TrialState.FINALIZED, metric=scores[t.trial_id]))
+    assert [t.state for t in first] == [TrialState.PAUSED] * 3 + [TrialState.PENDING]
+    decided = [sched.next_trial(worker=i) for i in range(4)]  # the others are ranked among all four
+    continued = [t for t in decided if t.parent is None]
+    children = [t for t in decided if t.parent is not None]
+    assert {t.trial_id for t in continued} == {t.trial_id for t in first[1:]}  # the rest continue
+    assert len(children) == 1 and children[0].parent == first[3].trial_id and children[0].parent_budget == 1
+    child = children[0]
+    assert child.budget == 2 and child.params["lr"] in (first[3].params["lr"] * 0.8, first[3].params["lr"] * 1.2)
+    assert first[0].state is TrialState.PAUSED  # replaced: it stays at budget 1, finalized at the end
+    # each run has its own checkpoint; the child starts from a copy of its parent's at budget 1
+    assert sched.checkpoint_names(child) == (f"{child.trial_id}@2", f"{first[3].trial_id}@1")
+    assert sched.checkpoint_names(first[1]) == (f"{first[1].trial_id}@2", f"{first[1].trial_id}@1")
+    record = child.to_record()
+    assert record["parent"] == first[3].trial_id and record["parent_budget"] == 1
+
+
+def test_a_child_carries_its_parents_history_and_continues_its_step_numbers():
+    pbt = PBT(perturbation_interval=2, resource_max=6, quantile_fraction=0.5)
+    pbt.setup(SP, direction="max", seed=1, num_trials=2)
+
+    def curve(params, budget, tid, ckpt):
+        ckpt["n"] = ckpt.get("n", 0)
+        for _ in range(2):
+            ckpt["n"] += 1
+            yield params["lr"] * ckpt["n"]
+
+    trials = run_sequential(curve, pbt, NoStopping(), total=2, direction="max", checkpoints=True)
+    children = [t for t in trials if t.parent is not None]
+    assert children, "no member was ever replaced"
+    for child in children:
+        parent = next(t for t in trials if t.trial_id == child.parent)
+        inherited = child.history[:len(child.history) - 2 * (len(child.rungs))]
+        assert inherited == parent.history[:len(inherited)]
+        assert [s for s, _ in child.history] == list(range(len(child.history)))
+
+
+def test_pbt_validates_its_arguments_and_the_population():
+    with pytest.raises(InvalidParameterError, match="quantile_fraction"):
+        PBT(quantile_fraction=0.6)
+    with pytest.raises(InvalidParameterError, match="resource_max"):
+        PBT(perturbation_interval=5, resource_max=4)
+    with pytest.raises(InvalidParameterError, match="mutations"):
+        PBT(mutations={"lr": []})
+    with pytest.raises(InvalidParameterError, match="does not have"):
+        PBT(mutations={"momentum": [0.9]}).setup(SP, direction="max", num_trials=4)
+    with pytest.raises(InvalidParameterError, match="population"):
+        PBT().setup(SP, direction="max", num_trials=1)
+
+
+def test_mutations_pick_neighbours_from_lists_and_draw_from_functions():
+    sp = Searchspace(lr=("DOUBLE", [1e-3, 0.5]), opt=("CATEGORICAL", ["sgd", "adam", "rmsprop"]))
+    pbt = PBT(mutations={"opt": ["sgd", "adam", "rmsprop"], "lr": lambda rng: 0.125}, resample_probability=0.0)
+    pbt.setup(sp, direction="max", seed=0, num_trials=4)
+    for _ in range(20):  # perturbed: a listed value moves to a neighbour, a number by a factor
+        out = pbt._explore({"lr": 0.3, "opt": "adam"})
+        assert out["lr"] in (0.3 * 0.8, 0.3 * 1.2) and out["opt"] in ("sgd", "rmsprop")
+    pbt.resample_probability = 1.0
+    for _ in range(20):  # resampled: from the function, or the list
+        assert pbt._explore({"lr": 0.3, "opt": "adam"})["lr"] == 0.125
+    only = PBT(mutations={"opt": ["sgd", "adam"]})
+    only.setup(sp, direction="max", seed=0, num_trials=4)
+    assert only._explore({"lr": 0.3, "opt": "adam"})["lr"] == 0.3  # not listed: unchanged
+
+
+def test_a_duplicate_child_gives_the_decision_back():
+    pbt = PBT(perturbation_interval=1, resource_max=2)
+    pbt.setup(SP, direction="max", seed=0, num_trials=2)
+    pbt._members, pbt._params = {"a": 0, "b": 1}, {"a": {"lr": 0.1}, "b": {"lr": 0.2}}
+    pbt._started = 2
+    pbt.rejected(Suggestion({"lr": 0.1}, budget=2, parent="b", info={"slot": 0, "member": "a", "budget": 1}))
+    assert list(pbt._waiting) == [("a", 1)]

@@ -1,0 +1,61 @@
+"""Progress keeps its counts from the trials' state changes, not by scanning the table."""
+
+from __future__ import annotations
+
+from maggy.callbacks import ExperimentInfo
+from maggy.trial import Trial, TrialState
+from maggy.ui.progress import Progress
+
+
+def test_counts_follow_the_state_changes(capsys):
+    progress = Progress("exp", verbose=True, min_interval=0.0)
+    progress.on_experiment_start(ExperimentInfo("exp", "/d", {"direction": "min"}, 3, 2))
+    trials = [Trial.create({"x": i}) for i in range(3)]
+    for t in trials:
+        t.transition(TrialState.RUNNING)
+        progress.on_trial_change(t.view())
+    for t, (state, metric) in zip(trials[:2], [(TrialState.FINALIZED, 0.3), (TrialState.ERROR, None)]):
+        t.update(metric=metric)
+        t.transition(state)
+        progress.on_trial_change(t.view())
+    c = progress.counts()
+    assert (c.done, c.total, c.running, c.failed, c.best) == (2, 3, 1, 1, 0.3)
+    progress.on_step_end()
+    line = capsys.readouterr().err
+    assert "exp:  67%" in line and "2/3 [" in line and "1 running, 0 early-stopped, 1 failed, best 0.3" in line
+    # the notebook view: the running trial with its latest step and metric
+    progress.on_trial_result(trials[2].view(), [(4, 0.25), (5, 0.125)])
+    view = progress.html(progress.text(progress.counts()))
+    assert f"<code>{trials[2].trial_id}</code>" in view and "<td>x=2</td><td>5</td><td>0.125</td>" in view
+    assert trials[0].trial_id not in view  # ended: not running
+
+
+def test_the_best_is_kept_as_trials_end_and_change(monkeypatch):
+    import maggy.ui.progress
+    examined = []
+    real = maggy.ui.progress.best_trial
+    monkeypatch.setattr(maggy.ui.progress, "best_trial", lambda ts, d: examined.append(len(ts := list(ts))) or real(ts, d))
+    progress = Progress("exp", verbose=False)
+    progress.on_experiment_start(ExperimentInfo("exp", "/d", {"direction": "max"}, 2000, 2))
+    trials = []
+    for i in range(2000):
+        t = Trial.create({"x": i}, budget=1 if i % 2 else 3)
+        t.transition(TrialState.RUNNING)
+        t.update(metric=float(i % 500))
+        t.transition(TrialState.PAUSED if t.budget == 3 else TrialState.FINALIZED)  # ASHA-like: the top budget wins
+        progress.on_trial_change(t.view())
+        trials.append(t)
+        assert progress.counts().best == max(x.metric for x in trials if x.budget == 3)
+    assert sum(examined) < 10 * 2000  # a few trials per refresh, not all of them
+    best = next(t for t in trials if t.budget == 3 and t.metric == 498)  # the best is promoted: it leaves
+    for t in [x for x in trials if x.budget == 3 and x.metric == 498]:
+        t.transition(TrialState.PENDING)
+        progress.on_trial_change(t.view())
+    assert progress.counts().best == 496 and best.state is TrialState.PENDING
+
+
+def test_a_continued_experiment_says_resumed(capsys):
+    progress = Progress("exp", verbose=True, min_interval=0.0)
+    progress.on_experiment_start(ExperimentInfo("exp", "/d", {"direction": "max"}, 3, 2, resumes=1))
+    progress.on_step_end()
+    assert capsys.readouterr().err.startswith("exp (resumed):")
