@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maggy.exceptions import InvalidParameterError
+from maggy.search.direction import Direction
 from maggy.search.earlystop import POLICY_NAMES, EarlyStopPolicy, make_policy
 from maggy.search.optimizers import OPTIMIZERS, Optimizer
 from maggy.search.searchspace import Searchspace
@@ -129,7 +130,7 @@ class HyperparameterOptConfig:
                                                 OPTIMIZER_HINTS)
             self.optimizer = self._optimizer_name
         self.num_trials = check_int("num_trials", self.num_trials, low=1, allow_none=True)
-        self.direction = check_choice("direction", self.direction, ("max", "min"), DIRECTION_ALIASES)
+        self.direction = Direction(check_choice("direction", self.direction, ("max", "min"), DIRECTION_ALIASES))
         self.optimization_key = check_str("optimization_key", self.optimization_key)
         self.es_policy_given = self.es_policy is not None
         if self.es_policy is None:

@@ -8,6 +8,7 @@ from typing import Any, Iterable, TypeVar
 
 import pandas as pd
 
+from maggy.search.direction import Direction
 from maggy.trial import FrozenTrial, Trial, TrialState, checkpoint_name
 
 T = TypeVar("T", bound="Trial | FrozenTrial")
@@ -31,7 +32,7 @@ def best_trial(trials: Iterable[T], direction: str) -> T | None:
         if budgets:
             pool = [t for t in pool if t.budget == max(budgets)]
         if pool:
-            pick = max if direction == "max" else min
+            pick = max if Direction(direction) is Direction.MAX else min
             return pick(pool, key=lambda t: float(t.metric or 0.0))  # all have a metric (above)
     return None
 

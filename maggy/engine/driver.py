@@ -161,7 +161,7 @@ class Driver:
             if now >= next_es:
                 self.sched.check_early_stop()
                 next_es = now + self.config.es_interval
-            self._check_workers(now)
+            self.check_workers(now)
             self._flush()
 
     def _check_stop(self, now: float) -> None:
@@ -171,7 +171,7 @@ class Driver:
             log.info("maggy: stopping the experiment: %s", reason)
             self.sched.stop()
 
-    def _check_workers(self, now: float) -> None:
+    def check_workers(self, now: float) -> None:
         """Stale workers lose their trials, overlong trials are stopped, the backend's workers are
         kept going; the experiment fails when none can run (see :class:`Supervisor`)."""
         assert self.config.hb_timeout is not None  # the config's default is set when it is built

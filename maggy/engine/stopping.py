@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from maggy.exceptions import TrialsFailedError
+from maggy.search.direction import Direction
 from maggy.trial import FrozenTrial, TrialState
 
 
@@ -34,7 +35,7 @@ class StoppingRules:
         self.error: TrialsFailedError | None = None
 
     def _better(self, value: float, than: float | None) -> bool:
-        return than is None or (value > than if self.direction == "max" else value < than)
+        return than is None or Direction(self.direction).better(value, than)
 
     def observe(self, trial: FrozenTrial) -> None:
         """A trial's run ended (FINALIZED, PAUSED, EARLY_STOPPED or ERROR)."""

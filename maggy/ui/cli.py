@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
+    from maggy.search.direction import Direction
     from maggy.store.replay import load_result
 
     try:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     print(result.summary())
     print(f"Outcome: {result.stats.get('outcome')}")
     if len(result.trials):
-        shown = result.trials.sort_values("metric", ascending=result.direction == "min", na_position="last")
+        shown = result.trials.sort_values("metric", ascending=Direction(result.direction) is Direction.MIN, na_position="last")
         columns = [c for c in ["trial_id", "state", *result.searchspace_names, "metric", "budget", "steps", "duration"]
                    if c in shown]
         with pd.option_context("display.width", 160, "display.max_columns", 20):

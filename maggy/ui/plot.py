@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from maggy.search.direction import Direction
 from maggy.trial import TrialState
 
 if TYPE_CHECKING:  # plotly is imported when a picture is drawn
@@ -49,7 +50,7 @@ def optimization_history(result: Result) -> go.Figure:
     """Each trial's metric in the order the trials ended, and the best so far."""
     go = _go()
     df = _ended(result)
-    best = df["metric"].cummax() if result.direction == "max" else df["metric"].cummin()
+    best = df["metric"].cummax() if Direction(result.direction) is Direction.MAX else df["metric"].cummin()
     x = list(range(1, len(df) + 1))
     fig = go.Figure([
         go.Scatter(x=x, y=df["metric"], mode="markers", name="trial", text=df["trial_id"],

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from maggy.callbacks import Callback, ExperimentInfo
 from maggy.result import best_trial
+from maggy.search.direction import Direction
 from maggy.trial import FrozenTrial, TrialState
 
 _DONE = (TrialState.FINALIZED, TrialState.PAUSED, TrialState.EARLY_STOPPED, TrialState.ERROR)
@@ -54,7 +55,7 @@ class Progress(Callback):
         self.name = name
         self.verbose = verbose
         self.total = 0
-        self.direction = "max"
+        self.direction = Direction.MAX
         self._states: dict[str, TrialState] = {}
         self._counts: collections.Counter[TrialState] = collections.Counter()
         # ended trials with a metric, by the pool they compete in (see best_trial), and each

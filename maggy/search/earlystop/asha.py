@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from maggy.search.direction import Direction
 from maggy.search.earlystop.base import EarlyStopPolicy
 from maggy.search.rungs import top_of_rung
 from maggy.trial import FrozenTrial
@@ -29,7 +30,7 @@ class ASHAStopping(EarlyStopPolicy):
         self._rungs: dict[int, dict[str, float]] = {}
 
     def should_stop(self, trial: FrozenTrial, finished: Sequence[FrozenTrial], direction: str) -> bool:
-        sign = 1.0 if direction == "max" else -1.0
+        sign = Direction(direction).sign
         reached = trial.history[-1][0] + 1
         rung = self.grace_period
         while rung <= reached:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Sequence
 
+from maggy.search.direction import Direction
 from maggy.search.earlystop.base import EarlyStopPolicy
 from maggy.trial import FrozenTrial, TrialState
 from maggy.validation import check_int
@@ -54,7 +55,7 @@ class MedianStoppingRule(EarlyStopPolicy):
             return False
         median = statistics.median(others)
         values = [v for _, v in trial.history]
-        if direction == "max":
+        if Direction(direction) is Direction.MAX:
             return max(values) < median
         return min(values) > median
 

@@ -15,6 +15,7 @@ from typing import Any, Literal, Sequence, Union
 
 import numpy as np
 
+from maggy.search.direction import Direction
 from maggy.search.searchspace import Searchspace
 from maggy.trial import FrozenTrial, TrialState
 
@@ -113,7 +114,7 @@ class Optimizer(abc.ABC):
 
     def score(self, value: float) -> float:
         """``value`` oriented so that larger is better whatever the direction."""
-        return value if self.direction == "max" else -value
+        return Direction(self.direction).sign * value
 
     def observations(self, trials: Sequence[FrozenTrial]) -> list[tuple[dict[str, Any], float]]:
         """(params, score) of the trials that ended with a metric, scores larger-is-better."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from maggy.exceptions import InvalidParameterError
+from maggy.search.direction import Direction
 from maggy.search.optimizers.base import Answer, Optimizer, Suggestion
 from maggy.search.searchspace import DOUBLE, INTEGER
 from maggy.trial import FrozenTrial, TrialState
@@ -36,7 +37,7 @@ class OptunaSampler(Optimizer):
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = optuna.create_study(sampler=self.sampler,
-                                         direction="maximize" if self.direction == "max" else "minimize")
+                                         direction="maximize" if Direction(self.direction) is Direction.MAX else "minimize")
         self.distributions = {hp.name: self._distribution(hp) for hp in self.searchspace}
         self._asked: dict[str, Any] = {}  # maggy trial id -> Optuna trial
 

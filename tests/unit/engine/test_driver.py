@@ -47,12 +47,20 @@ class Replies:
         return [m for c, m in self.sent if c == conn][-1]
 
 
-def make_driver(tmp_path, train=lambda x: x, callbacks=(), **kw) -> Driver:
+class Running(ThreadBackend):
+    """A backend whose workers are up (the handlers are driven by hand; no thread runs)."""
+
+    def running(self) -> bool:
+        return True
+
+
+def make_driver(tmp_path, train=lambda x: x, callbacks=(), backend=None, **kw) -> Driver:
     kw.setdefault("num_trials", 3)
     cfg = HyperparameterOptConfig(searchspace=SP, experiment_dir=str(tmp_path), es_policy="none", seed=0, **kw)
-    driver = Driver(cfg, train, inspect_train_fn(train, SP), ThreadBackend(), LocalStorage(), str(tmp_path),
-                    callbacks=callbacks)
+    driver = Driver(cfg, train, inspect_train_fn(train, SP), backend or ThreadBackend(), LocalStorage(),
+                    str(tmp_path), callbacks=callbacks)
     driver.server = Replies()
+    (tmp_path / "trials").mkdir(exist_ok=True)  # as Driver.run makes it
     driver.sched.prepare()
     return driver
 
@@ -246,3 +254,36 @@ def test_system_metrics_reach_the_trial_table_and_the_callbacks(tmp_path, monkey
     quiet = experiment.lagom(train, dataclasses.replace(cfg, name="nogpu"), backend=ThreadBackend(2), verbose=False)
     assert "cpu_util" not in quiet.trials and "gpu_util" not in quiet.trials  # no GPU: off by default
 
+
+
+def test_a_trial_that_timed_out_and_then_lost_its_worker_runs_again_as_a_new_run(tmp_path):
+    """The timeout belongs to a run: the re-run of a trial whose timed-out run was lost is not
+    forced to ERROR (the driver used to keep timed-out trial ids forever)."""
+    driver = make_driver(tmp_path, backend=Running(), trial_timeout=5.0)
+    replies = driver.server
+    driver.handle(Inbound(1, Register(worker=0, host="h", pid=1)))
+    driver.handle(Inbound(1, Get(worker=0)))
+    first = replies.last(1)
+    driver.check_workers(time.monotonic() + 6)  # past trial_timeout: STOP at its next heartbeat
+    driver.handle(Inbound(1, Metric(worker=0, trial_id=first.trial_id)))
+    assert replies.last(1) == Stop()
+    driver.handle(Inbound(1, None))  # its worker is lost before it could end the run
+    driver.handle(Inbound(2, Register(worker=0, host="h", pid=2)))
+    driver.handle(Inbound(2, Get(worker=0)))
+    assert replies.last(2).trial_id == first.trial_id  # the lost trial comes first
+    driver.handle(Inbound(2, Metric(worker=0, trial_id=first.trial_id)))
+    assert replies.last(2) == Ok()  # the new run is not stopped ...
+    driver.handle(Inbound(2, final(first.trial_id)))
+    trial = driver.sched.trials[first.trial_id]
+    assert trial.state is TrialState.FINALIZED and trial.error is None and trial.attempts == 1  # ... nor failed
+
+
+def test_a_run_past_trial_timeout_ends_as_error(tmp_path):
+    driver = make_driver(tmp_path, backend=Running(), trial_timeout=5.0)
+    driver.handle(Inbound(1, Register(worker=0, host="h", pid=1)))
+    driver.handle(Inbound(1, Get(worker=0)))
+    first = driver.server.last(1)
+    driver.check_workers(time.monotonic() + 6)
+    driver.handle(Inbound(1, final(first.trial_id, state=TrialState.EARLY_STOPPED)))
+    trial = driver.sched.trials[first.trial_id]
+    assert trial.state is TrialState.ERROR and trial.error["type"] == "TrialTimeout"
