@@ -215,7 +215,7 @@ class HyperparameterOptConfig:
         return {
             "name": self.name, "description": self.description,
             "searchspace": self.searchspace.to_dict(), "optimizer": self.optimizer_name,
-            "num_trials": self.num_trials, "direction": self.direction,
+            "num_trials": self.num_trials, "direction": str(self.direction),
             "optimization_key": self.optimization_key,
             "es_policy": self.es_policy if isinstance(self.es_policy, str) else type(self.es_policy).__name__,
             "es_interval": self.es_interval, "es_min": self.es_min, "hb_interval": self.hb_interval,

@@ -42,10 +42,24 @@ JAVA_OPENS = [f"--add-opens=java.base/{p}=ALL-UNNAMED"
               for p in ("java.lang", "java.util", "java.nio", "sun.nio.ch", "java.net", "java.io")]
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports on 127.0.0.1. Every probe socket stays bound until all are
+    chosen, so no two can be the same (probing one port at a time, bind then close, can be handed
+    the same port twice: two daemons then fight over it)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def hadoop_jars() -> None:
@@ -188,10 +202,10 @@ def write_spark_conf(hdfs: str, archive: str) -> None:
 def up() -> None:
     down()  # a fresh platform every time: no state survives from an earlier run
     hadoop_jars()
-    ports = {k: str(free_port()) for k in ("rpc_port", "http_port", "dn_port", "dn_http_port", "dn_ipc_port",
-                                           "spark_port", "spark_ui", "worker_ui", "mlflow_port", "rm_port",
-                                           "rm_scheduler_port", "rm_tracker_port", "rm_admin_port", "rm_web_port",
-                                           "nm_port", "nm_localizer_port", "nm_web_port")}
+    names = ("rpc_port", "http_port", "dn_port", "dn_http_port", "dn_ipc_port", "spark_port", "spark_ui", "worker_ui",
+             "mlflow_port", "rm_port", "rm_scheduler_port", "rm_tracker_port", "rm_admin_port", "rm_web_port", "nm_port",
+             "nm_localizer_port", "nm_web_port")
+    ports = dict(zip(names, map(str, free_ports(len(names)))))
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
     write_conf({**ports, "data_dir": str(DATA)})

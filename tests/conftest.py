@@ -10,6 +10,15 @@ from typing import Callable
 import pytest
 
 
+def pytest_collection_modifyitems(items):
+    """Mark what each test needs: ``spark`` where it runs a local Spark (``platform`` is marked in
+    tests/platform/), so that ``-m "not spark and not platform"`` is the quick set without a JVM."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "spark" in item.fixturenames or params.get("backend") == "spark":
+            item.add_marker(pytest.mark.spark)
+
+
 @pytest.fixture(scope="session")
 def spark():
     """A real SparkSession on local[2], shared by every test that needs Spark."""

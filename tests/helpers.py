@@ -73,3 +73,14 @@ def fake_pynvml(count: int = 2, util: tuple[int, ...] = (40, 60), used_mib: tupl
     module.nvmlDeviceGetUtilizationRates = record("util", lambda h: types.SimpleNamespace(gpu=util[h]))
     module.nvmlDeviceGetMemoryInfo = record("memory", lambda h: types.SimpleNamespace(used=used_mib[h] * 2**20))
     return module
+
+
+def job_result(stdout: str, stderr: str = "", returncode: int | None = 0) -> dict:
+    """The JSON a job script printed on its ``RESULT `` line; fails the test with the job's
+    output tails when the line is missing or the job did not exit with ``returncode`` (None:
+    any exit, for a job that was interrupted on purpose)."""
+    import json
+
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines and (returncode is None or returncode == 0), stdout[-2000:] + stderr[-4000:]
+    return json.loads(lines[0][len("RESULT "):])

@@ -13,7 +13,6 @@ import logging
 import queue
 import statistics
 import time
-import warnings
 from typing import Any, Callable, Protocol, Sequence
 
 from maggy.callbacks import Callback, ExperimentInfo
@@ -24,7 +23,9 @@ from maggy.engine.scheduler import Scheduler
 from maggy.engine.server import Inbound, RpcServer
 from maggy.engine.stopping import StoppingRules
 from maggy.engine.supervisor import Supervisor
-from maggy.exceptions import ExperimentFailedError, MaggyWarning
+from maggy.engine.unreported import UnreportedMetrics
+from maggy.engine.utilization import Utilization
+from maggy.exceptions import ExperimentFailedError
 from maggy.result import Result
 from maggy.rpc.messages import Assignment, Done, Final, Get, Log, Message, Metric, Ok, Register, Stop, Wait, WorkerError
 from maggy.rpc.protocol import new_secret
@@ -35,7 +36,7 @@ from maggy.search.optimizers.base import DONE, WAIT
 from maggy.store.events import Outcome
 from maggy.store.replay import ExperimentLog
 from maggy.store.storage import Storage
-from maggy.trial import FrozenTrial, Trial, TrialState, error_record
+from maggy.trial import Trial, TrialState, error_record
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class Driver:
                                on_change=self._changed, max_retries=config.max_trial_retries)
         self.num_workers = min(config.num_workers or backend.num_slots(), self.total)
         self.callbacks = list(callbacks)
+        if config.es_policy_given and config.es_policy != "none":  # a chosen policy that may never act
+            self.callbacks.insert(0, UnreportedMetrics(str(config.es_policy), config.es_min))
         self._events: list[tuple[str, tuple[Any, ...]]] = []
         self.inbox: queue.Queue[Inbound] = queue.Queue()
         self.registry = WorkerRegistry()
@@ -87,7 +90,6 @@ class Driver:
         #: Why the experiment stopped before its trials ran out (a stopping rule), if it did.
         self.stop_reason: str | None = None
         self._began = time.monotonic()
-        self._unreported: int | None = 0  # trials ended without a report, until one reports
         self.worker_errors: list[str] = []
         self.secret = new_secret()
         self.server: Replies | None = None
@@ -95,10 +97,7 @@ class Driver:
         self.tracking = tracking
         self.previous = previous
         self.fingerprint = fingerprint
-        #: When the first worker registered, and the seconds workers spent in trial runs since.
-        self._first_worker: float | None = None
-        self._busy = 0.0
-        self._loop_end: float | None = None
+        self.utilization = Utilization(self.num_workers)
         self.resumes = len(previous.starts) if previous is not None else 0
         self._handlers: dict[type, Callable[[int, Any], None]] = {
             Register: self._on_register, Get: self._on_get, Metric: self._on_metric,
@@ -130,7 +129,7 @@ class Driver:
             self._flush()
             self.backend.start(spec, self.num_workers, self.config.name)
             self._loop()
-            self._loop_end = time.time()
+            self.utilization.ended(time.time())
             graceful = True
             outcome = (Outcome.FAILED if self.stopping.error else Outcome.STOPPED if self.stop_reason
                        else Outcome.FINISHED)
@@ -229,23 +228,6 @@ class Driver:
         elif view.state.finished or view.state is TrialState.PAUSED:
             self._events.append(("on_trial_end", (view,)))
             self.stopping.observe(view)
-            self._check_reports(view)
-
-    def _check_reports(self, view: FrozenTrial) -> None:
-        """Warn once when the chosen stopping policy has seen ``es_min`` trials end without a
-        single intermediate metric: it has nothing to act on."""
-        if self._unreported is None or not self.config.es_policy_given or self.config.es_policy == "none":
-            return
-        if view.history:
-            self._unreported = None
-            return
-        self._unreported += 1
-        if self._unreported >= self.config.es_min:
-            self._unreported = None
-            warnings.warn(
-                f"es_policy={self.config.es_policy!r} has nothing to act on: the first {self.config.es_min} trials "
-                "reported no metric while they ran. Call reporter.broadcast(metric, step) every epoch in train_fn, "
-                "or pass es_policy='none'.", MaggyWarning, stacklevel=2)
 
     def _flush(self) -> None:
         """Deliver the events of the last step to the callbacks, then end the step."""
@@ -270,8 +252,7 @@ class Driver:
         self._flush()
 
     def _on_register(self, conn: int, msg: Register) -> None:
-        if self._first_worker is None:
-            self._first_worker = time.time()
+        self.utilization.registered(time.time())
         info = WorkerInfo(msg.worker, msg.host, msg.pid, tuple(msg.gpus), msg.executor)
         for trial_id in self.registry.register(conn, info, time.monotonic()):
             if trial_id in self.sched.running:
@@ -302,7 +283,7 @@ class Driver:
         run = self.registry.release(msg.trial_id)
         self._record_points(trial, msg.points, msg.run_id, msg.checkpoint)
         self._record_system(trial, msg.system)
-        self._busy += max(0.0, msg.end - msg.start)
+        self.utilization.ran(msg.end - msg.start)
         state, metric, error = msg.state, msg.metric, msg.error
         if run is not None and run.timed_out and state is not TrialState.ERROR:
             state, error = TrialState.ERROR, error_record(
@@ -385,16 +366,6 @@ class Driver:
 
     # ---- reporting -------------------------------------------------------------------------
 
-    def _utilization(self) -> dict[str, float]:
-        """The busy share of worker time: the trial runs' seconds over the workers' seconds, from
-        the first worker's registration to the end of the last trial (this driver's run only)."""
-        if self._first_worker is None:
-            return {}
-        wall = (self._loop_end or time.time()) - self._first_worker
-        capacity = self.num_workers * wall
-        return {"utilization": min(1.0, self._busy / capacity) if capacity > 0 else 0.0,
-                "busy_seconds": self._busy, "worker_seconds": capacity}
-
     def _result(self, started: float) -> Result:
         done = self.sched.ended()
         handoffs = sorted(t.handoff for t in done if t.handoff is not None)
@@ -411,7 +382,7 @@ class Driver:
             stats["rpc"] = self.rpc
         if self.stop_reason:
             stats["stopped"] = self.stop_reason
-        stats.update(self._utilization())
+        stats.update(self.utilization.stats())
         if handoffs:
             stats["handoff_p50_ms"] = 1000 * statistics.median(handoffs)
             stats["handoff_p99_ms"] = 1000 * handoffs[min(len(handoffs) - 1, int(0.99 * len(handoffs)))]

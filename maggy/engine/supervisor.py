@@ -35,6 +35,6 @@ class Supervisor:
         elif self._no_worker_since is None:
             self._no_worker_since = now
         elif now - self._no_worker_since > self.worker_timeout:
-            return (f"No worker could run for {self.worker_timeout:.0f}s (worker_timeout): no executor was granted, "
+            return (f"No worker could run for {self.worker_timeout:g}s (worker_timeout): no executor was granted, "
                     "or every worker task failed")
         return None

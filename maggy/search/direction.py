@@ -2,6 +2,8 @@
 
 >>> Direction("max").better(0.9, 0.5), Direction.MIN.better(0.9, 0.5), Direction.MIN.sign
 (True, False, -1.0)
+>>> f"{Direction.MAX} {Direction.MIN!s}"
+'max min'
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ import enum
 class Direction(str, enum.Enum):
     MAX = "max"
     MIN = "min"
+
+    def __str__(self) -> str:  # "max", as the user wrote it, in messages and MLflow's params
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
     @property
     def sign(self) -> float:

@@ -46,6 +46,9 @@ class Outcome(str, enum.Enum):
     INTERRUPTED = "interrupted"
     FAILED = "failed"
 
+    def __str__(self) -> str:
+        return self.value
+
 
 @dataclass(frozen=True)
 class ExperimentStarted:

@@ -2,6 +2,9 @@
 
     python resume_job.py BACKEND OPTIMIZER EXPERIMENT_DIR CALLS_FILE [NUM_TRIALS]
 
+With MAGGY_TEST_GATE set to a path, trials wait (2 minutes at most) until that file exists; with
+MAGGY_TEST_HOLD_AFTER=N too, only the trials that start once N trials have computed every epoch.
+
 Every run of ``train`` appends ``trial_id epoch`` to CALLS_FILE for each epoch it computes, so the
 test can tell which epochs ran twice. A trial saves its epoch in its checkpoint directory after
 each epoch and continues from there.
@@ -25,6 +28,15 @@ def train(q, reporter, budget=None):
     import time
 
     calls = os.environ["MAGGY_TEST_CALLS"]
+    gate = os.environ.get("MAGGY_TEST_GATE")
+    if gate and os.environ.get("MAGGY_TEST_HOLD_AFTER"):  # only trials that start once that many completed
+        lines = open(calls).read().split("\n") if os.path.exists(calls) else []
+        epochs = [line.split()[0] for line in lines if line]
+        completed = sum(epochs.count(t) >= EPOCHS for t in set(epochs))
+        gate = gate if completed >= int(os.environ["MAGGY_TEST_HOLD_AFTER"]) else None
+    deadline = time.monotonic() + 120
+    while gate and not os.path.exists(gate) and time.monotonic() < deadline:  # held until the test opens it
+        time.sleep(0.02)
     path = os.path.join(reporter.checkpoint_dir, "state.json")
     epoch = 0
     if os.path.exists(path):

@@ -18,16 +18,26 @@ def config(tmp_path, sp, **kw):
     return HyperparameterOptConfig(searchspace=sp, experiment_dir=str(tmp_path), **kw)
 
 
+def two_peers(seen: str):
+    """A train_fn whose first trials wait (60 s at most) until two worker processes run one, so
+    that both workers take trials whichever asks first (the driver serves whoever asks)."""
+    def train(x):
+        import os
+        import time
+        with open(seen, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        deadline = time.monotonic() + 60
+        while len(set(open(seen).read().split())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return {"metric": x, "pid": os.getpid()}
+    return train
+
+
 def test_one_spark_job_and_two_resident_workers(spark, tmp_path):
     sc = spark.sparkContext
     ungrouped_before = set(sc.statusTracker().getJobIdsForGroup(None))
     sp = Searchspace(x=("DOUBLE", [0.0, 1.0]))
-
-    def train(x):
-        import os
-        import time
-        time.sleep(0.05)
-        return {"metric": x, "pid": os.getpid()}
+    train = two_peers(str(tmp_path / "pids"))
 
     backend = SparkBackend(spark)
     result = experiment.lagom(train, config(tmp_path, sp, num_trials=12, es_policy="none", seed=3),
@@ -42,13 +52,7 @@ def test_one_spark_job_and_two_resident_workers(spark, tmp_path):
 
 def test_two_worker_processes_on_local_backend(tmp_path):
     sp = Searchspace(x=("DOUBLE", [0.0, 1.0]))
-
-    def train(x):
-        import os
-        import time
-        time.sleep(0.05)
-        return {"metric": x, "pid": os.getpid()}
-
+    train = two_peers(str(tmp_path / "pids"))
     result = experiment.lagom(train, config(tmp_path, sp, num_trials=12, es_policy="none"),
                               backend="local", verbose=False)
     assert len(result.trials) == 12

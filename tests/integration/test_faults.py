@@ -15,7 +15,7 @@ from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import LocalBackend, SparkBackend
 from maggy.rpc.protocol import MsgType
 from tests.conftest import wait_for
-from tests.unit.rpc.peers import BAD_STREAMS, connect, recv_exact, send_and_expect_close
+from tests.unit.rpc.peers import BAD_STREAMS, connect_for_replies, read_reply, send_and_expect_close
 
 
 def test_bad_frames_are_dropped_and_workers_carry_on(backend, tmp_path):
@@ -38,10 +38,10 @@ def test_bad_frames_are_dropped_and_workers_carry_on(backend, tmp_path):
     runner.start()
     try:
         wait_for(lambda: driver.server is not None and len(driver.sched.running) == 2, what="two running trials")
-        sock, answer, send = connect(driver.server.address, driver.secret)
+        sock, answer, send, replies = connect_for_replies(driver.server.address, driver.secret)
         with sock:  # a genuine peer is answered once (it never registered: DONE)
             sock.sendall(answer + send.encode(MsgType.GET, 0, {"worker": 9}))
-            assert recv_exact(sock, 12)
+            assert read_reply(sock, replies) == (MsgType.DONE, 0, {})
         for reason, stream in BAD_STREAMS.items():
             before = driver.server.bad_frames[reason]
             assert send_and_expect_close(driver.server.address, driver.secret, stream) == b"", reason

@@ -104,7 +104,8 @@ def test_a_killed_worker_process_costs_at_most_one_checkpoint(kind, tmp_path, re
 def test_a_silent_worker_is_stale_and_its_late_final_changes_nothing(tmp_path):
     log_path = tmp_path / "calls.txt"
     thread, box = in_background(lambda: experiment.lagom(
-        checkpointing_train(log_path), cfg(tmp_path, hb_timeout=1.0), backend=LocalBackend(), verbose=False))
+        # a frozen worker (SIGSTOP below) is stale after 3 s; a healthy one on a loaded machine is not
+        checkpointing_train(log_path), cfg(tmp_path, hb_timeout=3.0), backend=LocalBackend(), verbose=False))
     victim, pid = wait_for(lambda: next(((k, p) for k, e, p in calls(log_path) if k == 0 and e == 4), None),
                            timeout=120, what="trial 0 past its checkpoint")
     os.kill(pid, signal.SIGSTOP)  # hung with its connection open
@@ -131,8 +132,8 @@ def test_a_trial_that_keeps_killing_its_worker_ends_as_error_after_the_retries(t
     result = experiment.lagom(train, cfg(tmp_path, max_trial_retries=1), backend=LocalBackend(), verbose=False)
     row = result.trials.set_index("k").loc[2]
     assert row["state"] == "ERROR" and row["restarts"] == 2
-    assert "lost or silent 2 times, more than max_trial_retries=1" in row["error"] or \
-        "lost 2 times, more than max_trial_retries=1" in row["error"]
+    # its process exits, so its connection drops at once (never a silence)
+    assert row["error"] == "TrialLost: its worker was lost 2 times, more than max_trial_retries=1"
     assert set(result.trials.set_index("k").drop(index=2)["state"]) == {"FINALIZED"}
 
 
@@ -161,9 +162,11 @@ def test_trial_timeout_stops_a_trial_and_marks_it_error(tmp_path):
             reporter.broadcast(float(k), step=step)
         return k
 
-    result = experiment.lagom(train, cfg(tmp_path, trial_timeout=1.0), backend=LocalBackend(), verbose=False)
+    # the others take 0.1 s: 30 times below the timeout, also on a loaded machine
+    result = experiment.lagom(train, cfg(tmp_path, trial_timeout=3.0), backend=LocalBackend(), verbose=False)
     rows = result.trials.set_index("k")
-    assert rows.loc[3, "state"] == "ERROR" and "trial_timeout=1s" in rows.loc[3, "error"]
+    assert rows.loc[3, "state"] == "ERROR"
+    assert rows.loc[3, "error"] == "TrialTimeout: the trial ran longer than trial_timeout=3s"
     assert rows.loc[3, "steps"] < 100  # stopped, not run to the end
     assert set(rows.drop(index=3)["state"]) == {"FINALIZED"}
 

@@ -20,6 +20,7 @@ from maggy.store.lease import ExperimentLockedError
 from maggy.store.replay import ExperimentLog
 from maggy.store.storage import LocalStorage
 from tests.conftest import wait_for
+from tests.helpers import job_result
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -43,9 +44,7 @@ def journal_states(root):
 
 def finish(cmd):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ})
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-4000:]
-    return json.loads(lines[0][len("RESULT "):])
+    return job_result(out.stdout, out.stderr, out.returncode)
 
 
 @pytest.mark.parametrize("backend, optimizer", [("local", "randomsearch"), ("spark", "randomsearch"),
@@ -187,10 +186,16 @@ def test_two_drivers_at_once_one_wins_the_other_is_told(tmp_path):
     root = tmp_path / "exp"
     first = finish(job("local", "randomsearch", root, calls, 2))  # an experiment to continue with more trials
     assert len(first["trials"]) == 2
-    # 38 more trials of 0.6 s on 2 workers: the winner holds the lease for ~11 s, far longer than the
-    # two processes' start-ups can differ, even on a loaded machine
-    procs = [subprocess.Popen(job("local", "randomsearch", root, calls, 40), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    # the winner's trials wait at a gate that opens only once the other driver has ended: the
+    # winner holds the lease however far apart the two start
+    gate = tmp_path / "gate"
+    env = {**os.environ, "MAGGY_TEST_GATE": str(gate)}
+    procs = [subprocess.Popen(job("local", "randomsearch", root, calls, 4), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    try:
+        wait_for(lambda: any(p.poll() is not None for p in procs), timeout=180, what="one driver to give up")
+    finally:
+        gate.touch()
     outs = [p.communicate(timeout=240) for p in procs]
     codes = sorted(p.returncode for p in procs)
     assert codes[0] == 0 and codes[1] != 0, outs

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
+
+from tests.helpers import job_result
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -21,9 +22,7 @@ def submit(args: list[str], tmp_path: pathlib.Path, **env: str) -> dict:
     out = subprocess.run([str(spark_submit), *args, str(HERE / "submit_probe.py"), str(tmp_path / "exp")],
                          env={**os.environ, "PYSPARK_PYTHON": sys.executable, **env},
                          capture_output=True, text=True, timeout=240)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-4000:]
-    return json.loads(lines[0][len("RESULT "):])
+    return job_result(out.stdout, out.stderr, out.returncode)
 
 
 def test_the_master_given_to_spark_submit(tmp_path):

@@ -20,7 +20,22 @@ def tracking_uri(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    # the in-process workers call mlflow.set_tracking_uri: put MLflow's own setting back afterwards
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
     return uri
+
+
+def config(tmp_path, name, **kw):
+    return HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=3, seed=0,
+                                   es_policy="none", hb_interval=0.05, experiment_dir=str(tmp_path / "exp"),
+                                   name=name, **kw)
+
+
+def runs_of(client, result):
+    """The experiment's parent run and its trials' runs."""
+    runs = client.search_runs([result.stats["tracking"]["experiment_id"]])
+    parents = [r for r in runs if r.data.tags.get("maggy.role") == "experiment"]
+    return parents, [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
 
 
 def test_system_metrics_and_utilization_land_in_the_runs(tmp_path, tracking_uri):
@@ -46,3 +61,48 @@ def test_system_metrics_and_utilization_land_in_the_runs(tmp_path, tracking_uri)
         assert not client.get_metric_history(run.info.run_id, "system/gpu_utilization_percentage")  # no GPU here
     parent = client.get_run(result.stats["tracking"]["parent_run_id"])
     assert parent.data.metrics["utilization"] == pytest.approx(result.stats["utilization"])
+
+
+def test_log_trials_none_makes_only_the_parent_run_with_the_table(tmp_path, tracking_uri):
+    result = experiment.lagom(lambda x: x, config(tmp_path, "quiet", log_trials="none"), backend=ThreadBackend(2),
+                              verbose=False)
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    (parent,), children = runs_of(client, result)
+    assert children == [] and parent.info.status == "FINISHED"
+    assert parent.data.metrics["best_metric"] == result.best_metric and result.best_run_id is None
+    assert "trials.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
+def test_the_parent_run_ends_killed_on_ctrl_c_and_failed_on_a_failure(tmp_path, tracking_uri):
+    from maggy.callbacks import Callback
+
+    class Interrupt(Callback):
+        def on_trial_end(self, trial):
+            raise KeyboardInterrupt
+
+    class Broken(Callback):
+        def on_trial_end(self, trial):
+            raise RuntimeError("broken hook")
+
+    with pytest.raises(KeyboardInterrupt):
+        experiment.lagom(lambda x: x, config(tmp_path, "killed"), backend=ThreadBackend(1), verbose=False,
+                         callbacks=[Interrupt()])
+    with pytest.raises(RuntimeError, match="broken hook"):
+        experiment.lagom(lambda x: x, config(tmp_path, "failed"), backend=ThreadBackend(1), verbose=False,
+                         callbacks=[Broken()])
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    status = {r.info.run_name: r.info.status for r in client.search_runs(
+        [client.get_experiment_by_name(n).experiment_id for n in ("killed", "failed")],
+        filter_string="tags.`maggy.role` = 'experiment'")}
+    assert status == {"killed": "KILLED", "failed": "FAILED"}
+
+
+def test_tracking_switched_on_by_mlflow_set_tracking_uri(tmp_path, tracking_uri, monkeypatch):
+    """No tracking_uri and no MLFLOW_TRACKING_URI: the URI a notebook set with mlflow.set_tracking_uri."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(tracking_uri)
+    result = experiment.lagom(lambda x: x, config(tmp_path, "set-in-mlflow"), backend=ThreadBackend(2),
+                              verbose=False)
+    assert result.stats["tracking"]["tracking_uri"] == tracking_uri
+    (parent,), children = runs_of(mlflow.tracking.MlflowClient(tracking_uri), result)
+    assert len(children) == 3 and {c.data.tags["maggy.trial_id"] for c in children} == set(result.trials["trial_id"])

@@ -13,10 +13,21 @@ from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import SparkBackend
 from maggy.optimizers import ASHA
 
+#: Set by main() from MAGGY_TEST_PEERS; travels by value with train (executors do not share the
+#: driver's environment).
+PEERS = {"path": ""}
+
 
 def train(q, budget, reporter):
     import json
     import os
+    import time
+    if PEERS["path"]:  # trials wait (60 s at most) until both executors run one: each takes trials
+        with open(PEERS["path"], "a") as f:
+            f.write(f"{os.getpid()}\n")
+        deadline = time.monotonic() + 60
+        while len(set(open(PEERS["path"]).read().split())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
     path = os.path.join(reporter.checkpoint_dir, "state.json")
     state = {"epoch": 0, "epochs_run": 0}
     if os.path.exists(path):
@@ -33,6 +44,7 @@ def train(q, budget, reporter):
 
 def main() -> None:
     master, root = sys.argv[1], sys.argv[2]
+    PEERS["path"] = os.environ.get("MAGGY_TEST_PEERS", "")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     cfg = HyperparameterOptConfig(searchspace=Searchspace(q=("DOUBLE", [0.0, 1.0])),
                                   optimizer=ASHA(reduction_factor=3, resource_min=1, resource_max=9),

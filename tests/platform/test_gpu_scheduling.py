@@ -4,13 +4,13 @@ executor's container is granted one ``yarn.io/gpu`` of the NodeManager's two."""
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import subprocess
 import sys
 
 from tests.conftest import wait_for
+from tests.helpers import job_result
 from tests.platform.yarn import rm_get, yarn_env
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -18,9 +18,7 @@ JOB = str(HERE / "gpu_job.py")
 
 
 def _result(out: str, err: str, code: int) -> dict:
-    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    assert code == 0 and lines, err[-3000:]
-    return json.loads(lines[0][len("RESULT "):])
+    return job_result(out, err, code)
 
 
 def test_each_worker_pins_its_own_gpu(platform, tmp_path):

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.conftest import wait_for
+from tests.helpers import job_result
 from tests.platform.yarn import yarn_env
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -45,9 +46,7 @@ def run_job(platform, root, calls_file, trials, workers, env=None, master=None):
 
 def result_of(proc):
     out, err = proc.communicate(timeout=400)
-    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, err[-4000:]
-    return json.loads(lines[0][len("RESULT "):])
+    return job_result(out, err, proc.returncode)
 
 
 @pytest.mark.parametrize("cluster", ["standalone", "yarn"])
@@ -96,9 +95,9 @@ def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_pat
 
 def test_the_experiment_grows_when_an_executor_joins_and_leaves_nothing_running(platform, tmp_path):
     sys.path.insert(0, str(HERE.parents[1] / "scripts"))
-    from local_platform import free_port, spark_class, spark_workers
+    from local_platform import free_port, free_ports, spark_class, spark_workers
 
-    master_port, ui = free_port(), free_port()
+    master_port, ui = free_ports(2)
     master = f"spark://127.0.0.1:{master_port}"
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(tmp_path), "PYSPARK_PYTHON": sys.executable}
 

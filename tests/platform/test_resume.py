@@ -12,6 +12,7 @@ import sys
 import uuid
 
 from tests.conftest import wait_for
+from tests.helpers import job_result
 
 JOB = pathlib.Path(__file__).resolve().parents[1] / "integration" / "resume_job.py"
 
@@ -39,7 +40,10 @@ def test_a_killed_driver_resumes_on_hdfs_with_one_parent_run_and_no_duplicate_ch
         return sum(e["state"] == "FINALIZED" for e in states.values()) >= 3 and running and \
             all(e.get("run_id") for e in running)
 
-    driver = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    # trials that start once three completed wait at a gate that never opens: the driver is killed
+    # with trials running, however fast or slow the machine
+    held = {**env, "MAGGY_TEST_GATE": str(tmp_path / "never"), "MAGGY_TEST_HOLD_AFTER": "3"}
+    driver = subprocess.Popen(cmd, env=held, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
         wait_for(ready_to_kill, timeout=180, interval=0.1, what="trials to end on HDFS")
@@ -49,9 +53,7 @@ def test_a_killed_driver_resumes_on_hdfs_with_one_parent_run_and_no_duplicate_ch
     finished = {tid for tid, e in journal().items() if e["state"] == "FINALIZED"}
 
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert out.returncode == 0 and lines, out.stderr[-4000:]
-    result = json.loads(lines[0][len("RESULT "):])
+    result = job_result(out.stdout, out.stderr, out.returncode)
     assert result["experiment_dir"].startswith("webhdfs://") and result["stats"]["resumes"] == 1
     trials = result["trials"]
     assert len(trials) == 8 and {t["state"] for t in trials} == {"FINALIZED"}

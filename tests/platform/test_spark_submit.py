@@ -11,6 +11,8 @@ import urllib.request
 
 import pytest
 
+from tests.helpers import job_result
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -25,9 +27,7 @@ def submitted(platform):
                           "--experiment-dir", platform["HDFS_URI"] + "/scheduled", "--trials", "4",
                           "--register", "digits-mlp"],
                          env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-4000:]
-    return json.loads(lines[0][len("RESULT "):])
+    return job_result(out.stdout, out.stderr, out.returncode)
 
 
 def test_the_trials_ran_on_the_standalone_cluster(submitted, platform):

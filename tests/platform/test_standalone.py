@@ -12,17 +12,17 @@ import pytest
 
 from maggy.backends import SparkBackend
 from maggy.exceptions import BackendUnavailableError
+from tests.helpers import job_result
 
 JOB = os.path.join(os.path.dirname(__file__), "standalone_job.py")
 
 
-def test_asha_on_standalone_with_hdfs_checkpoints(platform, hdfs):
-    env = {**os.environ, "WEBHDFS_URL": platform["WEBHDFS_URL"], "PYSPARK_PYTHON": sys.executable}
+def test_asha_on_standalone_with_hdfs_checkpoints(platform, hdfs, tmp_path):
+    env = {**os.environ, "WEBHDFS_URL": platform["WEBHDFS_URL"], "PYSPARK_PYTHON": sys.executable,
+           "MAGGY_TEST_PEERS": str(tmp_path / "pids")}
     out = subprocess.run([sys.executable, JOB, platform["SPARK_MASTER"], platform["HDFS_URI"] + "/experiments"],
                          env=env, capture_output=True, text=True, timeout=300)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    assert out.returncode == 0 and lines, out.stderr[-3000:]
-    res = json.loads(lines[0][len("RESULT "):])
+    res = job_result(out.stdout, out.stderr, out.returncode)
     assert res["master"] == platform["SPARK_MASTER"] and res["executors"] == 2
     assert res["jobs"] == 1
     trials = res["trials"]
@@ -81,9 +81,7 @@ def test_ctrl_c_on_standalone_cancels_the_job_and_keeps_finished_trials_on_hdfs(
     finally:
         if proc.poll() is None:
             proc.kill()
-    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    assert lines, err[-3000:]
-    res = json.loads(lines[0][len("RESULT "):])
+    res = job_result(out, err, returncode=None)
     assert res["interrupted"] and res["active_jobs"] == [] and res["seconds_to_no_job"] < 10
     events = journal()
     assert [e["outcome"] for e in events if e["event"] == "experiment_end"] == ["interrupted"]

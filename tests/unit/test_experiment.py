@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import pathlib
 
 import pytest
 
 from maggy import HyperparameterOptConfig, MaggyWarning, Searchspace, experiment
 from maggy.backends import LocalBackend
+from maggy.store.replay import ExperimentLog
+from maggy.store.storage import LocalStorage
 from tests.helpers import ThreadBackend
 
 SP = Searchspace(x=("DOUBLE", [0.0, 1.0]))
@@ -90,3 +93,68 @@ def test_a_changed_searchspace_starts_anew_under_auto_and_is_refused_under_resum
     from maggy import InvalidParameterError
     with pytest.raises(InvalidParameterError, match=r"direction \('max' then, 'min' now\), so resume=True cannot"):
         experiment.lagom(train_v1, cfg(tmp_path, direction="min", resume=True), backend=NoBackend(), verbose=False)
+
+
+def quadratic(x, y, budget=None):
+    return -(x - 0.3) ** 2 - (y - 0.6) ** 2
+
+
+@pytest.mark.parametrize("optimizer", ["gp", "tpe", "random", "grid", "hyperband", "optuna"])
+def test_every_documented_optimizer_runs_through_lagom(tmp_path, optimizer):
+    """Names, aliases and the Optuna wrapper, end to end on in-process workers."""
+    sp = Searchspace(x=("DOUBLE", [0.0, 1.0]), y=("DOUBLE", [0.0, 1.0]))
+    opt = optimizer
+    if optimizer == "hyperband":
+        from maggy.optimizers import Hyperband
+        opt = Hyperband(resource_min=1, resource_max=9)
+    elif optimizer == "optuna":
+        optuna = pytest.importorskip("optuna")
+        from maggy.optimizers import OptunaSampler
+        opt = OptunaSampler(optuna.samplers.TPESampler(seed=0))
+    elif optimizer == "grid":
+        sp = Searchspace(x=("DISCRETE", [0.0, 0.3, 0.6]), y=("DISCRETE", [0.3, 0.6]))
+    result = experiment.lagom(quadratic, sp, optimizer=opt, num_trials=8, seed=0, es_policy="none",
+                              experiment_dir=str(tmp_path), backend=ThreadBackend(), verbose=False)
+    table = result.trials
+    expected = {"random": "randomsearch", "grid": "gridsearch"}.get(optimizer, optimizer)
+    saved = json.loads((pathlib.Path(result.experiment_dir) / "result.json").read_text())
+    if optimizer != "hyperband":  # Hyperband's promotions add runs, not trials; its count is its own
+        assert len(table) == (6 if optimizer == "grid" else 8)
+    assert set(table["state"]) == {"FINALIZED"} and result.best_metric == table["metric"].max()
+    if optimizer == "hyperband":
+        assert table["budget"].min() == 1 and any(len(r) > 1 for r in table["rungs"])  # trials were promoted
+    if optimizer == "grid":
+        assert result.best_params == {"x": 0.3, "y": 0.6}
+    assert "handoff_p50_ms" in result.stats and result.stats["handoff_p50_ms"] >= 0
+    if optimizer in ("gp", "tpe", "random", "grid"):
+        assert ExperimentLog.read(LocalStorage(), result.experiment_dir).config["optimizer"] == expected
+    assert saved["best_trial_id"] == result.best_trial_id
+
+
+def test_extras_beyond_one_mib_fail_that_trial_only(tmp_path):
+    def train(x):
+        if x > 0.5:
+            return {"metric": x, **{f"blob{i}": "x" * 60_000 for i in range(20)}}  # 1.2 MB together
+        return {"metric": x, "note": "small"}
+    result = experiment.lagom(train, SP, num_trials=8, seed=0, experiment_dir=str(tmp_path),
+                              backend=ThreadBackend(), verbose=False)
+    big = result.trials[result.trials["x"] > 0.5]
+    assert len(big) > 0 and set(big["state"]) == {"ERROR"}
+    assert big["error"].str.startswith("OutputTooLarge: train_fn returned 20 values of ").all()
+    assert set(result.trials[result.trials["x"] <= 0.5]["state"]) == {"FINALIZED"}
+
+
+def test_a_timed_out_experiment_continues_for_another_timeout(tmp_path):
+    def train(x, reporter):
+        import time
+        for step in range(20):
+            reporter.broadcast(x, step)
+            time.sleep(0.05)  # a trial takes 1 s
+        return x
+    config = cfg(tmp_path, num_trials=20, timeout=1.5)
+    first = experiment.lagom(train, config, backend=ThreadBackend(), verbose=False)
+    assert first.stats["stopped"] == "timeout of 1.5s reached" and len(first.trials) < 20
+    with pytest.warns(MaggyWarning, match="Continuing experiment 'rerun'"):
+        second = experiment.lagom(train, config, backend=ThreadBackend(), verbose=False)
+    assert second.experiment_dir == first.experiment_dir and second.stats["resumes"] == 1
+    assert len(second.trials) > len(first.trials) and second.stats["stopped"] == "timeout of 1.5s reached"

@@ -17,7 +17,7 @@ from maggy.rpc import MsgType, RpcClient
 from maggy.rpc.messages import Get, Log, Metric, Ok, Wait
 from maggy.rpc.protocol import CHALLENGE, HEADER, MAGIC, RESPONSE, VERSION, accept, challenge
 from tests.conftest import wait_for
-from tests.unit.rpc.peers import BAD_STREAMS, connect, recv_exact, send_and_expect_close, signed
+from tests.unit.rpc.peers import BAD_STREAMS, connect, connect_for_replies, read_reply, recv_exact, send_and_expect_close, signed
 
 SECRET = b"s" * 32
 
@@ -140,11 +140,11 @@ def test_fuzzed_streams_never_stop_the_server(server):
 
 
 def test_recorded_frames_cannot_be_replayed(server):
-    sock, answer, send = connect(server.address, SECRET)
+    sock, answer, send, replies = connect_for_replies(server.address, SECRET)
     first = send.encode(MsgType.GET, 0, {"worker": 0})
     with sock:  # the genuine exchange
         sock.sendall(answer + first)
-        assert recv_exact(sock, HEADER.size)
+        assert read_reply(sock, replies) == (MsgType.WAIT, 0, {"retry_after": 0.0})
         sock.sendall(first)  # the same request again on its own connection
         wait_for(lambda: server.bad_frames["replay"] == 1, timeout=5)
     assert send_and_expect_close(server.address, SECRET, lambda a, s: answer + first) == b""  # elsewhere

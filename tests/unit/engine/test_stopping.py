@@ -82,16 +82,14 @@ def test_a_timeout_stops_running_trials_through_their_heartbeat_and_keeps_them(t
     calls = []
 
     def train(x, reporter):
-        import time
         calls.append(x)
         for step in range(250):  # 5 s unless stopped
             reporter.broadcast(x, step)
             time.sleep(0.02)
         return x
 
-    t0 = time.monotonic()
     result = experiment.lagom(train, cfg(tmp_path, timeout=1.0), backend=ThreadBackend(2), verbose=False)
-    assert time.monotonic() - t0 < 4.5  # 20 trials of 5 s each would take 50 s
+    assert (result.trials["steps"] < 250).all()  # stopped mid-run through their heartbeat, not run out
     assert len(calls) == 2 and set(result.trials["state"]) == {"EARLY_STOPPED"}  # the two running ones, kept
     assert result.stats["stopped"] == "timeout of 1s reached" and "Stopped early: timeout" in result.summary()
 

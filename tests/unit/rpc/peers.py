@@ -7,7 +7,7 @@ import hmac
 import socket
 from typing import Callable
 
-from maggy.rpc.protocol import CHALLENGE, HEADER, MAGIC, MAX_BODY, VERSION, Codec, MsgType, respond
+from maggy.rpc.protocol import CHALLENGE, HEADER, MAC_SIZE, MAGIC, MAX_BODY, VERSION, Codec, MsgType, respond
 
 
 def recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -22,9 +22,23 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
 
 def connect(address, secret: bytes, timeout: float = 15) -> tuple[socket.socket, bytes, Codec]:
     """An open socket that has read its challenge, the handshake answer to send, and the request codec."""
-    sock = socket.create_connection(address, timeout=timeout)
-    answer, send, _ = respond(secret, recv_exact(sock, CHALLENGE.size))
+    sock, answer, send, _ = connect_for_replies(address, secret, timeout)
     return sock, answer, send
+
+
+def connect_for_replies(address, secret: bytes, timeout: float = 15) -> tuple[socket.socket, bytes, Codec, Codec]:
+    """:func:`connect`, and the codec that verifies and decodes the server's replies."""
+    sock = socket.create_connection(address, timeout=timeout)
+    answer, send, replies = respond(secret, recv_exact(sock, CHALLENGE.size))
+    return sock, answer, send, replies
+
+
+def read_reply(sock: socket.socket, replies: Codec) -> tuple[MsgType, int, dict]:
+    """The next reply on ``sock``, verified and decoded: (type, sequence number, body)."""
+    header = recv_exact(sock, HEADER.size)
+    mac = recv_exact(sock, MAC_SIZE)
+    body = recv_exact(sock, replies.body_length(header))
+    return replies.decode(header, mac, body)
 
 
 def signed(send: Codec, version: int, code: int, body: bytes, seq: int = 0) -> bytes:

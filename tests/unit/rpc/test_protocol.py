@@ -139,9 +139,9 @@ def test_truncated_frame_stays_partial_and_says_what_it_holds():
 
 
 def test_limits_on_secret_and_size():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the RPC secret must be at least 16 bytes"):
         respond(b"short", challenge()[1])
     with pytest.raises(ValueError, match="exceeds"):
         Codec(SECRET, max_body=10).encode(MsgType.LOG, 0, {"lines": ["x" * 20]})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
         Codec(SECRET).encode(MsgType.METRIC, 0, {"v": float("nan")})

@@ -28,6 +28,10 @@ def test_show_prints_the_summary_and_writes_the_plots(tmp_path):
     assert sorted(os.listdir(tmp_path / "pics")) == ["history.html", "importance.html", "learning_curves.html",
                                                     "parallel_coordinates.html", "timeline.html"]
     assert out.stderr == ""
+    quiet = subprocess.run([sys.executable, "-m", "maggy", "show", str(tmp_path / "exp" / "shown"), "--no-plots"],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert quiet.returncode == 0 and "Best 4 of 4 trials" in quiet.stdout and "Plots:" not in quiet.stdout
+    assert not (tmp_path / "shown-plots").exists()  # the default plots directory was not made
     missing = subprocess.run([sys.executable, "-m", "maggy", "show", str(tmp_path / "nothing")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "No maggy journal" in missing.stderr

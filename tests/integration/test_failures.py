@@ -1,0 +1,111 @@
+"""Every way an experiment fails: the error says why, and what finished is kept.
+
+Each test checks the error's words, ``result.json`` (``outcome: failed``, the finished trials)
+and the journal's end, as a resume would read them.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from maggy import HyperparameterOptConfig, Searchspace, experiment
+from maggy.backends import LocalBackend
+from maggy.callbacks import Callback
+from maggy.exceptions import ExperimentFailedError
+from maggy.store.events import Outcome
+from maggy.store.replay import ExperimentLog
+from maggy.store.storage import LocalStorage
+from maggy.trial import TrialState
+from tests.helpers import ThreadBackend
+
+
+def the_experiment(root: pathlib.Path) -> tuple[dict, ExperimentLog]:
+    """result.json and the journal of the only experiment under ``root``."""
+    (name,) = root.iterdir()
+    (exp_dir,) = name.iterdir()
+    return json.loads((exp_dir / "result.json").read_text()), ExperimentLog.read(LocalStorage(), str(exp_dir))
+
+
+def lethal(x):
+    """Trials 0 and 1 finish; trial 2 kills its worker process, wherever it runs."""
+    import os
+
+    with open(os.environ["MAGGY_TEST_CALLS"], "a") as f:
+        f.write(f"{x} {os.getpid()}\n")
+    if x == 2:
+        os._exit(3)
+    return x
+
+
+def test_workers_that_keep_dying_end_the_experiment_after_the_restart_cap(tmp_path, monkeypatch):
+    """A local worker slot is restarted at most LocalBackend.MAX_RESTARTS times; then no worker
+    is left and the experiment fails, keeping the two trials that finished."""
+    calls = tmp_path / "calls.txt"
+    monkeypatch.setenv("MAGGY_TEST_CALLS", str(calls))
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(x=("DISCRETE", [0, 1, 2, 3])), optimizer="gridsearch",
+                                  num_workers=1, max_trial_retries=10, es_policy="none", hb_interval=0.05,
+                                  experiment_dir=str(tmp_path / "exp"), name="dying")
+    with pytest.raises(ExperimentFailedError) as info:
+        experiment.lagom(lethal, cfg, backend=LocalBackend(), verbose=False)
+    message = str(info.value)
+    assert message.startswith("All workers ended before the experiment finished (worker processes exited with "
+                              "codes [3] after 3 restarts); 2 finished trials are kept in ")
+    assert "run the same lagom call again to continue" in message
+    runs = [line.split() for line in calls.read_text().splitlines()]
+    deaths = [pid for x, pid in runs if x == "2"]
+    assert len(deaths) == 1 + LocalBackend.MAX_RESTARTS and len(set(deaths)) == len(deaths)  # a new process each
+    saved, log = the_experiment(tmp_path / "exp")
+    assert saved["outcome"] == "failed" and log.end.outcome is Outcome.FAILED
+    states = {t["params"]["x"]: t["state"] for t in saved["trials"]}
+    assert states[0] == states[1] == "FINALIZED" and states[2] == "PENDING"  # kept to run again on a resume
+    assert log.trials[next(t["trial_id"] for t in saved["trials"] if t["params"]["x"] == 2)].attempts == 4
+
+
+class NoWorkerEver(ThreadBackend):
+    """Executors that are never granted: the job is submitted, no task ever runs."""
+
+    def start(self, spec, num_workers, job_name) -> None:
+        self.started = True
+
+    def running(self) -> bool:
+        return True
+
+
+def test_no_worker_within_worker_timeout_fails_with_the_setting_named(tmp_path):
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=2, es_policy="none",
+                                  worker_timeout=0.5, experiment_dir=str(tmp_path / "exp"), name="starved")
+    backend = NoWorkerEver()
+    with pytest.raises(ExperimentFailedError, match=r"^No worker could run for 0.5s \(worker_timeout\): no executor was "
+                                                    r"granted, or every worker task failed \(no error reported\); 0 "
+                                                    r"finished trials are kept in "):
+        experiment.lagom(lambda x: x, cfg, backend=backend, verbose=False)
+    assert backend.started
+    saved, log = the_experiment(tmp_path / "exp")
+    assert saved["outcome"] == "failed" and log.end.outcome is Outcome.FAILED and saved["best_trial_id"] is None
+
+
+class Explodes(Callback):
+    def __init__(self, after: int) -> None:
+        self.after, self.ended = after, 0
+
+    def on_trial_end(self, trial) -> None:
+        self.ended += 1
+        if self.ended == self.after:
+            raise RuntimeError("the user's hook broke")
+
+
+def test_a_callback_that_raises_ends_the_experiment_with_its_own_error_and_keeps_the_trials(tmp_path):
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=6, num_workers=1,
+                                  es_policy="none", hb_interval=0.05, experiment_dir=str(tmp_path / "exp"),
+                                  name="hook")
+    with pytest.raises(RuntimeError, match="the user's hook broke") as info:
+        experiment.lagom(lambda x: x, cfg, backend=ThreadBackend(1), verbose=False, callbacks=[Explodes(after=2)])
+    assert info.traceback[-1].name == "on_trial_end"  # its own traceback
+    saved, log = the_experiment(tmp_path / "exp")
+    finished = [t for t in saved["trials"] if t["state"] == "FINALIZED"]
+    assert saved["outcome"] == "failed" and len(finished) == 2 and log.ended == 2
+    assert all(log.trials[t["trial_id"]].state is TrialState.FINALIZED for t in finished)
+    assert not (pathlib.Path(saved["experiment_dir"]) / "lease.json").exists()  # the lease is given back
