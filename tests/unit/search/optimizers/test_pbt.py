@@ -11,8 +11,7 @@ from maggy import InvalidParameterError, Searchspace
 from maggy.earlystop import NoStopping
 from maggy.engine.scheduler import Scheduler, run_sequential
 from maggy.optimizers import PBT, RandomSearch
-from maggy.search.optimizers.base import Suggestion
-from maggy.trial import TrialState
+from maggy.trial import Trial, TrialState
 
 SP = LR_SCHEDULE_SPACE
 STEPS = 40
@@ -116,9 +115,23 @@ def test_mutations_pick_neighbours_from_lists_and_draw_from_functions():
 
 
 def test_a_duplicate_child_gives_the_decision_back():
-    pbt = PBT(perturbation_interval=1, resource_max=2)
+    """Through ask/tell alone: the worse member's copy of the better one is rejected (a point
+    already tried), and the next ask decides for that same member again."""
+    pbt = PBT(perturbation_interval=1, resource_max=2, quantile_fraction=0.5)
     pbt.setup(SP, direction="max", seed=0, num_trials=2)
-    pbt._members, pbt._params = {"a": 0, "b": 1}, {"a": {"lr": 0.1}, "b": {"lr": 0.2}}
-    pbt._started = 2
-    pbt.rejected(Suggestion({"lr": 0.1}, budget=2, parent="b", info={"slot": 0, "member": "a", "budget": 1}))
-    assert list(pbt._waiting) == [("a", 1)]
+    members = []
+    for metric in (0.1, 0.9):  # the population: a worse and a better member, each paused at budget 1
+        first = pbt.ask([])
+        trial = Trial.create(first.params, first.budget)
+        pbt.accepted(trial.trial_id, first)
+        trial.update(metric=metric)
+        trial.transition(TrialState.RUNNING)
+        trial.transition(TrialState.PAUSED)
+        members.append(trial)
+    for trial in members:
+        pbt.tell(trial.view())
+    copy = pbt.ask([])
+    assert copy.parent == members[1].trial_id and copy.info["member"] == members[0].trial_id
+    pbt.rejected(copy)
+    again = pbt.ask([])
+    assert again.parent == members[1].trial_id and again.info["member"] == members[0].trial_id
