@@ -176,6 +176,9 @@ class FrozenTrial:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: _read(k, v) for k, v in rec.items() if k in names})
 
+    def __reduce__(self) -> tuple[Any, ...]:  # read-only mappings do not pickle: through the record
+        return FrozenTrial.from_record, (self.to_record(),)
+
 
 def _plain(value: Any) -> Any:
     """JSON-ready: mappings as dicts, tuples as lists, enums as their values."""
@@ -238,6 +241,8 @@ class Trial:
         return trial
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_facts":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self._facts, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -245,6 +250,9 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial({self._facts!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Trial.of, (self._facts,)
 
     def update(self, **changes: Any) -> None:
         """Replace facts (not the state: :meth:`transition` does that)."""

@@ -52,3 +52,18 @@ def test_error_records():
         rec = exception_record(exc)
     assert rec["type"] == "ValueError" and rec["message"] == "bad lr" and "raise ValueError" in rec["traceback"]
     assert len(error_record("E", "m", "x" * 100_000)["traceback"]) == 64 * 1024
+
+
+def test_trials_and_snapshots_pickle_and_copy():
+    """A callback may pickle or copy what it is given (to send it on, to keep it)."""
+    import copy
+    import pickle
+
+    t = Trial.create({"x": 1})
+    t.update(metric=0.5, extra={"sizes": [1, 2]}, history=[(0, 0.1)])
+    view = t.view()
+    assert pickle.loads(pickle.dumps(view)) == view and copy.deepcopy(view) == view
+    again = pickle.loads(pickle.dumps(t))
+    assert again.view() == view and copy.deepcopy(t).view() == view
+    again.update(metric=0.9)
+    assert t.metric == 0.5  # a copy, not the same trial
