@@ -147,12 +147,13 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
             "check name and experiment_dir, or use resume='auto' to start one.")
     code = fingerprint(train_fn)
     changed: list[str] = []  # why the experiment found is not continued (resume='auto')
+    fn_changed = previous is not None and previous.fingerprint not in (None, code)
     if previous is not None:
         if config.resume is True:
             check_same(previous, config)
         else:
             changed = differences(previous, config)
-        if previous.fingerprint not in (None, code):
+        if fn_changed:
             if config.resume is True:
                 warnings.warn(
                     f"train_fn changed since experiment '{config.name}' in {previous.exp_dir} ran; resume=True "
@@ -195,7 +196,7 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
                 f"Experiment '{config.name}' in {stale.exp_dir} ran with a different " + ", ".join(changed) +
                 f", so a new experiment starts in {exp_dir}; the old one stays where it is (maggy.load_result "
                 "reads it)." + (" Pass resume=True to continue it with the new train_fn anyway."
-                                if len(changed) == 1 and changed[0].startswith("train_fn") else ""),
+                                if fn_changed and len(changed) == 1 else ""),
                 MaggyWarning, stacklevel=3)
     lease = Lease(storage, exp_dir)
     lease.acquire()

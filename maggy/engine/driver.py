@@ -59,8 +59,8 @@ class Driver:
 
     ``callbacks`` watch the experiment (progress, the journal, MLflow, the user's own); each
     hook runs after the reply of the step that caused it. ``tracking`` tells the workers which
-    MLflow parent run their trial runs belong to. ``history`` holds the journal events of an
-    earlier run of this experiment, which the driver continues.
+    MLflow parent run their trial runs belong to. ``previous`` is the journal of an earlier run
+    of this experiment, which the driver continues.
     """
 
     def __init__(self, config: HyperparameterOptConfig, train_fn: Callable, signature: Signature,

@@ -334,9 +334,6 @@ class Scheduler:
             self._move(trial, TrialState.PENDING)
             self.ready.appendleft(trial)
 
-    def running_on(self, worker: int) -> list[Trial]:
-        return [t for t in self.running.values() if t.worker == worker]
-
     def check_early_stop(self) -> list[Trial]:
         """Mark the running trials the policy stops; returns them."""
         candidates = [t for t in self.running.values()

@@ -3,7 +3,7 @@
 The driver never waits on MLflow while answering a worker: :class:`MlflowTracker` queues what
 to log and one thread of its own sends it, in batches, retrying while the server is away, so
 an outage slows or loses no trial; what could not be delivered by the end is counted and
-reported. Workers open their trial's run themselves (see :func:`trial_run`) so that plain
+reported. Workers open their trial's run themselves (see :func:`maggy.runtime.tracking.trial_run`) so that plain
 ``mlflow.log_metric`` or ``mlflow.<flavor>.log_model`` calls inside ``train_fn`` land in it; the
 run id comes back with the trial's metrics. The tracker is a :class:`~maggy.callbacks.Callback`.
 """

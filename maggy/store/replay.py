@@ -88,8 +88,7 @@ class ExperimentLog:
     def result(self) -> Result:
         """The :class:`Result` the journal tells: that of the last end, or the trials that ended
         so far when its driver died."""
-        end = self.end if self.end is not None else next(
-            (e for e in reversed(self.events) if isinstance(e, ExperimentEnded)), None)
+        end = next((e for e in reversed(self.events) if isinstance(e, ExperimentEnded)), None)
         stats = dict(end.stats) if end is not None else {}
         stats.update(outcome=self.end.outcome.value if self.end is not None else "unfinished",
                      total_trials=self.total,
