@@ -24,6 +24,8 @@ OPTIMIZER_HINTS = {**{w: "For Bayesian optimisation use 'tpe' (Parzen estimators
                       for w in ("bayes", "bayesian", "bo", "bayesopt", "smac", "skopt")},
                    "bohb": "BOHB is ASHA with model-based sampling: optimizer=ASHA(sampler='tpe') "
                            "(from maggy.search.optimizers import ASHA)."}
+#: Process group backends for gangs (``workers_per_trial > 1``).
+DIST_BACKENDS = ("auto", "gloo", "nccl")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -83,6 +85,14 @@ class HyperparameterOptConfig:
             utilisation and memory at every heartbeat: MLflow's ``system/...`` metrics of its run
             and the means ``cpu_util``, ``mem``, ``gpu_util``, ``gpu_mem`` in the trial table.
             Default: on where a worker sees an NVIDIA GPU.
+        workers_per_trial: workers that train each trial together, as one ``torch.distributed``
+            process group (distributed data-parallel; see the user guide's "Gangs"). Each of them
+            gets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` ... as ``torchrun`` sets
+            them, with the default process group initialised. Default 1: one worker per trial.
+        dist_backend: the process group's backend for ``workers_per_trial > 1``: ``"auto"``
+            (``"nccl"`` where CUDA is visible, else ``"gloo"``), ``"gloo"`` or ``"nccl"``.
+        dist_timeout: seconds a rank waits for its peers (joining the group, in a collective)
+            before its run fails: the bound on what a hung or silent peer can cost.
     """
 
     searchspace: Searchspace
@@ -112,6 +122,9 @@ class HyperparameterOptConfig:
     log_trials: str = "all"
     resume: bool | str = "auto"
     system_metrics: bool | None = None
+    workers_per_trial: int = 1
+    dist_backend: str = "auto"
+    dist_timeout: float = 300.0
     _optimizer_name: str = field(init=False, repr=False, default="")
     #: Whether the user chose ``es_policy`` (lagom warns when that choice can never act).
     es_policy_given: bool = field(init=False, repr=False, default=False)
@@ -172,6 +185,11 @@ class HyperparameterOptConfig:
                 not isinstance(self.system_metrics, bool):
             raise invalid("system_metrics", self.system_metrics, "True, False or None",
                           "None samples them where a worker sees an NVIDIA GPU.")
+        self.workers_per_trial = check_int("workers_per_trial", self.workers_per_trial, low=1)
+        self.dist_backend = check_choice("dist_backend", self.dist_backend, DIST_BACKENDS)
+        self.dist_timeout = check_number("dist_timeout", self.dist_timeout, low=0, strict=True)
+        if self.num_workers is not None and self.num_workers < self.workers_per_trial:
+            raise too_few_workers(self.num_workers, self.workers_per_trial, "num_workers")
         if self.resume not in ("auto", True, False) or isinstance(self.resume, int) and not isinstance(self.resume, bool):
             raise invalid("resume", self.resume, "'auto', True or False",
                           "resume='auto' continues an unfinished experiment of the same name and directory.")
@@ -225,4 +243,13 @@ class HyperparameterOptConfig:
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
             "tracking_uri": self.tracking_uri, "register_model": self.register_model, "log_trials": self.log_trials,
             "resume": self.resume, "system_metrics": self.system_metrics,
+            "workers_per_trial": self.workers_per_trial, "dist_backend": self.dist_backend,
+            "dist_timeout": self.dist_timeout,
         }
+
+
+def too_few_workers(workers: int, per_trial: int, source: str) -> InvalidParameterError:
+    """The error for fewer workers than one gang needs: it names both numbers and the fix."""
+    return InvalidParameterError(
+        f"workers_per_trial={per_trial} needs at least {per_trial} workers, but {source} gives {workers}: "
+        f"lower workers_per_trial, or give the experiment more workers (num_workers, executors or task slots).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import importlib.util
 import secrets
 import warnings
 from typing import Any, Callable, Sequence
@@ -12,7 +13,7 @@ from typing import Any, Callable, Sequence
 import cloudpickle
 
 from maggy.callbacks import Callback
-from maggy.config import HyperparameterOptConfig
+from maggy.config import HyperparameterOptConfig, too_few_workers
 from maggy.engine.backends import Backend, make_backend
 from maggy.engine.driver import Driver
 from maggy.exceptions import InvalidParameterError, MaggyWarning
@@ -84,6 +85,26 @@ def _config(config: HyperparameterOptConfig | Searchspace | None, settings: dict
     raise InvalidParameterError(
         f"lagom needs a searchspace: lagom(train_fn, Searchspace(...), num_trials=20, ...) or "
         f"lagom(train_fn, HyperparameterOptConfig(searchspace=..., ...)); got {config!r} as its second argument.")
+
+
+def _check_gangs(config: HyperparameterOptConfig, runner: Backend) -> None:
+    """A gang needs torch here (and on the workers) and at least ``workers_per_trial`` workers;
+    workers that no gang can use are worth a warning."""
+    k = config.workers_per_trial
+    if k == 1:
+        return
+    if importlib.util.find_spec("torch") is None:
+        raise InvalidParameterError(
+            f"workers_per_trial={k} trains each trial as a torch.distributed process group, which needs PyTorch: "
+            "pip install torch (here and on the workers), or keep workers_per_trial=1.")
+    workers = config.num_workers or runner.num_slots()
+    source = f"num_workers={config.num_workers}" if config.num_workers else f"the {runner.name} backend's task slots"
+    if workers < k:
+        raise too_few_workers(workers, k, source)
+    if workers % k:
+        warnings.warn(f"{workers} workers ({source}) run {workers // k} gangs of workers_per_trial={k}; "
+                      f"{workers % k} of them can only stand in for a lost rank. Use a multiple of {k} workers "
+                      "to use them all.", MaggyWarning, stacklevel=4)
 
 
 class StoredExperiment:
@@ -179,6 +200,7 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
     if tracker is not None:
         tracker.check()
     runner.prepare()
+    _check_gangs(config, runner)
     # every check passed: from here on, side effects
     if previous is not None:
         exp_dir = previous.exp_dir

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import logging
 import queue
 import statistics
@@ -18,6 +19,7 @@ from typing import Any, Callable, Protocol, Sequence
 from maggy.callbacks import Callback, ExperimentInfo
 from maggy.config import HyperparameterOptConfig
 from maggy.engine.backends.base import Backend
+from maggy.engine.gangs import IdlePool, Member, gang_outcome
 from maggy.engine.registry import WorkerInfo, WorkerRegistry
 from maggy.engine.scheduler import Scheduler
 from maggy.engine.server import Inbound, RpcServer
@@ -27,7 +29,21 @@ from maggy.engine.unreported import UnreportedMetrics
 from maggy.engine.utilization import Utilization
 from maggy.exceptions import ExperimentFailedError
 from maggy.result import Result
-from maggy.rpc.messages import Assignment, Done, Final, Get, Log, Message, Metric, Ok, Register, Stop, Wait, WorkerError
+from maggy.rpc.messages import (
+    Assignment,
+    Done,
+    Final,
+    Get,
+    Log,
+    Message,
+    Metric,
+    Ok,
+    Register,
+    Rendezvous,
+    Stop,
+    Wait,
+    WorkerError,
+)
 from maggy.rpc.protocol import new_secret
 from maggy.runtime.tracking import TrackingSpec
 from maggy.runtime.trainfn import Signature
@@ -44,6 +60,9 @@ log = logging.getLogger(__name__)
 WAIT_RETRY = 0.05
 #: Seconds to let workers hear DONE and end their tasks before cancelling them.
 SHUTDOWN_GRACE = 30.0
+#: Seconds a free worker waits unanswered for enough others to form a gang, before it hears WAIT
+#: and asks again (well within the worker's request timeout).
+GANG_WAIT = 2.0
 
 
 class Replies(Protocol):
@@ -77,13 +96,19 @@ class Driver:
         self.total = config.total_trials(optimizer)
         self.sched = Scheduler(optimizer, config.make_policy(), total=self.total, direction=config.direction,
                                on_change=self._changed, max_retries=config.max_trial_retries)
-        self.num_workers = min(config.num_workers or backend.num_slots(), self.total)
+        self.per_trial = config.workers_per_trial
+        self.num_workers = min(config.num_workers or backend.num_slots(), self.total * self.per_trial)
         self.callbacks = list(callbacks)
         if config.es_policy_given and config.es_policy != "none":  # a chosen policy that may never act
             self.callbacks.insert(0, UnreportedMetrics(str(config.es_policy), config.es_min))
         self._events: list[tuple[str, tuple[Any, ...]]] = []
         self.inbox: queue.Queue[Inbound] = queue.Queue()
         self.registry = WorkerRegistry()
+        #: Free workers waiting for a trial, and the other ranks of each gang whose rank 0 has
+        #: not yet said where its store is (they are answered when it has).
+        self.pool = IdlePool()
+        self._held: dict[str, list[tuple[int, Assignment]]] = {}
+        self._attempts = itertools.count(1)
         self.supervisor = Supervisor(backend, config.worker_timeout)
         self.stopping = StoppingRules(direction=config.direction, target=config.target, patience=config.patience,
                                       timeout=config.timeout, fail_fast=config.fail_fast)
@@ -101,7 +126,7 @@ class Driver:
         self.resumes = len(previous.starts) if previous is not None else 0
         self._handlers: dict[type, Callable[[int, Any], None]] = {
             Register: self._on_register, Get: self._on_get, Metric: self._on_metric,
-            Final: self._on_final, Log: self._on_log, WorkerError: self._on_error}
+            Final: self._on_final, Log: self._on_log, WorkerError: self._on_error, Rendezvous: self._on_rendezvous}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -112,7 +137,7 @@ class Driver:
         self.rpc = {"bind": f"{bind}:{server.address[1]}", "advertised": f"{advertised}:{server.address[1]}"}
         spec = WorkerSpec(advertised, server.address[1], self.secret, self.train_fn, self.signature,
                           self.config.optimization_key, self.config.hb_interval, self.tracking,
-                          self.config.system_metrics)
+                          self.config.system_metrics, self.config.dist_backend, self.config.dist_timeout)
         started = time.time()
         self._began = time.monotonic()
         outcome = Outcome.FAILED
@@ -157,6 +182,8 @@ class Driver:
                 pass
             now = time.monotonic()
             self._check_stop(now)
+            for conn in self.pool.waited(now, GANG_WAIT):
+                self._reply(conn, Wait(retry_after=0.0))
             if now >= next_es:
                 self.sched.check_early_stop()
                 next_es = now + self.config.es_interval
@@ -177,14 +204,15 @@ class Driver:
         for trial_id, silence in self.registry.stale(now, self.config.hb_timeout):
             trial = self.sched.running.get(trial_id)
             if trial is not None:
-                log.warning("maggy: worker %s was silent for %.0fs: trial %s continues elsewhere",
-                            trial.worker, silence, trial_id)
-                self.sched.lose(trial, "its worker was lost or silent")
+                log.warning("maggy: a worker of trial %s was silent for %.0fs: the trial continues elsewhere",
+                            trial_id, silence)
+            self._lose(trial_id, "its worker was lost or silent")
         for trial_id in self.registry.overdue(now, self.config.trial_timeout):
             if trial_id in self.sched.running:
                 self.sched.request_stop(self.sched.running[trial_id])
+        workers = len(self.registry.workers)
         why = self.supervisor.check(now, finished=self.sched.finished(), quiet=self.inbox.empty(),
-                                    workers=len(self.registry.workers))
+                                    workers=workers if workers >= self.per_trial else 0)
         if why is not None:
             raise self._failed(why)
 
@@ -201,6 +229,7 @@ class Driver:
     def _shutdown(self, graceful: bool) -> None:
         """Answer DONE until the workers have ended, then make sure none is left."""
         if graceful:
+            self._dispatch()  # the workers still waiting for a trial hear DONE
             deadline = time.monotonic() + SHUTDOWN_GRACE
             while self.backend.running() and time.monotonic() < deadline:
                 try:
@@ -255,45 +284,67 @@ class Driver:
         self.utilization.registered(time.time())
         info = WorkerInfo(msg.worker, msg.host, msg.pid, tuple(msg.gpus), msg.executor)
         for trial_id in self.registry.register(conn, info, time.monotonic()):
-            if trial_id in self.sched.running:
-                self.sched.lose(self.sched.running[trial_id])
+            self._lose(trial_id)
         self._reply(conn, Ok())
 
     def _on_get(self, conn: int, msg: Get) -> None:
-        self._hand_out(conn)
+        self._ask(conn)
 
     def _current(self, conn: int, trial_id: str) -> Trial | None:
         """The running trial ``trial_id`` if ``conn`` runs it; None for a late or stray report
         (its worker was declared lost and the trial re-queued), which must change nothing."""
         return self.sched.running.get(trial_id) if self.registry.holds(conn, trial_id) else None
 
+    def _chief(self, conn: int, trial_id: str) -> bool:
+        """Whether ``conn`` runs rank 0 of ``trial_id``: the one whose reports count."""
+        return self.registry.runs[trial_id].rank(conn) == 0
+
     def _on_metric(self, conn: int, msg: Metric) -> None:
         trial = self._current(conn, msg.trial_id)
         # a trial that is not this worker's any more (it was declared stale) stops at once
         self._reply(conn, Stop() if trial is None or self.sched.stop_requested(msg.trial_id) else Ok())
-        if trial is not None:
+        if trial is not None and self._chief(conn, msg.trial_id):
             self._record_points(trial, msg.points, msg.run_id, msg.checkpoint)
             self._record_system(trial, msg.system)
 
     def _on_final(self, conn: int, msg: Final) -> None:
         trial = self._current(conn, msg.trial_id)
         if trial is None:
-            self._hand_out(conn)
+            self._ask(conn)
             return
-        run = self.registry.release(msg.trial_id)
-        self._record_points(trial, msg.points, msg.run_id, msg.checkpoint)
-        self._record_system(trial, msg.system)
+        if self._chief(conn, msg.trial_id):
+            self._record_points(trial, msg.points, msg.run_id, msg.checkpoint)
+            self._record_system(trial, msg.system)
         self.utilization.ran(msg.end - msg.start)
-        state, metric, error = msg.state, msg.metric, msg.error
-        if run is not None and run.timed_out and state is not TrialState.ERROR:
+        run = self.registry.end_rank(msg.trial_id, conn, msg)
+        if run is None:  # other ranks of its gang still run
+            if msg.state is TrialState.ERROR and not msg.peer_failure:
+                self.sched.request_stop(trial)  # the trial has failed: its other ranks stop
+            self._ask(conn)
+            self._write_log(trial, list(msg.logs))
+            return
+        state, metric, extra, error = gang_outcome([run.ended[rank] for rank in sorted(run.ended)])
+        chief = run.ended[0]
+        if run.timed_out and state is not TrialState.ERROR:
             state, error = TrialState.ERROR, error_record(
                 "TrialTimeout", f"the trial ran longer than trial_timeout={self.config.trial_timeout:g}s")
-        self.sched.record_end(msg.trial_id, state, metric=metric, extra=msg.extra, error=error,
-                              start=msg.start, end=msg.end, handoff=msg.handoff)
-        self._hand_out(conn)
+        self.sched.record_end(msg.trial_id, state, metric=metric, extra=extra, error=error,
+                              start=chief.start, end=chief.end, handoff=chief.handoff)
+        self._ask(conn)
         # off the reply path from here on
         self._write_log(trial, list(msg.logs), trial.error)
         self.sched.learn(trial)
+
+    def _on_rendezvous(self, conn: int, msg: Rendezvous) -> None:
+        """Rank 0 of a gang opened its store: the other ranks get their assignments, with its
+        address. A message of an attempt that is over (its gang lost a rank) is refused."""
+        run = self.registry.runs.get(msg.trial_id)
+        if run is None or run.attempt != msg.attempt or run.conns[0] != conn or msg.trial_id not in self._held:
+            self._reply(conn, Stop())
+            return
+        self._reply(conn, Ok())
+        for member, assignment in self._held.pop(msg.trial_id):
+            self._reply(member, dataclasses.replace(assignment, master_addr=msg.host, master_port=msg.port))
 
     def _record_points(self, trial: Trial, points: Sequence[tuple[int, float]], run_id: str | None,
                        checkpoint: int | None = None) -> None:
@@ -328,35 +379,71 @@ class Driver:
         """A worker's connection dropped: the trial it was running is lost. Only that one: a
         worker of an aborted Spark job may still run a trial of the same partition, which the
         replacement job's worker for that partition must not take with it when it ends."""
+        self.pool.remove(conn)
         trial_id = self.registry.dropped(conn)
-        if trial_id is not None and trial_id in self.sched.running:
-            self.sched.lose(self.sched.running[trial_id])
+        if trial_id is not None:
+            self._lose(trial_id)
+
+    def _lose(self, trial_id: str, why: str = "its worker was lost") -> None:
+        """The run of ``trial_id`` is lost (a worker, or a rank of its gang, dropped or went
+        silent): the trial is re-queued, and ranks still waiting for their gang wait for a trial
+        again; ranks still running hear STOP at their next heartbeat."""
+        self.registry.release(trial_id)
+        for member, _ in self._held.pop(trial_id, []):
+            if member in self.registry.workers:
+                self.pool.park(member, self.registry.workers[member].host, time.monotonic())
+        if trial_id in self.sched.running:
+            self.sched.lose(self.sched.running[trial_id], why)
+        self._dispatch()
 
     # ---- trials ----------------------------------------------------------------------------
 
-    def _hand_out(self, conn: int) -> None:
-        """Reply TRIAL, WAIT or DONE to the worker on ``conn``."""
+    def _ask(self, conn: int) -> None:
+        """The worker on ``conn`` wants a trial (GET, or the FINAL of its last one)."""
         worker = self.registry.workers.get(conn)
         if worker is None:  # never registered: nothing to give it
             self._reply(conn, Done())
             return
+        self.pool.park(conn, worker.host, time.monotonic())
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Answer the waiting workers: a trial for each complete gang that can form (one worker
+        per trial without gangs), WAIT when no trial is ready, DONE when none can come. Workers
+        left over while a trial waits for a gang stay waiting (GANG_WAIT at most)."""
         self._check_stop(time.monotonic())  # a trial that just ended may have met a stopping rule
+        while len(self.pool):
+            outlook = self.sched.peek()
+            if outlook == DONE or outlook == WAIT:
+                for conn in self.pool.drain():
+                    self._reply(conn, Done() if outlook == DONE else Wait(retry_after=WAIT_RETRY))
+                return
+            members = self.pool.take(self.per_trial)
+            if members is None:
+                return
+            self._start(members)
+
+    def _start(self, members: list[Member]) -> None:
+        """The next trial runs on ``members`` (rank 0 first), all assigned in this one step. Rank
+        0 hears at once; the others when it has said where its store is (RENDEZVOUS)."""
+        worker = self.registry.workers[members[0].conn]
         trial = self.sched.next_trial(worker.partition, worker.host, worker.executor)
-        if trial == DONE:
-            self._reply(conn, Done())
-        elif trial == WAIT:
-            self._reply(conn, Wait(retry_after=WAIT_RETRY))
-        else:
-            assert isinstance(trial, Trial)
-            self.registry.assign(trial.trial_id, (conn,), time.monotonic())
-            own, source = self.sched.checkpoint_names(trial)
-            trials = self.storage.join(self.exp_dir, "trials")
-            self._reply(conn, Assignment(
-                trial_id=trial.trial_id, params=dict(trial.params), budget=trial.budget,
-                next_step=trial.history[-1][0] + 1 if trial.history else 0, run_id=trial.run_id,
-                checkpoint_dir=self.storage.join(trials, own),
-                restore_from=None if source is None else self.storage.join(trials, source),
-                run_name=f"{self.config.name}-{trial.number}"))
+        assert isinstance(trial, Trial), "peek said a trial is ready"
+        attempt = next(self._attempts)
+        self.registry.assign(trial.trial_id, tuple(m.conn for m in members), time.monotonic(), attempt)
+        own, source = self.sched.checkpoint_names(trial)
+        trials = self.storage.join(self.exp_dir, "trials")
+        base = Assignment(
+            trial_id=trial.trial_id, params=dict(trial.params), budget=trial.budget,
+            next_step=trial.history[-1][0] + 1 if trial.history else 0, run_id=trial.run_id,
+            checkpoint_dir=self.storage.join(trials, own),
+            restore_from=None if source is None else self.storage.join(trials, source),
+            run_name=f"{self.config.name}-{trial.number}", world_size=len(members), attempt=attempt)
+        ranks = [dataclasses.replace(base, rank=m.rank, local_rank=m.local_rank, local_world_size=m.local_world_size)
+                 for m in members]
+        if len(members) > 1:
+            self._held[trial.trial_id] = [(m.conn, a) for m, a in zip(members[1:], ranks[1:])]
+        self._reply(members[0].conn, ranks[0])
 
     def _write_log(self, trial: Trial, lines: list[str], error: dict | None = None) -> None:
         if error:

@@ -2,8 +2,9 @@
 
 Pure bookkeeping with no I/O and no clock of its own (the caller passes ``now``), so that every
 rule about lost, stale and overdue workers is tested with plain calls. A trial is held by a
-*group* of connections (one today; a gang of ranks later), and the group is what goes stale or
-drops: losing any member loses the trial's run.
+*group* of connections (one, or a gang: connection ``i`` holds rank ``i``), and the group is
+what goes stale or drops: losing any member that has not ended loses the trial's run. A gang's
+run ends when all its ranks have ended.
 
 >>> reg = WorkerRegistry()
 >>> reg.register(1, WorkerInfo(partition=0, host="h", pid=7), now=0.0)
@@ -15,11 +16,17 @@ drops: losing any member loses the trial's run.
 []
 >>> reg.stale(now=16.0, timeout=10.0)
 [('t1', 11.0)]
+>>> reg.assign("t2", (1, 2), now=20.0, attempt=3)
+>>> reg.end_rank("t2", 2, "rank 1 ended") is None, reg.holds(2, "t2"), reg.holds(1, "t2")
+(True, False, True)
+>>> reg.end_rank("t2", 1, "rank 0 ended").ended
+{1: 'rank 1 ended', 0: 'rank 0 ended'}
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,17 @@ class Run:
     conns: tuple[int, ...]
     began: float
     timed_out: bool = False
+    #: The gang's attempt: a new one each time the trial gets workers.
+    attempt: int = 0
+    #: What each rank that ended said (by rank), until all have.
+    ended: dict[int, Any] = field(default_factory=dict)
+
+    def rank(self, conn: int) -> int:
+        return self.conns.index(conn)
+
+    def live(self) -> tuple[int, ...]:
+        """The connections whose rank has not ended."""
+        return tuple(c for i, c in enumerate(self.conns) if i not in self.ended)
 
 
 @dataclass
@@ -68,7 +86,7 @@ class WorkerRegistry:
         same partition held and that is gone (its task was relaunched before the old connection was
         seen to drop): those runs are lost. A live connection of an aborted job keeps its run."""
         lost = [r.trial_id for r in self.runs.values()
-                if any(c not in self.workers and self._partition.get(c) == info.partition for c in r.conns)]
+                if any(c not in self.workers and self._partition.get(c) == info.partition for c in r.live())]
         for trial_id in lost:
             del self.runs[trial_id]
         self.workers[conn] = info
@@ -81,20 +99,32 @@ class WorkerRegistry:
         """``conn`` spoke."""
         self.last_seen[conn] = now
 
-    def assign(self, trial_id: str, conns: tuple[int, ...], now: float) -> None:
-        """``conns`` run ``trial_id`` from now on (a new run: not timed out)."""
-        self.runs[trial_id] = Run(trial_id, tuple(conns), now)
+    def assign(self, trial_id: str, conns: tuple[int, ...], now: float, attempt: int = 0) -> None:
+        """``conns`` (rank 0 first) run ``trial_id`` from now on (a new run: not timed out; its
+        workers' silence counts from now, however long they waited for it)."""
+        self.runs[trial_id] = Run(trial_id, tuple(conns), now, attempt=attempt)
+        for conn in conns:
+            self.last_seen[conn] = now
 
     def holds(self, conn: int, trial_id: str) -> bool:
         """Whether ``conn`` runs ``trial_id`` now; reports from anyone else are late or stray."""
         run = self.runs.get(trial_id)
-        return run is not None and conn in run.conns
+        return run is not None and conn in run.live()
 
     def trial_of(self, conn: int) -> str | None:
-        return next((r.trial_id for r in self.runs.values() if conn in r.conns), None)
+        return next((r.trial_id for r in self.runs.values() if conn in r.live()), None)
+
+    def end_rank(self, trial_id: str, conn: int, outcome: Any) -> Run | None:
+        """``conn``'s rank of the run of ``trial_id`` ended with ``outcome``; its connection is
+        free. Returns the run, released, once all its ranks have ended."""
+        run = self.runs[trial_id]
+        run.ended[run.rank(conn)] = outcome
+        if len(run.ended) < len(run.conns):
+            return None
+        return self.runs.pop(trial_id)
 
     def release(self, trial_id: str) -> Run | None:
-        """The run of ``trial_id`` ended (or was lost): its connections are free."""
+        """The run of ``trial_id`` was lost: its connections are free."""
         return self.runs.pop(trial_id, None)
 
     def dropped(self, conn: int) -> str | None:
@@ -112,7 +142,7 @@ class WorkerRegistry:
         they are released."""
         out = []
         for run in list(self.runs.values()):
-            silence = max(now - self.last_seen.get(c, now) for c in run.conns)
+            silence = max(now - self.last_seen.get(c, now) for c in run.live())
             if silence > timeout:
                 del self.runs[run.trial_id]
                 out.append((run.trial_id, silence))

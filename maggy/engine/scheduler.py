@@ -66,16 +66,23 @@ class Scheduler:
                    executor: str | None = None) -> Trial | Literal["wait", "done"]:
         """The trial for a free worker, WAIT, or DONE when no trial can come for it any more
         (none is left to start, and the optimizer continues none), so that its executor can go."""
-        if not self.ready:
-            self.prepare()
-        if not self.ready:
-            return DONE if self.finished() or self._no_more_starts() else WAIT
+        outlook = self.peek()
+        if not isinstance(outlook, Trial):
+            return outlook
         trial = self.ready.popleft()
         trial.update(worker=worker, host=host, executor=executor, run_start=len(trial.history))
         self.stopping.discard(trial.trial_id)
         self._move(trial, TrialState.RUNNING)
         self.running[trial.trial_id] = trial
         return trial
+
+    def peek(self) -> Trial | Literal["wait", "done"]:
+        """The trial :meth:`next_trial` would hand out now, without handing it out; or WAIT, or DONE."""
+        if not self.ready:
+            self.prepare()
+        if not self.ready:
+            return DONE if self.finished() or self._no_more_starts() else WAIT
+        return self.ready[0]
 
     def prepare(self) -> None:
         """Keep one suggestion ready ahead of the next request."""

@@ -53,6 +53,12 @@ class RpcClient:
             raise ConnectionError(f"a reply to request {answered} arrived for request {seq}")
         return decode(mtype, body, replies=True)
 
+    @property
+    def local_host(self) -> str:
+        """This end's address on the connection: the interface through which the driver, and
+        most likely the other workers, reach this host."""
+        return str(self._sock.getsockname()[0])
+
     def _recv(self, n: int) -> bytes:
         buf = bytearray()
         while len(buf) < n:

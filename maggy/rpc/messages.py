@@ -11,6 +11,7 @@ request (worker → driver)  reply (driver → worker)
 :class:`Log`               :class:`Ok`
 :class:`Final`             like :class:`Get`: the next trial travels in the reply
 :class:`WorkerError`       :class:`Ok`
+:class:`Rendezvous`        :class:`Ok`, or :class:`Stop` when the gang's attempt is over
 ========================  ===========================================================
 
 ``to_body()`` gives the JSON object that travels in a frame; ``from_body()`` checks every field's
@@ -50,6 +51,7 @@ LIMITS: dict[str, tuple[int, int | None]] = {
     "trial_id": (64, None), "run_id": (64, None), "host": (255, None), "executor": (255, None),
     "gpus": (64, 64), "points": (MAX_POINTS, None), "lines": (MAX_LINES, _TEXT), "logs": (MAX_LINES, _TEXT),
     "message": (2 * _TEXT, None), "traceback": (TRACEBACK_LIMIT, None), "system": (16, None),
+    "master_addr": (255, None),
 }
 #: The longest name of a system metric (``cpu_util``, ``gpu_mem``, ...).
 MAX_SYSTEM_NAME = 32
@@ -131,7 +133,7 @@ class Message:
         return cls(**values)
 
     def __post_init__(self) -> None:
-        for key in ("worker", "pid", "next_step"):
+        for key in ("worker", "pid", "next_step", "rank", "local_rank", "attempt"):
             if getattr(self, key, 0) < 0:
                 raise BodyError(f"{self.TYPE.name}.{key} must be >= 0")
         if any(len(name) > MAX_SYSTEM_NAME for name, _ in getattr(self, "system", ())):
@@ -227,6 +229,9 @@ class Final(Message):
     run_id: str | None = None
     checkpoint: int | None = None
     system: System = ()
+    #: The error is one a rank of a gang sees because a peer failed (a connection reset, a
+    #: collective's timeout), not an exception of ``train_fn`` itself.
+    peer_failure: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -251,6 +256,24 @@ class WorkerError(Message):
     traceback: str = ""
 
 
+@dataclass(frozen=True)
+class Rendezvous(Message):
+    """Rank 0 of a gang opened the store of its attempt at ``host:port``: the driver tells the
+    other ranks where it is."""
+
+    TYPE = MsgType.RENDEZVOUS
+    worker: int
+    trial_id: str
+    attempt: int
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 < self.port < 65536:
+            raise BodyError(f"RENDEZVOUS.port must be within [1, 65535], not {self.port}")
+
+
 # ---- replies -----------------------------------------------------------------------------------
 
 
@@ -268,6 +291,22 @@ class Assignment(Message):
     run_id: str | None = None
     restore_from: str | None = None
     run_name: str | None = None
+    #: The gang (``workers_per_trial > 1``): this worker's rank among ``world_size``, its place
+    #: among the ranks on its host, the attempt (a new one each time the trial gets a gang), and
+    #: the store rank 0 opened (None for rank 0, which opens it and answers RENDEZVOUS).
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    attempt: int = 0
+    master_addr: str | None = None
+    master_port: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.rank < self.world_size or not 0 <= self.local_rank < self.local_world_size <= self.world_size:
+            raise BodyError(f"TRIAL: rank {self.rank} of {self.world_size}, local rank {self.local_rank} of "
+                            f"{self.local_world_size} do not fit")
 
 
 @dataclass(frozen=True)
@@ -301,7 +340,8 @@ class Done(Message):
     TYPE = MsgType.DONE
 
 
-REQUESTS: dict[MsgType, type[Message]] = {m.TYPE: m for m in (Register, Get, Metric, Log, Final, WorkerError)}
+REQUESTS: dict[MsgType, type[Message]] = {m.TYPE: m for m in (Register, Get, Metric, Log, Final, WorkerError,
+                                                                 Rendezvous)}
 REPLIES: dict[MsgType, type[Message]] = {m.TYPE: m for m in (Assignment, Ok, Stop, Wait, Done)}
 
 

@@ -57,6 +57,7 @@ class MsgType(enum.IntEnum):
     FINAL = 4
     LOG = 5
     ERROR = 6
+    RENDEZVOUS = 7
     # driver -> worker
     TRIAL = 16
     OK = 17

@@ -11,6 +11,9 @@ aside on local disk (all that training waits for) and uploaded by a thread of it
 ``<dir>.partial``, which then replaces ``<dir>``, so a crash mid-upload leaves the last complete
 checkpoint in place. Only the newest waiting checkpoint is uploaded; :attr:`complete` is the step
 of the latest one that is safe. At the end of the run the final state is uploaded as before.
+
+In a gang only rank 0 writes: the other ranks open the same checkpoint to read it
+(``writer=False``), and never copy, mark or upload anything.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ log = logging.getLogger(__name__)
 class TrialCheckpoint:
     """The checkpoint directory of one run of a trial; see the module docstring."""
 
-    def __init__(self, location: str, seed: str | None = None) -> None:
+    def __init__(self, location: str, seed: str | None = None, writer: bool = True) -> None:
         self.location = location
         self.seed = seed
+        self.writer = writer
         self.storage = storage_for(location)
         self.complete: int | None = None
         self._pending: tuple[int, str] | None = None
@@ -69,6 +73,10 @@ class TrialCheckpoint:
             return self._local
 
     def _open_local(self) -> str:
+        if not self.writer:  # rank 0 makes the directory; meanwhile the seed is what there is to read
+            if not os.path.isdir(self.location) and self.seed is not None and os.path.isdir(self.seed):
+                return self.seed
+            return self.location if os.path.isdir(self.location) else tempfile.mkdtemp(prefix="maggy-checkpoint-")
         if not os.path.isdir(self.location) and self.seed is not None and os.path.isdir(self.seed):
             partial = self.location + ".partial"  # a copy cut short is never taken for the checkpoint
             shutil.rmtree(partial, ignore_errors=True)
@@ -87,6 +95,8 @@ class TrialCheckpoint:
 
     def mark(self, step: int) -> None:
         """``train_fn`` says the directory holds a consistent state as of ``step``."""
+        if not self.writer:
+            return
         if self.storage.is_local:
             self.complete = step
             return
@@ -132,6 +142,10 @@ class TrialCheckpoint:
 
     def finish(self) -> None:
         """After the run: wait for the uploads, then save the final state (raises on failure)."""
+        if not self.writer:  # a copy of its own (HDFS, or nothing to read yet) goes
+            if self._local is not None and self._local not in (self.location, self.seed):
+                shutil.rmtree(self._local, ignore_errors=True)
+            return
         if self.storage.is_local or self._local is None:
             return
         with self._cond:

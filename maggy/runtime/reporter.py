@@ -19,10 +19,16 @@ class Reporter:
     (multi-fidelity optimizers such as ASHA) continues where it stopped instead of retraining,
     and call ``checkpoint()`` after each save, so that a trial whose executor is lost continues
     from there on another one.
+
+    In a gang (``workers_per_trial > 1``) every rank has a reporter with its ``rank`` and
+    ``world_size``. Every rank calls ``broadcast`` the same number of times: it is a collective
+    that shares a stop, so that all ranks raise EarlyStopped at the same step; only rank 0's
+    points reach the driver, and only rank 0 saves checkpoints and calls ``checkpoint()``.
     """
 
     def __init__(self, trial_id: str, params: dict[str, Any], budget: float | None = None,
-                 checkpoint_dir: str | Callable[[], str] | None = None, next_step: int = 0) -> None:
+                 checkpoint_dir: str | Callable[[], str] | None = None, next_step: int = 0,
+                 rank: int = 0, world_size: int = 1) -> None:
         self.trial_id = trial_id
         self.params = dict(params)
         self.budget = budget
@@ -35,6 +41,12 @@ class Reporter:
         self._next_step = next_step
         #: Called with the step of each checkpoint ``checkpoint()`` marks (set by the worker).
         self.on_checkpoint: Callable[[int], None] | None = None
+        #: This worker's rank in the trial's gang, and the gang's size (0 and 1 without a gang).
+        self.rank = rank
+        self.world_size = world_size
+        #: In a gang, the collective that tells every rank whether any of them was told to stop
+        #: (set by the worker; see maggy.runtime.gang).
+        self.agree: Callable[[bool], bool] | None = None
 
     def broadcast(self, metric: float, step: int | None = None) -> None:
         """Report ``metric`` at ``step`` (default: one after the last step)."""
@@ -46,7 +58,10 @@ class Reporter:
             elif isinstance(step, bool) or not isinstance(step, numbers.Integral):
                 raise TypeError(f"reporter.broadcast(step=...) needs an int; got {step!r}")
             self._last = (int(step), float(metric))
-            self._points.append([int(step), float(metric)])
+            if self.rank == 0:
+                self._points.append([int(step), float(metric)])
+        if self.agree is not None and self.agree(self._stop.is_set()):
+            self._stop.set()  # another rank heard STOP: every rank stops at this step
         if self._stop.is_set():
             raise EarlyStopped(f"trial {self.trial_id} was stopped early by the driver")
 

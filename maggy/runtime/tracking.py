@@ -52,16 +52,19 @@ def client_for(uri: str) -> Any:
 
 
 def create_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_id: str,
-                      run_name: str | None = None) -> str:
+                      run_name: str | None = None, world_size: int = 1) -> str:
     """The one place a trial's MLflow run is created: nested in the experiment's parent run,
-    named ``<experiment>-<n>`` (the trial's place in the experiment), its id as a tag."""
-    return client.create_run(experiment_id, run_name=run_name or f"trial-{trial_id}",
-                             tags={"mlflow.parentRunId": parent_run_id, "maggy.trial_id": trial_id}).info.run_id
+    named ``<experiment>-<n>`` (the trial's place in the experiment), its id as a tag, and the
+    size of its gang (``maggy.world_size``) when it trains on several workers."""
+    tags = {"mlflow.parentRunId": parent_run_id, "maggy.trial_id": trial_id}
+    if world_size > 1:
+        tags["maggy.world_size"] = str(world_size)
+    return client.create_run(experiment_id, run_name=run_name or f"trial-{trial_id}", tags=tags).info.run_id
 
 
 @contextlib.contextmanager
 def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None,
-              run_name: str | None = None) -> Iterator[str | None]:
+              run_name: str | None = None, world_size: int = 1) -> Iterator[str | None]:
     """On a worker: make ``run_id`` (or a new nested run, ``run_name``) the active MLflow run for
     ``train_fn``.
 
@@ -75,7 +78,7 @@ def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None,
         try:
             with fast_fail():
                 run_id = create_trial_run(client_for(spec.uri), spec.experiment_id, spec.parent_run_id, trial_id,
-                                           run_name)
+                                           run_name, world_size)
         except Exception as exc:  # an outage must not stop the trial
             log.warning("maggy: could not open an MLflow run for trial %s: %s", trial_id, exc)
     if run_id is not None:

@@ -29,11 +29,13 @@ from maggy.rpc.messages import (
     Message,
     Metric,
     Register,
+    Rendezvous,
     Stop,
     Wait,
     WorkerError,
 )
 from maggy.runtime.checkpoint import TrialCheckpoint
+from maggy.runtime.gang import GangAborted, ProcessGroup, Rank, peer_failure
 from maggy.runtime.reporter import Reporter, truncate
 from maggy.runtime.tracking import TrackingSpec, trial_run
 from maggy.runtime.trainfn import Signature, parse_return
@@ -57,6 +59,9 @@ class WorkerSpec:
     tracking: TrackingSpec | None = None
     #: Sample system metrics (see maggy.runtime.usage): True, False, or None for "where a GPU is visible".
     system_metrics: bool | None = None
+    #: The process group of a gang (see maggy.runtime.gang): its backend, and how long a rank waits for a peer.
+    dist_backend: str = "auto"
+    dist_timeout: float = 300.0
 
 
 class _Heartbeat(threading.Thread):
@@ -156,21 +161,39 @@ class _Worker:
         metric: float | None = None
         extra: dict[str, Any] = {}
         error: dict[str, str] | None = None
+        peer = False
         self.run_id = None
-        rep = Reporter(trial.trial_id, trial.params, trial.budget, None, trial.next_step)
+        gang: ProcessGroup | None = None
+        rep = Reporter(trial.trial_id, trial.params, trial.budget, None, trial.next_step, rank=trial.rank,
+                       world_size=trial.world_size)
         if self.usage is not None:
             self.usage.begin()
-        self.current = rep  # heartbeats from now on, while a checkpoint downloads too
+        self.current = rep  # heartbeats from now on, while a gang forms and a checkpoint downloads too
         checkpoint = None
-        try:  # storage trouble fails this trial, never the worker
-            checkpoint = self.checkpoint = TrialCheckpoint(trial.checkpoint_dir, trial.restore_from)
+        stage = "checkpoint"
+        try:  # storage and gang trouble fail this trial, never the worker
+            checkpoint = self.checkpoint = TrialCheckpoint(trial.checkpoint_dir, trial.restore_from,
+                                                           writer=trial.rank == 0)
             rep.checkpoint_dir = checkpoint.open  # made when train_fn first asks for it
             rep.on_checkpoint = checkpoint.mark
-            state, metric, extra, error = self._call(trial, rep)
+            try:
+                if trial.world_size > 1:
+                    stage = "gang"
+                    gang = ProcessGroup(Rank(trial.rank, trial.world_size, trial.local_rank, trial.local_world_size,
+                                             trial.attempt), self.spec.dist_backend, self.spec.dist_timeout)
+                    rep.agree = gang.agree
+                    self._join(trial, gang)
+                state, metric, extra, error, peer = self._call(trial, rep)
+            finally:
+                if gang is not None:
+                    gang.close()
+            stage = "checkpoint"
             checkpoint.finish()
         except Exception as exc:
             if error is None:
-                error = exception_record(exc, f"checkpoint {trial.checkpoint_dir}: {exc}")
+                peer = peer_failure(exc)
+                error = exception_record(exc, f"checkpoint {trial.checkpoint_dir}: {exc}" if stage == "checkpoint"
+                                         else None)
             state = TrialState.ERROR
         end = time.time()
         if error is not None:
@@ -183,25 +206,46 @@ class _Worker:
             self.current, self.checkpoint = None, None
         return Final(self.partition, rep.trial_id, state, start, end, metric=metric, extra=extra, error=error,
                      points=_points(points), logs=tuple(logs), handoff=handoff, run_id=self.run_id,
-                     checkpoint=None if checkpoint is None else checkpoint.complete, system=self._system())
+                     checkpoint=None if checkpoint is None else checkpoint.complete, system=self._system(),
+                     peer_failure=peer)
 
-    def _call(self, trial: Assignment, rep: Reporter) -> tuple[TrialState, float | None, dict, dict | None]:
-        """Run ``train_fn`` in the trial's MLflow run; its exceptions fail the trial."""
+    def _join(self, trial: Assignment, gang: ProcessGroup) -> None:
+        """Take this worker's rank in the trial's process group: rank 0 opens the attempt's store
+        and tells the driver where; the others were told with their assignment."""
+        if trial.rank == 0:
+            host = self.client.local_host
+            port = gang.open_store(host)
+            if isinstance(self.client.request(Rendezvous(self.partition, trial.trial_id, trial.attempt, host, port)),
+                          Stop):
+                raise GangAborted(f"attempt {trial.attempt} of trial {trial.trial_id} ended before its gang formed")
+        else:
+            assert trial.master_addr is not None and trial.master_port is not None, "the driver sends rank 0's store"
+            gang.join_store(trial.master_addr, trial.master_port)
+        gang.init()
+
+    def _call(self, trial: Assignment, rep: Reporter) -> tuple[TrialState, float | None, dict, dict | None, bool]:
+        """Run ``train_fn`` in the trial's MLflow run; its exceptions fail the trial. Returns the
+        state, metric, extra values, error, and whether the error came from a failed peer. In a
+        gang only rank 0 has an MLflow run and a returned value that counts."""
         kwargs = dict(trial.params)
         if self.spec.signature.wants_reporter:
             kwargs["reporter"] = rep
         if self.spec.signature.wants_budget:
             kwargs["budget"] = trial.budget
-        with trial_run(self.spec.tracking, rep.trial_id, trial.run_id, trial.run_name) as run_id:
+        chief = trial.rank == 0
+        with trial_run(self.spec.tracking if chief else None, rep.trial_id, trial.run_id, trial.run_name,
+                       trial.world_size) as run_id:
             self.run_id = run_id
             self.current = rep
             try:
-                metric, extra = parse_return(self.spec.train_fn(**kwargs), self.spec.optimization_key)
-                return (TrialState.EARLY_STOPPED if rep.stop_requested else TrialState.FINALIZED), metric, extra, None
+                value = self.spec.train_fn(**kwargs)
+                metric, extra = parse_return(value, self.spec.optimization_key) if chief else (None, {})
+                state = TrialState.EARLY_STOPPED if rep.stop_requested else TrialState.FINALIZED
+                return state, metric, extra, None, False
             except EarlyStopped:
-                return TrialState.EARLY_STOPPED, (rep.last[1] if rep.last else None), {}, None
+                return TrialState.EARLY_STOPPED, (rep.last[1] if rep.last and chief else None), {}, None, False
             except Exception as exc:  # a failing trial fails that trial only
-                return TrialState.ERROR, None, {}, exception_record(exc)
+                return TrialState.ERROR, None, {}, exception_record(exc), peer_failure(exc)
 
 
 def executor_id() -> str | None:
