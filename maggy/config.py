@@ -189,7 +189,7 @@ class HyperparameterOptConfig:
         self.dist_backend = check_choice("dist_backend", self.dist_backend, DIST_BACKENDS)
         self.dist_timeout = check_number("dist_timeout", self.dist_timeout, low=0, strict=True)
         if self.num_workers is not None and self.num_workers < self.workers_per_trial:
-            raise too_few_workers(self.num_workers, self.workers_per_trial, "num_workers")
+            raise too_few_workers(self.num_workers, self.workers_per_trial, f"num_workers={self.num_workers}")
         if self.resume not in ("auto", True, False) or isinstance(self.resume, int) and not isinstance(self.resume, bool):
             raise invalid("resume", self.resume, "'auto', True or False",
                           "resume='auto' continues an unfinished experiment of the same name and directory.")
@@ -251,5 +251,5 @@ class HyperparameterOptConfig:
 def too_few_workers(workers: int, per_trial: int, source: str) -> InvalidParameterError:
     """The error for fewer workers than one gang needs: it names both numbers and the fix."""
     return InvalidParameterError(
-        f"workers_per_trial={per_trial} needs at least {per_trial} workers, but {source} gives {workers}: "
+        f"workers_per_trial={per_trial} needs at least {per_trial} workers, but there are only {workers} ({source}): "
         f"lower workers_per_trial, or give the experiment more workers (num_workers, executors or task slots).")

@@ -182,8 +182,6 @@ class Driver:
                 pass
             now = time.monotonic()
             self._check_stop(now)
-            for conn in self.pool.waited(now, GANG_WAIT):
-                self._reply(conn, Wait(retry_after=0.0))
             if now >= next_es:
                 self.sched.check_early_stop()
                 next_es = now + self.config.es_interval
@@ -198,9 +196,12 @@ class Driver:
             self.sched.stop()
 
     def check_workers(self, now: float) -> None:
-        """Stale workers lose their trials, overlong trials are stopped, the backend's workers are
-        kept going; the experiment fails when none can run (see :class:`Supervisor`)."""
+        """Stale workers lose their trials, overlong trials are stopped, workers that waited
+        GANG_WAIT for a gang ask again, the backend's workers are kept going; the experiment fails
+        when none can run (see :class:`Supervisor`)."""
         assert self.config.hb_timeout is not None  # the config's default is set when it is built
+        for conn in self.pool.waited(now, GANG_WAIT):
+            self._reply(conn, Wait(retry_after=0.0))
         for trial_id, silence in self.registry.stale(now, self.config.hb_timeout):
             trial = self.sched.running.get(trial_id)
             if trial is not None:
