@@ -64,16 +64,35 @@ def create_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_
 
 @contextlib.contextmanager
 def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None,
-              run_name: str | None = None, world_size: int = 1) -> Iterator[str | None]:
+              run_name: str | None = None, world_size: int = 1, chief: bool = True) -> Iterator[str | None]:
     """On a worker: make ``run_id`` (or a new nested run, ``run_name``) the active MLflow run for
     ``train_fn``.
 
-    Yields the run id, or None when MLflow cannot be reached (the trial runs anyway) or trials
-    get no run of their own (``log_trials`` other than ``"all"``).
+    Yields the run id, or None when MLflow cannot be reached (the trial runs anyway) or the trial's
+    run is not this worker's: trials get no run of their own (``log_trials`` other than ``"all"``),
+    or this worker holds a rank other than 0 of a gang (``chief`` False). With tracking on, any run
+    still active afterwards is ended, also one that ``mlflow`` calls in ``train_fn`` started by
+    themselves, so that none leaks into this worker's next trial.
     """
-    if spec is None or spec.log_trials != "all":
+    if spec is None:
         yield None
         return
+    if spec.log_trials == "all" and chief:
+        run_id = _activate(spec, trial_id, run_id, run_name, world_size)
+    else:
+        run_id = None
+    try:
+        yield run_id
+    finally:
+        with contextlib.suppress(Exception), fast_fail():
+            import mlflow
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+
+
+def _activate(spec: TrackingSpec, trial_id: str, run_id: str | None, run_name: str | None,
+              world_size: int) -> str | None:
+    """The trial's run (created if it has none yet) as MLflow's active run; None when it fails."""
     if run_id is None:
         try:
             with fast_fail():
@@ -89,10 +108,4 @@ def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None,
                 mlflow.start_run(run_id=run_id)
         except Exception as exc:
             log.warning("maggy: could not activate MLflow run %s: %s", run_id, exc)
-    try:
-        yield run_id
-    finally:
-        with contextlib.suppress(Exception), fast_fail():
-            import mlflow
-            while mlflow.active_run() is not None:
-                mlflow.end_run()
+    return run_id

@@ -233,8 +233,8 @@ class _Worker:
         if self.spec.signature.wants_budget:
             kwargs["budget"] = trial.budget
         chief = trial.rank == 0
-        with trial_run(self.spec.tracking if chief else None, rep.trial_id, trial.run_id, trial.run_name,
-                       trial.world_size) as run_id:
+        with trial_run(self.spec.tracking, rep.trial_id, trial.run_id, trial.run_name, trial.world_size,
+                       chief) as run_id:
             self.run_id = run_id
             self.current = rep
             try:

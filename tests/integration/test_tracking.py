@@ -106,3 +106,26 @@ def test_tracking_switched_on_by_mlflow_set_tracking_uri(tmp_path, tracking_uri,
     assert result.stats["tracking"]["tracking_uri"] == tracking_uri
     (parent,), children = runs_of(mlflow.tracking.MlflowClient(tracking_uri), result)
     assert len(children) == 3 and {c.data.tags["maggy.trial_id"] for c in children} == set(result.trials["trial_id"])
+
+
+def test_a_gang_trial_has_one_run_opened_by_rank_zero_and_tagged_with_its_world_size(tmp_path, tracking_uri):
+    pytest.importorskip("torch")
+    from maggy.backends import LocalBackend
+
+    def train(x, reporter):
+        import mlflow
+        mlflow.set_tag(f"rank{reporter.rank}", "here")  # rank 0's run; rank 1 starts a stray run of its own
+        for step in range(2):
+            reporter.broadcast(x * step, step)
+        return x
+
+    result = experiment.lagom(train, config(tmp_path, "gangrun", workers_per_trial=2), backend=LocalBackend(),
+                              verbose=False)
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    _, children = runs_of(client, result)
+    assert len(children) == 3 and {r.data.tags["maggy.trial_id"] for r in children} == set(result.trials["trial_id"])
+    assert result.stats["tracking"]["lost"] == []  # no stray run was left active for a later trial's rank 0
+    for run in children:
+        assert run.data.tags["maggy.world_size"] == "2" and run.data.tags["rank0"] == "here"
+        assert "rank1" not in run.data.tags
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "metric")] == [0, 1]
