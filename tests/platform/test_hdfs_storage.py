@@ -139,6 +139,8 @@ def test_pbt_children_start_from_a_copy_of_their_parents_checkpoint_on_hdfs(plat
     result = experiment.lagom(train, cfg, backend=LocalBackend(), verbose=False)
     df = result.trials
     children = df[df["parent"].notna()]
+    # the number of children depends on the order of the two workers' results (2 to 8 in sampled
+    # orders for this seed), not a bound that holds for every order; each child's checkpoints are checked
     assert (df["budget"] == 3).sum() == 6 and len(children) >= 1
 
     def runs(trial_id, budget):
