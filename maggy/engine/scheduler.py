@@ -49,6 +49,9 @@ class Scheduler:
         #: Running trials whose worker is to hear STOP.
         self.stopping: set[str] = set()
         self.exhausted = False
+        #: Runs that ended and that the optimizer has not been told of yet (between
+        #: :meth:`record_end` and :meth:`learn`): its DONE waits for them.
+        self._untold: set[str] = set()
         self.max_retries = max_retries
         #: Trials started from scratch: what ``total`` bounds (PBT's children start from a
         #: parent's checkpoint and do not count).
@@ -93,7 +96,9 @@ class Scheduler:
             if answer == WAIT:
                 return
             if answer == DONE:
-                self.exhausted = True
+                # not before it has heard of every run that ended: the driver hands the next trial
+                # out before it tells the optimizer, and a PAUSED run may yet continue
+                self.exhausted = not self._untold
                 return
             trial = self._accept(answer)
             if trial is None:
@@ -261,6 +266,7 @@ class Scheduler:
             return None
         if not state.finished:
             raise IllegalTransition(f"a run cannot end in state {state.value}")
+        self._untold.add(trial_id)
         self.stopping.discard(trial_id)
         trial.update(metric=metric, extra=extra, error=error, start=start, end=end, handoff=handoff)
         if state is TrialState.FINALIZED and metric is not None and trial.budget is not None:
@@ -310,6 +316,7 @@ class Scheduler:
 
     def learn(self, trial: Trial) -> None:
         """Tell the optimizer about an ended run and prepare the next suggestion."""
+        self._untold.discard(trial.trial_id)
         self.optimizer.tell(trial.view())
         self.prepare()
 

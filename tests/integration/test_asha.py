@@ -38,9 +38,12 @@ def test_promoted_trials_resume_from_their_checkpoints(backend, tmp_path):
     df = result.trials
     assert len(df) == 9 and set(df["state"]) == {"FINALIZED"}
     at_top, at_bottom = (df["budget"] == 9).sum(), df["rungs"].map(lambda r: 1 in r).sum()
-    assert at_bottom == 9 and 1 <= at_top < at_bottom
     promoted = df[df["budget"] > 1]
-    assert len(promoted) >= 1
+    # Not one number: which trials are promoted depends on the order of the two workers' results.
+    # The best third of rung 0 at the end (3) always is, and so are one or two that led rung 0 before
+    # the best had reported; every order the driver allows, enumerated for seed 0, gives 4 or 5
+    # promoted and 1 or 2 at the top.
+    assert at_bottom == 9 and 4 <= len(promoted) <= 5 and 1 <= at_top <= 2
     # each epoch ran once: the steps continue across promotions instead of starting over
     assert (df["epochs_run"] == df["budget"]).all() and (df["steps"] == df["budget"]).all()
     assert all(r == [1, 3, 9][:len(r)] for r in df["rungs"])

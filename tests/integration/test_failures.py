@@ -6,8 +6,11 @@ and the journal's end, as a resume would read them.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import pathlib
+import sys
 
 import pytest
 
@@ -109,3 +112,35 @@ def test_a_callback_that_raises_ends_the_experiment_with_its_own_error_and_keeps
     assert saved["outcome"] == "failed" and len(finished) == 2 and log.ended == 2
     assert all(log.trials[t["trial_id"]].state is TrialState.FINALIZED for t in finished)
     assert not (pathlib.Path(saved["experiment_dir"]) / "lease.json").exists()  # the lease is given back
+
+
+def test_spark_jobs_that_keep_failing_end_the_experiment_after_two_replacements(spark, tmp_path, monkeypatch, caplog):
+    """Every task of the workers' Spark job fails before its worker registers (train_fn lives in a
+    module the executors do not have): the job is replaced while its failures come quickly, up to
+    SparkBackend.MAX_QUICK_FAILURES jobs in a row, and then the experiment fails with Spark's error."""
+    from maggy.backends import SparkBackend
+
+    path = tmp_path / "driver_only.py"  # a module this process loads from a file, off the executors' path
+    path.write_text("def train(x):\n    return x\n")
+    spec = importlib.util.spec_from_file_location("driver_only", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "driver_only", module)  # imported: pickled by reference, by its name
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=2, num_workers=2,
+                                  es_policy="none", hb_interval=0.05, worker_timeout=40,
+                                  experiment_dir=str(tmp_path / "exp"), name="unpicklable")
+    backend = SparkBackend(spark)
+    with caplog.at_level(logging.WARNING, logger="maggy.engine.backends.spark"):
+        with pytest.raises(ExperimentFailedError, match=r"(?s)^All workers ended before the experiment finished "
+                                                        r"\(PythonException: .*ModuleNotFoundError: No module named "
+                                                        r"'driver_only'\); 0 finished trials are kept in "):
+            experiment.lagom(module.train, cfg, backend=backend, verbose=False)
+    replaced = [r for r in caplog.records if "submitting a replacement" in r.getMessage()]
+    assert len(replaced) == SparkBackend.MAX_QUICK_FAILURES - 1 == 2
+    tracker = spark.sparkContext.statusTracker()
+    jobs = tracker.getJobIdsForGroup(backend.job_group)  # the first job and its replacements, in the same group
+    assert len(jobs) == SparkBackend.MAX_QUICK_FAILURES and {tracker.getJobInfo(j).status for j in jobs} == {"FAILED"}
+    saved, log = the_experiment(tmp_path / "exp")
+    assert saved["outcome"] == "failed" and log.end.outcome is Outcome.FAILED and saved["best_trial_id"] is None
+    assert log.end.stats["workers"] == []  # no worker ever registered
+    assert [t["state"] for t in saved["trials"]] == ["PENDING"]  # the one prepared ahead, kept for a resume

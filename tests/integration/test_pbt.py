@@ -37,6 +37,9 @@ def test_pbt_members_exploit_checkpoints_and_keep_their_lineage(backend, tmp_pat
     df = result.trials
     assert set(df["state"]) == {"FINALIZED"} and (df["budget"] == 4).sum() == 6  # the population, to the end
     children = df[df["parent"].notna()]
+    # How many members are replaced depends on the order in which the two workers' results arrive
+    # (replaying the driver's calls in sampled orders gives 4 to 11 for this seed); no tighter bound
+    # holds for every order. The lineage of each, whatever their number, is checked below.
     assert len(children) >= 1
     trials_dir = os.path.join(result.experiment_dir, "trials")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import uuid
 
@@ -26,7 +27,7 @@ def test_journal_style_appends_and_atomic_replace(hdfs, tmp_path):
     hdfs.write_text(result, "old")
     hdfs.write_text(result, "new")
     assert hdfs.read_text(result) == "new"
-    assert sorted(hdfs.client.listdir(hdfs._path(base))) == ["journal.jsonl", "result.json"]
+    assert hdfs.listdir(base) == ["journal.jsonl", "result.json"]
     (tmp_path / "model.bin").write_bytes(b"\x00\x01weights")
     hdfs.upload_dir(str(tmp_path), hdfs.join(base, "ckpt"))
     back = tmp_path / "back"
@@ -90,13 +91,18 @@ def test_exclusive_create_and_the_lease_on_hdfs(hdfs):
     assert not hdfs.exists(path)
     owner = Lease(hdfs, base)
     owner.acquire()
+    lease = hdfs.join(base, "lease.json")
+    held = json.loads(hdfs.read_text(lease))
+    assert held["token"] == owner.token
+    # the owner as a driver on another host: renewed just now, so alive whatever its pid means here
+    elsewhere = f"not-{socket.gethostname()}"
+    hdfs.write_text(lease, json.dumps({**held, "host": elsewhere}))
     other = Lease(hdfs, base)
-    other._stale = lambda holder: False  # as a driver on another host would judge it
-    with pytest.raises(ExperimentLockedError, match="Another driver runs this experiment"):
+    with pytest.raises(ExperimentLockedError, match=rf"Another driver runs this experiment \(host {re.escape(elsewhere)},"):
         other.acquire()
     owner.on_experiment_end(None, "finished")
     other.acquire()
-    assert json.loads(hdfs.read_text(hdfs.join(base, "lease.json")))["token"] == other.token
+    assert json.loads(hdfs.read_text(lease))["token"] == other.token
 
 
 def test_marked_checkpoints_upload_in_the_background_and_replace_whole(hdfs):
@@ -133,6 +139,8 @@ def test_pbt_children_start_from_a_copy_of_their_parents_checkpoint_on_hdfs(plat
     result = experiment.lagom(train, cfg, backend=LocalBackend(), verbose=False)
     df = result.trials
     children = df[df["parent"].notna()]
+    # the number of children depends on the order of the two workers' results (2 to 8 in sampled
+    # orders for this seed), not a bound that holds for every order; each child's checkpoints are checked
     assert (df["budget"] == 3).sum() == 6 and len(children) >= 1
 
     def runs(trial_id, budget):

@@ -30,7 +30,7 @@ def submitted(platform):
     return job_result(out.stdout, out.stderr, out.returncode)
 
 
-def test_the_trials_ran_on_the_standalone_cluster(submitted, platform):
+def test_the_trials_ran_on_the_standalone_cluster(submitted, platform, hdfs):
     assert submitted["spark_master"] == platform["SPARK_MASTER"]
     master = json.loads(urllib.request.urlopen(platform["SPARK_MASTER_UI"] + "/json/", timeout=10).read())
     apps = {a["id"]: a for a in master["activeapps"] + master["completedapps"]}
@@ -39,13 +39,19 @@ def test_the_trials_ran_on_the_standalone_cluster(submitted, platform):
     for worker in master["workers"]:
         info = json.loads(urllib.request.urlopen(worker["webuiaddress"] + "/json/", timeout=10).read())
         executors += [e for e in info["executors"] + info["finishedexecutors"] if e["appid"] == submitted["spark_app_id"]]
-    assert len(executors) >= 1, info
+    spark_executors = {str(e["id"]) for e in executors}
+    saved = json.loads(hdfs.read_text(hdfs.join(submitted["experiment_dir"], "result.json")))
+    ran = [t["executor"] for t in saved["trials"]]
+    workers = {w["executor"] for w in submitted["workers"]}
+    # every trial ran in a worker on one of this application's executors, none in the driver; a subset, not
+    # equal: the worker of an executor that came up after the four trials were handed out had none to run
+    assert len(ran) == 4 and set(ran) <= workers <= spark_executors, (ran, workers, spark_executors)
 
 
 def test_spark_submit_exits_0_with_results_on_hdfs(submitted, hdfs):
     exp = submitted["experiment_dir"]
     assert exp.startswith("webhdfs://")
-    assert {"journal.jsonl", "result.json"} <= set(hdfs.client.listdir(hdfs._path(exp)))
+    assert {"journal.jsonl", "result.json"} <= set(hdfs.listdir(exp))
     saved = json.loads(hdfs.read_text(hdfs.join(exp, "result.json")))
     assert saved["outcome"] == "finished" and len(saved["trials"]) == 4
     assert {t["state"] for t in submitted["trials"]} == {"FINALIZED"}

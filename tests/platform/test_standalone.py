@@ -33,7 +33,7 @@ def test_asha_on_standalone_with_hdfs_checkpoints(platform, hdfs, tmp_path):
     assert all(t["epochs_run"] == t["budget"] == t["steps"] for t in trials)
     exp = res["experiment_dir"]
     assert exp.startswith("webhdfs://")
-    files = hdfs.client.listdir(hdfs._path(exp))
+    files = hdfs.listdir(exp)
     assert {"journal.jsonl", "result.json", "trials"} <= set(files)
     assert json.loads(hdfs.read_text(hdfs.join(exp, "result.json")))["outcome"] == "finished"
     promoted = next(t for t in trials if t["budget"] > 1)
@@ -61,10 +61,10 @@ def test_ctrl_c_on_standalone_cancels_the_job_and_keeps_finished_trials_on_hdfs(
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         def journal() -> list[dict]:
-            base = hdfs._path(hdfs.join(root, "interrupt"))
-            if not hdfs.client.exists(base):
+            base = hdfs.join(root, "interrupt")
+            if not hdfs.exists(base):
                 return []
-            runs = hdfs.client.listdir(base)
+            runs = hdfs.listdir(base)
             path = hdfs.join(root, "interrupt", runs[0], "journal.jsonl") if runs else None
             return [json.loads(x) for x in hdfs.read_text(path).splitlines()] if path and hdfs.exists(path) else []
 

@@ -50,7 +50,7 @@ def test_client_mode_runs_one_yarn_application_with_two_executor_containers(plat
     assert len(containers) == 2 and all(app_suffix in c for c in containers)  # YARN's containers ran them
     assert len({t["executor"] for t in trials}) == 2
     exp = res["experiment_dir"]
-    assert {"journal.jsonl", "result.json", "trials"} <= set(hdfs.client.listdir(hdfs._path(exp)))
+    assert {"journal.jsonl", "result.json", "trials"} <= set(hdfs.listdir(exp))
     for t in trials:  # each trial's checkpoint, written in its container, is on HDFS
         assert hdfs.read_text(hdfs.join(exp, "trials", t["trial_id"], "seen"))
 

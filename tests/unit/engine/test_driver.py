@@ -142,7 +142,9 @@ def test_an_optimizer_bug_fails_the_experiment_with_its_traceback_and_a_journal_
     replayed = ExperimentLog.read(LocalStorage(), exp_dir).trials
     assert [t.state for t in replayed.values()].count(TrialState.FINALIZED) == 1
     saved = json.loads(open(os.path.join(exp_dir, "result.json")).read())
-    assert saved["outcome"] == "failed" and len(saved["trials"]) >= 1
+    assert saved["outcome"] == "failed"
+    # the first trial, and the second: handed out on the first's FINAL before the optimizer heard of it
+    assert [(t["number"], t["state"]) for t in saved["trials"]] == [(1, "FINALIZED"), (2, "RUNNING")]
 
 
 class Watcher(Callback):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from maggy import Searchspace
 from maggy.earlystop import NoStopping
 from maggy.engine.scheduler import Scheduler, run_sequential
-from maggy.optimizers import ASHA, DONE, WAIT, GridSearch, RandomSearch
+from maggy.optimizers import ASHA, DONE, PBT, WAIT, GridSearch, RandomSearch
 from maggy.trial import TrialState
 
 SP = Searchspace(x=("DOUBLE", [0.0, 1.0]))
@@ -128,3 +128,28 @@ def test_run_sequential_asks_the_policy_after_each_step_of_a_stepwise_objective(
                                                        2: TrialState.EARLY_STOPPED}
     assert steps.count(1) == 1 and steps.count(9) == 5  # stopped after its first step, below the median 8
     assert trials[1].metric == 1 and trials[1].history == ((0, 1.0),) and trials[9].metric == 45
+
+
+def test_the_last_run_to_end_paused_still_continues_when_the_next_trial_is_handed_out_before_it_is_told():
+    """The driver answers a worker's FINAL with its next trial, then tells the optimizer: when
+    that run was the last one going, the optimizer's DONE must wait until it has heard of it."""
+    pbt = PBT(perturbation_interval=1, resource_max=2, quantile_fraction=0.5)
+    pbt.setup(SP, direction="max", seed=0, num_trials=2)
+    sched = Scheduler(pbt, NoStopping(), total=2, direction="max")
+    a, b = sched.next_trial(worker=0), sched.next_trial(worker=1)
+
+    def final(trial, worker, metric):  # as Driver._on_final: end the run, hand out, then learn
+        ended = sched.record_end(trial.trial_id, TrialState.FINALIZED, metric=metric)
+        reply = sched.next_trial(worker=worker)
+        sched.learn(ended)
+        return reply
+
+    assert final(a, 0, 0.9) == WAIT  # b is running: nothing to decide for a yet
+    a2 = sched.next_trial(worker=0)  # the worker asks again: a continues
+    assert (a2.trial_id, a2.budget) == (a.trial_id, 2)
+    assert final(a2, 0, 0.95) == WAIT  # a is complete; b still runs
+    assert final(b, 1, 0.1) == WAIT  # b paused, the last run going: not DONE before PBT hears of it
+    b2 = sched.next_trial(worker=1)  # b continues (a, at the end, is no one to copy)
+    assert (b2.trial_id, b2.budget) == (b.trial_id, 2)
+    assert final(b2, 1, 0.2) == WAIT and sched.next_trial(worker=1) == DONE and sched.finished()
+    assert sorted(t.budget for t in sched.trials.values() if t.state is TrialState.FINALIZED) == [2, 2]

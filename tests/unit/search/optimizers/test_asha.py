@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import collections
+import copy
 
 import pytest
 
@@ -9,6 +10,7 @@ from maggy.earlystop import NoStopping
 from maggy.engine.scheduler import run_sequential
 from maggy.optimizers import ASHA, DONE, WAIT, Hyperband, Suggestion
 from maggy.search.optimizers.asha import rung_budgets
+from maggy.search.optimizers.tpe import TPESampler
 from maggy.trial import Trial, TrialState
 
 SP = Searchspace(x=("DOUBLE", [0.0, 1.0]))
@@ -127,15 +129,21 @@ def test_over_full_cycles_each_hyperband_bracket_spends_about_the_same_budget():
     assert max(spent.values()) / min(spent.values()) < 1.6, spent
 
 
-def test_model_based_sampling_starts_after_enough_results(monkeypatch):
+def test_model_based_sampling_starts_after_enough_results():
+    """A new trial is drawn from the searchspace until a rung has ``n_startup`` results, then
+    from TPE fitted on that rung's results: the very point each would draw from the optimizer's
+    generator as it stands."""
     opt = fresh(sampler="tpe", n_startup=4)
-    calls = []
-    real = opt._tpe.sample
-    monkeypatch.setattr(opt._tpe, "sample", lambda *a: calls.append(len(a[1])) or real(*a))
     first = [ask(opt) for _ in range(4)]
-    for i, s in enumerate(first[:3]):
-        finish(opt, s, i / 10)
+    metrics = [0.0, 0.1, 0.2, 0.05]
+    for s, m in zip(first[:3], metrics):
+        finish(opt, s, m)
     assert ask(opt).trial_id is not None  # the best of three is promoted
-    assert ask(opt).trial_id is None and calls == []  # three results: still random
-    finish(opt, first[3], 0.05)
-    assert ask(opt).trial_id is None and calls == [4]  # four results at rung 0: TPE
+    expected = SP.sample(copy.deepcopy(opt.rng))
+    assert ask(opt).params == expected  # three results: still random
+    finish(opt, first[3], metrics[3])
+    rung0 = [(s.params, m) for s, m in zip(first, metrics)]  # direction max: the score is the metric
+    expected = TPESampler().sample(SP, rung0, copy.deepcopy(opt.rng))
+    assert expected != SP.sample(copy.deepcopy(opt.rng))  # the two samplers tell apart
+    new = ask(opt)
+    assert new.trial_id is None and new.params == expected  # four results at rung 0: TPE on all four

@@ -99,28 +99,12 @@ def test_pbt_validates_its_arguments_and_the_population():
         PBT().setup(SP, direction="max", num_trials=1)
 
 
-def test_mutations_pick_neighbours_from_lists_and_draw_from_functions():
-    sp = Searchspace(lr=("DOUBLE", [1e-3, 0.5]), opt=("CATEGORICAL", ["sgd", "adam", "rmsprop"]))
-    pbt = PBT(mutations={"opt": ["sgd", "adam", "rmsprop"], "lr": lambda rng: 0.125}, resample_probability=0.0)
-    pbt.setup(sp, direction="max", seed=0, num_trials=4)
-    for _ in range(20):  # perturbed: a listed value moves to a neighbour, a number by a factor
-        out = pbt._explore({"lr": 0.3, "opt": "adam"})
-        assert out["lr"] in (0.3 * 0.8, 0.3 * 1.2) and out["opt"] in ("sgd", "rmsprop")
-    pbt.resample_probability = 1.0
-    for _ in range(20):  # resampled: from the function, or the list
-        assert pbt._explore({"lr": 0.3, "opt": "adam"})["lr"] == 0.125
-    only = PBT(mutations={"opt": ["sgd", "adam"]})
-    only.setup(sp, direction="max", seed=0, num_trials=4)
-    assert only._explore({"lr": 0.3, "opt": "adam"})["lr"] == 0.3  # not listed: unchanged
-
-
-def test_a_duplicate_child_gives_the_decision_back():
-    """Through ask/tell alone: the worse member's copy of the better one is rejected (a point
-    already tried), and the next ask decides for that same member again."""
-    pbt = PBT(perturbation_interval=1, resource_max=2, quantile_fraction=0.5)
-    pbt.setup(SP, direction="max", seed=0, num_trials=2)
+def paused_pair(pbt, sp, seed):
+    """Through ask/tell alone: a population of two, each paused after its first interval, the
+    first worse (0.1) than the second (0.9); returns the two trials."""
+    pbt.setup(sp, direction="max", seed=seed, num_trials=2)
     members = []
-    for metric in (0.1, 0.9):  # the population: a worse and a better member, each paused at budget 1
+    for metric in (0.1, 0.9):
         first = pbt.ask([])
         trial = Trial.create(first.params, first.budget)
         pbt.accepted(trial.trial_id, first)
@@ -130,6 +114,49 @@ def test_a_duplicate_child_gives_the_decision_back():
         members.append(trial)
     for trial in members:
         pbt.tell(trial.view())
+    return members
+
+
+def explored(pbt, sp, seed):
+    """(the donor's params, its copy's params): the worse of a pair copies the better and
+    perturbs what it copied."""
+    worse, better = paused_pair(pbt, sp, seed)
+    copy = pbt.ask([])
+    assert copy.parent == better.trial_id and copy.info["member"] == worse.trial_id
+    return better.params, copy.params
+
+
+def test_mutations_pick_neighbours_from_lists_and_draw_from_functions():
+    opts = ["sgd", "adam", "rmsprop"]
+    sp = Searchspace(lr=("DOUBLE", [1e-3, 0.5]), opt=("CATEGORICAL", opts))
+    neighbours = {"sgd": {"sgd", "adam"}, "adam": {"sgd", "rmsprop"}, "rmsprop": {"adam", "rmsprop"}}
+    drawn, moved = set(), set()
+    for seed in range(20):  # perturbed: a listed value moves to a neighbour, a number by a factor
+        pbt = PBT(perturbation_interval=1, resource_max=2, quantile_fraction=0.5,
+                  mutations={"opt": opts, "lr": lambda rng: 0.125}, resample_probability=0.0)
+        donor, child = explored(pbt, sp, seed)
+        assert child["opt"] in neighbours[donor["opt"]]
+        moved.add(child["opt"] != donor["opt"])
+        by = {f: min(max(donor["lr"] * f, 1e-3), 0.5) for f in (0.8, 1.2)}  # kept within the range
+        assert child["lr"] in by.values(), (donor, child)
+        drawn |= {f for f, lr in by.items() if lr == child["lr"]}
+    assert drawn == {0.8, 1.2} and True in moved  # either factor; not always at an end of the list
+    for seed in range(20):  # resampled: from the function, or the list
+        pbt = PBT(perturbation_interval=1, resource_max=2, quantile_fraction=0.5,
+                  mutations={"opt": opts, "lr": lambda rng: 0.125}, resample_probability=1.0)
+        donor, child = explored(pbt, sp, seed)
+        assert child["lr"] == 0.125 and child["opt"] in opts
+    for seed in range(5):
+        only = PBT(perturbation_interval=1, resource_max=2, quantile_fraction=0.5, mutations={"opt": opts})
+        donor, child = explored(only, sp, seed)
+        assert child["lr"] == donor["lr"]  # not listed: unchanged
+
+
+def test_a_duplicate_child_gives_the_decision_back():
+    """Through ask/tell alone: the worse member's copy of the better one is rejected (a point
+    already tried), and the next ask decides for that same member again."""
+    pbt = PBT(perturbation_interval=1, resource_max=2, quantile_fraction=0.5)
+    members = paused_pair(pbt, SP, seed=0)
     copy = pbt.ask([])
     assert copy.parent == members[1].trial_id and copy.info["member"] == members[0].trial_id
     pbt.rejected(copy)
