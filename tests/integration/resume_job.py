@@ -2,7 +2,8 @@
 
     python resume_job.py BACKEND OPTIMIZER EXPERIMENT_DIR CALLS_FILE [NUM_TRIALS]
 
-With MAGGY_TEST_GATE set to a path, trials wait (2 minutes at most) until that file exists; with
+With MAGGY_TEST_WORKERS_PER_TRIAL=2 each trial runs on a gang of two workers, whose rank 0 logs
+and checkpoints. With MAGGY_TEST_GATE set to a path, trials wait (2 minutes at most) until that file exists; with
 MAGGY_TEST_HOLD_AFTER=N too, only the trials that start once N trials have computed every epoch.
 
 Every run of ``train`` appends ``trial_id epoch`` to CALLS_FILE for each epoch it computes, so the
@@ -45,11 +46,12 @@ def train(q, reporter, budget=None):
     budget = int(budget or EPOCHS)  # ASHA's rung budget or PBT's interval's end, else every epoch
     for epoch in range(epoch, budget):  # noqa: B020 - continues from the checkpoint's epoch
         time.sleep(0.15)
-        with open(calls, "a") as f:
-            f.write(f"{reporter.trial_id} {epoch}\n")
-        with open(path + ".tmp", "w") as f:
-            json.dump({"epoch": epoch + 1}, f)
-        os.replace(path + ".tmp", path)
+        if reporter.rank == 0:  # in a gang, rank 0 speaks for the trial
+            with open(calls, "a") as f:
+                f.write(f"{reporter.trial_id} {epoch}\n")
+            with open(path + ".tmp", "w") as f:
+                json.dump({"epoch": epoch + 1}, f)
+            os.replace(path + ".tmp", path)
         reporter.broadcast(q * (epoch + 1), step=epoch)
     return q * budget
 
@@ -63,7 +65,8 @@ def main() -> None:
            "pbt": PBT(perturbation_interval=1, resource_max=4, quantile_fraction=0.5)}.get(optimizer, optimizer)
     cfg = HyperparameterOptConfig(searchspace=Searchspace(q=("DOUBLE", [0.0, 1.0])), optimizer=opt,
                                   num_trials=num_trials, num_workers=2, hb_interval=0.05, es_policy="none",
-                                  seed=3, name="resumable", experiment_dir=root)
+                                  seed=3, name="resumable", experiment_dir=root,
+                                  workers_per_trial=int(os.environ.get("MAGGY_TEST_WORKERS_PER_TRIAL", "1")))
     if backend == "spark":
         from pyspark.sql import SparkSession
         SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()

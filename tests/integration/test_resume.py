@@ -42,18 +42,20 @@ def journal_states(root):
     return states
 
 
-def finish(cmd):
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ})
+def finish(cmd, env=None):
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})})
     return job_result(out.stdout, out.stderr, out.returncode)
 
 
-@pytest.mark.parametrize("backend, optimizer", [("local", "randomsearch"), ("spark", "randomsearch"),
-                                                ("local", "asha"), ("local", "pbt")])
-def test_a_killed_driver_is_resumed_and_no_finished_work_runs_again(tmp_path, backend, optimizer):
+@pytest.mark.parametrize("backend, optimizer, per_trial", [
+    ("local", "randomsearch", 1), ("spark", "randomsearch", 1), ("local", "asha", 1), ("local", "pbt", 1),
+    ("local", "randomsearch", 2)])  # the last: gangs of two workers, continued from rank 0's checkpoints
+def test_a_killed_driver_is_resumed_and_no_finished_work_runs_again(tmp_path, backend, optimizer, per_trial):
     calls = tmp_path / "calls.txt"
     root = tmp_path / "exp"
+    gang = {"MAGGY_TEST_WORKERS_PER_TRIAL": str(per_trial)}
     driver = subprocess.Popen(job(backend, optimizer, root, calls), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+                              stderr=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **gang})
     try:
         wait_for(lambda: (root / "resumable").exists() and sum(
             e["state"] in ("FINALIZED", "PAUSED") for e in journal_states(root).values()) >= 3,
@@ -66,7 +68,7 @@ def test_a_killed_driver_is_resumed_and_no_finished_work_runs_again(tmp_path, ba
     in_flight = {tid for tid, e in before.items() if e["state"] in ("RUNNING", "PENDING")}
     epochs_before = collections.Counter(tuple(line.split()) for line in calls.read_text().splitlines())
 
-    result = finish(job(backend, optimizer, root, calls))
+    result = finish(job(backend, optimizer, root, calls), gang)
 
     epochs = collections.Counter(tuple(line.split()) for line in calls.read_text().splitlines())
     for tid, e in ended.items():  # finished work never runs again
@@ -85,7 +87,7 @@ def test_a_killed_driver_is_resumed_and_no_finished_work_runs_again(tmp_path, ba
     if optimizer == "randomsearch":
         assert len(trials) == 8
         # with a seed, the same points as an uninterrupted run
-        again = finish(job(backend, optimizer, tmp_path / "clean", tmp_path / "clean.txt"))
+        again = finish(job(backend, optimizer, tmp_path / "clean", tmp_path / "clean.txt"), gang)
         assert sorted(t["q"] for t in again["trials"]) == pytest.approx(sorted(t["q"] for t in trials))
     elif optimizer == "asha":  # promotions continued from checkpoints, the rungs as the rule says
         budgets = collections.Counter(t["budget"] for t in trials)
