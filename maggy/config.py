@@ -93,6 +93,13 @@ class HyperparameterOptConfig:
             (``"nccl"`` where CUDA is visible, else ``"gloo"``), ``"gloo"`` or ``"nccl"``.
         dist_timeout: seconds a rank waits for its peers (joining the group, in a collective)
             before its run fails: the bound on what a hung or silent peer can cost.
+        points_to_evaluate: points (dicts of every hyperparameter) to run first, exactly as
+            given, before the optimizer proposes any; they count towards ``num_trials``.
+        warm_start: what is already known: a :class:`~maggy.result.Result`, an experiment
+            directory (local or ``hdfs://``) or a pandas DataFrame of parameters and the metric.
+            Its finished trials are observations for the model-based optimizers (TPE, GP, Optuna
+            samplers, ASHA and Hyperband with ``sampler="tpe"``), so the first new trials are
+            already model-based; a searchspace that differs gives its overlapping dimensions.
     """
 
     searchspace: Searchspace
@@ -125,6 +132,8 @@ class HyperparameterOptConfig:
     workers_per_trial: int = 1
     dist_backend: str = "auto"
     dist_timeout: float = 300.0
+    points_to_evaluate: list[dict[str, Any]] | None = None
+    warm_start: Any = None
     _optimizer_name: str = field(init=False, repr=False, default="")
     #: Whether the user chose ``es_policy`` (lagom warns when that choice can never act).
     es_policy_given: bool = field(init=False, repr=False, default=False)
@@ -190,9 +199,52 @@ class HyperparameterOptConfig:
         self.dist_timeout = check_number("dist_timeout", self.dist_timeout, low=0, strict=True)
         if self.num_workers is not None and self.num_workers < self.workers_per_trial:
             raise too_few_workers(self.num_workers, self.workers_per_trial, f"num_workers={self.num_workers}")
+        self._check_points()
+        self._check_warm_start()
         if self.resume not in ("auto", True, False) or isinstance(self.resume, int) and not isinstance(self.resume, bool):
             raise invalid("resume", self.resume, "'auto', True or False",
                           "resume='auto' continues an unfinished experiment of the same name and directory.")
+
+    def _check_points(self) -> None:
+        """Every point to evaluate first names each hyperparameter once, with a value within it."""
+        if self.points_to_evaluate is None:
+            return
+        if not isinstance(self.points_to_evaluate, (list, tuple)) or \
+                not all(isinstance(p, dict) for p in self.points_to_evaluate):
+            raise invalid("points_to_evaluate", self.points_to_evaluate, "a list of dicts",
+                          "e.g. points_to_evaluate=[{'lr': 0.01, 'layers': 2}].")
+        if self.optimizer_name == "gridsearch":
+            raise InvalidParameterError(
+                "points_to_evaluate cannot be combined with gridsearch, which runs its grid as it is; "
+                "use optimizer='randomsearch' or a model-based optimizer, or add the points to the grid's values.")
+        sp = self.searchspace
+        for i, point in enumerate(self.points_to_evaluate):
+            missing = [n for n in sp.names if n not in point]
+            unknown = [n for n in point if n not in sp]
+            bad = [f"{n}={point[n]!r} ({sp[n]!r})" for n in sp.names if n in point and not sp[n].contains(point[n])]
+            if missing or unknown or bad:
+                what = "; ".join(x for x in (missing and f"missing {missing}", unknown and f"unknown {unknown}",
+                                              bad and f"outside the searchspace: {', '.join(bad)}") if x)
+                raise InvalidParameterError(
+                    f"points_to_evaluate[{i}] = {point!r} does not fit the searchspace: {what}. Each point gives a "
+                    f"value within the searchspace for each of {sp.names}.")
+        planned = self.planned_trials()
+        if len(self.points_to_evaluate) > planned:
+            raise InvalidParameterError(
+                f"points_to_evaluate holds {len(self.points_to_evaluate)} points, more than the {planned} trials the "
+                f"experiment runs: raise num_trials to at least {len(self.points_to_evaluate)}.")
+
+    def _check_warm_start(self) -> None:
+        """The kind of ``warm_start``; what it holds is read in lagom's preflight."""
+        if self.warm_start is None:
+            return
+        import pandas as pd
+
+        from maggy.result import Result
+
+        if not isinstance(self.warm_start, (str, Result, pd.DataFrame)):
+            raise invalid("warm_start", self.warm_start, "a maggy Result, an experiment directory or a pandas DataFrame",
+                          "e.g. warm_start=earlier_result or warm_start='hdfs:///experiments/mnist'.")
 
     @property
     def optimizer_name(self) -> str:
@@ -201,15 +253,18 @@ class HyperparameterOptConfig:
     @property
     def multi_fidelity(self) -> bool:
         """Whether the optimizer runs trials with growing budgets (ASHA, Hyperband)."""
-        opt = self.optimizer if isinstance(self.optimizer, Optimizer) else OPTIMIZERS[self.optimizer]()
-        return opt.resumes_trials
+        return self.unbound_optimizer().resumes_trials
 
     def make_optimizer(self) -> Optimizer:
         """The optimizer set up for this experiment (the instance given, or a new one by name)."""
-        opt = self.optimizer if isinstance(self.optimizer, Optimizer) else OPTIMIZERS[self.optimizer]()
+        opt = self.unbound_optimizer()
         opt.setup(self.searchspace, direction=self.direction, seed=self.seed,
                   num_trials=self.total_trials(opt))
         return opt
+
+    def unbound_optimizer(self) -> Optimizer:
+        """The optimizer this config names, not yet set up: the instance given, or a new one."""
+        return self.optimizer if isinstance(self.optimizer, Optimizer) else OPTIMIZERS[self.optimizer]()
 
     def make_policy(self) -> EarlyStopPolicy:
         if isinstance(self.es_policy, EarlyStopPolicy):
@@ -218,8 +273,7 @@ class HyperparameterOptConfig:
 
     def planned_trials(self) -> int:
         """:meth:`total_trials` for the optimizer this config names, without setting it up."""
-        opt = self.optimizer if isinstance(self.optimizer, Optimizer) else OPTIMIZERS[self.optimizer]()
-        return self.total_trials(opt)
+        return self.total_trials(self.unbound_optimizer())
 
     def total_trials(self, optimizer: Optimizer) -> int:
         """Trials to run: ``num_trials`` capped by what the optimizer can propose."""
@@ -244,7 +298,8 @@ class HyperparameterOptConfig:
             "tracking_uri": self.tracking_uri, "register_model": self.register_model, "log_trials": self.log_trials,
             "resume": self.resume, "system_metrics": self.system_metrics,
             "workers_per_trial": self.workers_per_trial, "dist_backend": self.dist_backend,
-            "dist_timeout": self.dist_timeout,
+            "dist_timeout": self.dist_timeout, "points_to_evaluate": self.points_to_evaluate,
+            "warm_start": _describe(self.warm_start),
         }
 
 
@@ -253,3 +308,12 @@ def too_few_workers(workers: int, per_trial: int, source: str) -> InvalidParamet
     return InvalidParameterError(
         f"workers_per_trial={per_trial} needs at least {per_trial} workers, but there are only {workers} ({source}): "
         f"lower workers_per_trial, or give the experiment more workers (num_workers, executors or task slots).")
+
+
+def _describe(source: Any) -> str | None:
+    """A warm start as the journal keeps it: its path, its experiment's directory, or its size."""
+    if source is None or isinstance(source, str):
+        return source
+    if hasattr(source, "experiment_dir"):
+        return str(source.experiment_dir)
+    return f"a DataFrame of {len(source)} rows"

@@ -27,6 +27,7 @@ from maggy.store.lease import Lease
 from maggy.store.replay import find_previous, load_result
 from maggy.store.resume import check_same, differences
 from maggy.store.storage import storage_for
+from maggy.store.warmstart import warm_observations
 from maggy.ui.progress import Progress
 
 DEFAULT_ROOT = "maggy_experiments"
@@ -85,6 +86,22 @@ def _config(config: HyperparameterOptConfig | Searchspace | None, settings: dict
     raise InvalidParameterError(
         f"lagom needs a searchspace: lagom(train_fn, Searchspace(...), num_trials=20, ...) or "
         f"lagom(train_fn, HyperparameterOptConfig(searchspace=..., ...)); got {config!r} as its second argument.")
+
+
+def _warm_start(config: HyperparameterOptConfig) -> list[tuple[dict[str, Any], float]]:
+    """The observations of ``warm_start``, read now (before any side effect), with a warning for
+    what did not fit and for an optimizer that learns nothing from them."""
+    if config.warm_start is None:
+        return []
+    observations, notes = warm_observations(config.warm_start, config.searchspace, config.optimization_key)
+    if not config.unbound_optimizer().learns:
+        warnings.warn(f"warm_start has no effect on optimizer {config.optimizer_name!r}, which does not learn from "
+                      "results: use 'tpe', 'gp', an Optuna sampler, or ASHA/Hyperband with sampler='tpe'.",
+                      MaggyWarning, stacklevel=4)
+    elif notes or not observations:
+        warnings.warn(f"warm_start gives {len(observations)} observations" + (": " + "; ".join(notes) if notes else "")
+                      + ".", MaggyWarning, stacklevel=4)
+    return observations
 
 
 def _check_gangs(config: HyperparameterOptConfig, runner: Backend) -> None:
@@ -199,6 +216,7 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
                             config.log_trials) if uri else None
     if tracker is not None:
         tracker.check()
+    warm = _warm_start(config)
     runner.prepare()
     _check_gangs(config, runner)
     # every check passed: from here on, side effects
@@ -235,4 +253,4 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
         watchers.append(tracker)  # before the journal: result.json then holds the MLflow run ids
     watchers += [Journal(storage, exp_dir), lease]
     return Driver(config, train_fn, signature, runner, storage, exp_dir, callbacks=[*watchers, *callbacks],
-                  tracking=tracking, previous=previous, fingerprint=code)
+                  tracking=tracking, previous=previous, fingerprint=code, warm=warm)

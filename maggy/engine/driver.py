@@ -79,13 +79,14 @@ class Driver:
     ``callbacks`` watch the experiment (progress, the journal, MLflow, the user's own); each
     hook runs after the reply of the step that caused it. ``tracking`` tells the workers which
     MLflow parent run their trial runs belong to. ``previous`` is the journal of an earlier run
-    of this experiment, which the driver continues.
+    of this experiment, which the driver continues. ``warm`` holds earlier ``(params, metric)``
+    observations for the optimizer (``warm_start``).
     """
 
     def __init__(self, config: HyperparameterOptConfig, train_fn: Callable, signature: Signature,
                  backend: Backend, storage: Storage, exp_dir: str, *, callbacks: Sequence[Callback] = (),
                  tracking: TrackingSpec | None = None, previous: ExperimentLog | None = None,
-                 fingerprint: str | None = None) -> None:
+                 fingerprint: str | None = None, warm: Sequence[tuple[dict[str, Any], float]] = ()) -> None:
         self.config = config
         self.train_fn = train_fn
         self.signature = signature
@@ -93,9 +94,12 @@ class Driver:
         self.storage = storage
         self.exp_dir = exp_dir
         optimizer = config.make_optimizer()
+        if warm:
+            optimizer.warm_start(warm)
         self.total = config.total_trials(optimizer)
         self.sched = Scheduler(optimizer, config.make_policy(), total=self.total, direction=config.direction,
-                               on_change=self._changed, max_retries=config.max_trial_retries)
+                               on_change=self._changed, max_retries=config.max_trial_retries,
+                               given=config.points_to_evaluate or ())
         self.per_trial = config.workers_per_trial
         self.num_workers = min(config.num_workers or backend.num_slots(), self.total * self.per_trial)
         self.callbacks = list(callbacks)

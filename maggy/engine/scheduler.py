@@ -37,7 +37,8 @@ class Scheduler:
     """Owns every :class:`Trial` of one experiment; ``total`` bounds the new trials started."""
 
     def __init__(self, optimizer: Optimizer, policy: EarlyStopPolicy, *, total: int, direction: str,
-                 on_change: Callable[[Trial], None] | None = None, max_retries: int = MAX_LOST_RETRIES) -> None:
+                 on_change: Callable[[Trial], None] | None = None, max_retries: int = MAX_LOST_RETRIES,
+                 given: Sequence[Mapping[str, Any]] = ()) -> None:
         self.optimizer = optimizer
         self.on_change = on_change
         self.policy = policy
@@ -56,6 +57,8 @@ class Scheduler:
         #: Trials started from scratch: what ``total`` bounds (PBT's children start from a
         #: parent's checkpoint and do not count).
         self.started = 0
+        #: Points to run first, as given (``points_to_evaluate``), in place of the optimizer's.
+        self.given: collections.deque[dict[str, Any]] = collections.deque(dict(p) for p in given)
 
     def _move(self, trial: Trial, state: TrialState) -> None:
         """Every state change goes through here, so that ``on_change`` sees each one."""
@@ -128,6 +131,8 @@ class Scheduler:
                 if not isinstance(answer, Suggestion):
                     return None
                 suggestion = answer
+            if self.given and suggestion.parent is None:  # a point given to run first, with the optimizer's budget
+                suggestion = dataclasses.replace(suggestion, params=self.given.popleft())
             if suggestion.parent is None and self.started >= self.total:
                 self.optimizer.rejected(suggestion)
                 self.exhausted = True
@@ -212,6 +217,8 @@ class Scheduler:
                 self.optimizer.tell(rec.view())
                 if rec.history:  # stateful policies (ASHA's rungs) see the trial's history again
                     self.policy.should_stop(rec.view(), [], self.direction)
+        for _ in range(min(self.started, len(self.given))):  # the points given that already ran
+            self.given.popleft()
         in_flight = [t for t in self.trials.values()
                      if t.state in (TrialState.PENDING, TrialState.RUNNING, TrialState.LOST)]
         for trial in in_flight:

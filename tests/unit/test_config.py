@@ -26,6 +26,20 @@ SP = Searchspace(x=("DOUBLE", [0, 1]), c=("CATEGORICAL", ["a", "b"]))
     ({"seed": True}, "'seed'"),
     ({"optimization_key": ""}, "'optimization_key'"),
     ({"experiment_dir": "s3://bucket/x"}, "s3://"),
+    ({"workers_per_trial": 0}, "'workers_per_trial' parameter must be an int >= 1"),
+    ({"workers_per_trial": 3, "num_workers": 2}, "workers_per_trial=3 needs at least 3 workers, but there are only 2"),
+    ({"dist_backend": "mpi"}, "'dist_backend' parameter must be one of 'auto', 'gloo', 'nccl'"),
+    ({"dist_timeout": 0}, "'dist_timeout'"),
+    ({"points_to_evaluate": {"x": 0.5, "c": "a"}}, "'points_to_evaluate' parameter must be a list of dicts"),
+    ({"points_to_evaluate": [{"x": 0.5}]}, "points_to_evaluate[0] = {'x': 0.5} does not fit the searchspace: "
+                                           "missing ['c']"),
+    ({"points_to_evaluate": [{"x": 0.5, "c": "a"}, {"x": 2, "c": "z", "w": 1}]},
+     "points_to_evaluate[1] = {'x': 2, 'c': 'z', 'w': 1} does not fit the searchspace: unknown ['w']; outside the "
+     "searchspace: x=2 (x: DOUBLE [0.0, 1.0]), c='z' (c: CATEGORICAL ['a', 'b'])"),
+    ({"points_to_evaluate": [{"x": 0.5, "c": "a"}] * 3, "num_trials": 2}, "raise num_trials to at least 3"),
+    ({"points_to_evaluate": [{"x": 0.5, "c": "a"}], "optimizer": "gridsearch"},
+     "points_to_evaluate cannot be combined with gridsearch"),
+    ({"warm_start": 42}, "'warm_start' parameter must be a maggy Result, an experiment directory or a pandas DataFrame"),
 ])
 def test_invalid_fields_are_named(kwargs, fragment):
     with pytest.raises(InvalidParameterError) as err:

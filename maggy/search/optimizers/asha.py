@@ -118,12 +118,18 @@ class ASHA(Optimizer):
         self._started -= 1
         self._filled[suggestion.info["ladder"]] -= 1
 
+    @property
+    def learns(self) -> bool:
+        return self.sampler == "tpe"
+
     def _sample(self, ladder: Ladder) -> dict[str, Any]:
+        """A new trial's point: TPE fitted on the highest rung with enough results (a warm
+        start's observations count with every rung's), else a random one."""
         if self.sampler == "tpe":
             for rung in reversed(range(len(ladder.budgets))):
                 scores = ladder.scores[rung]
-                if len(scores) >= self.n_startup:
-                    obs = [(self._params[tid], s) for tid, s in scores.items()]
+                if len(scores) + len(self.prior) >= self.n_startup:
+                    obs = [*self.prior, *((self._params[tid], s) for tid, s in scores.items())]
                     return self._tpe.sample(self.searchspace, obs, self.rng)
         return self.searchspace.sample(self.rng)
 

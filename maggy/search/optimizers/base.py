@@ -68,6 +68,8 @@ class Optimizer(abc.ABC):
     direction: str
     rng: np.random.Generator
     num_trials: int | None
+    #: Earlier observations (params, score) given by :meth:`warm_start`.
+    prior: list[tuple[dict[str, Any], float]]
 
     def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
               num_trials: int | None = None) -> None:
@@ -80,7 +82,24 @@ class Optimizer(abc.ABC):
         self.direction = direction
         self.rng = np.random.default_rng(seed)
         self.num_trials = num_trials
+        self.prior = []
         self.reset()
+
+    @property
+    def learns(self) -> bool:
+        """Whether this optimizer's suggestions follow the results it saw, so that a warm start
+        informs it (a model-based optimizer)."""
+        return False
+
+    def warm_start(self, observations: Sequence[tuple[dict[str, Any], float]]) -> None:
+        """Start from earlier ``(params, metric)`` observations, as if those trials had ended
+        here (they count towards the start-up trials of model-based optimizers). Dimensions an
+        observation lacks are drawn from the prior, with a generator of their own, so that the
+        suggestions' random draws stay those of a cold start with the same seed.
+        """
+        fill = np.random.default_rng(len(observations))
+        self.prior = [({**self.searchspace.sample(fill), **params}, self.score(metric))
+                      for params, metric in observations]
 
     def reset(self) -> None:
         """Forget every trial: called by :meth:`setup` once the experiment is bound."""
@@ -117,6 +136,7 @@ class Optimizer(abc.ABC):
         return Direction(self.direction).sign * value
 
     def observations(self, trials: Sequence[FrozenTrial]) -> list[tuple[dict[str, Any], float]]:
-        """(params, score) of the trials that ended with a metric, scores larger-is-better."""
-        return [(dict(t.params), self.score(t.metric)) for t in trials
-                if t.metric is not None and t.state in (TrialState.FINALIZED, TrialState.PAUSED)]
+        """(params, score) of the warm start and of the trials that ended with a metric, scores
+        larger-is-better."""
+        return [*self.prior, *((dict(t.params), self.score(t.metric)) for t in trials
+                               if t.metric is not None and t.state in (TrialState.FINALIZED, TrialState.PAUSED))]

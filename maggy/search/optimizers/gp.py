@@ -52,6 +52,10 @@ class GP(Optimizer):
         self.encoder = VectorEncoder(self.searchspace)
         self._done = []
 
+    @property
+    def learns(self) -> bool:
+        return True
+
     def tell(self, trial: FrozenTrial) -> None:
         self._done.append(trial)
 

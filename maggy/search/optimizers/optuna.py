@@ -51,6 +51,19 @@ class OptunaSampler(Optimizer):
             return IntDistribution(int(hp.low), int(hp.high), log=hp.log)
         return CategoricalDistribution(list(hp.values))
 
+    @property
+    def learns(self) -> bool:
+        return True
+
+    def warm_start(self, observations: Sequence[tuple[dict[str, Any], float]]) -> None:
+        """The earlier observations become finished trials of the Optuna study."""
+        from optuna.trial import create_trial
+
+        super().warm_start(observations)
+        sign = Direction(self.direction).sign
+        for params, score in self.prior:
+            self.study.add_trial(create_trial(params=params, distributions=self.distributions, value=sign * score))
+
     def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         ot = self.study.ask(self.distributions)
         return Suggestion({hp.name: ot.params[hp.name] for hp in self.searchspace}, info={"optuna_trial": ot})

@@ -155,5 +155,9 @@ class TPE(Optimizer):
         liars = [(dict(t.params), worst) for t in pending]
         return Suggestion(self.sampler.sample(self.searchspace, obs + liars, self.rng))
 
+    @property
+    def learns(self) -> bool:
+        return True
+
     def tell(self, trial: FrozenTrial) -> None:
         self._done.append(trial)

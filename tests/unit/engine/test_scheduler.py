@@ -153,3 +153,34 @@ def test_the_last_run_to_end_paused_still_continues_when_the_next_trial_is_hande
     assert (b2.trial_id, b2.budget) == (b.trial_id, 2)
     assert final(b2, 1, 0.2) == WAIT and sched.next_trial(worker=1) == DONE and sched.finished()
     assert sorted(t.budget for t in sched.trials.values() if t.state is TrialState.FINALIZED) == [2, 2]
+
+
+def test_points_to_evaluate_run_first_exactly_as_given_with_the_optimizers_budget():
+    sp = Searchspace(x=("DOUBLE", [0.0, 1.0]))
+    given = [{"x": 0.123}, {"x": 0.456}]
+    opt = ASHA(reduction_factor=2, resource_min=1, resource_max=2)
+    opt.setup(sp, direction="max", seed=0, num_trials=4)
+    sched = Scheduler(opt, NoStopping(), total=4, direction="max", given=given)
+    first, second = sched.next_trial(worker=0), sched.next_trial(worker=1)
+    assert [dict(first.params), dict(second.params)] == given and first.budget == second.budget == 1
+    third = sched.next_trial(worker=2)
+    assert dict(third.params) not in given  # then the optimizer's own points
+
+
+def test_a_resumed_scheduler_does_not_run_the_given_points_that_already_started():
+    sp = Searchspace(x=("DOUBLE", [0.0, 1.0]))
+    given = [{"x": 0.1}, {"x": 0.2}, {"x": 0.3}]
+
+    def fresh():
+        opt = RandomSearch()
+        opt.setup(sp, direction="max", seed=0, num_trials=4)
+        return Scheduler(opt, NoStopping(), total=4, direction="max", given=given)
+
+    sched = fresh()
+    a = sched.next_trial(worker=0)
+    sched.record_end(a.trial_id, TrialState.FINALIZED, metric=1.0)
+    b = sched.next_trial(worker=0)  # started, then its driver died
+    again = fresh()
+    in_flight = again.restore([t.view() for t in (a, b)])
+    assert [t.trial_id for t in in_flight] == [b.trial_id]
+    assert [dict(again.next_trial(worker=0).params) for _ in range(2)][1] == {"x": 0.3}
