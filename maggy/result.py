@@ -130,6 +130,8 @@ class Result:
     versioned_checkpoints: bool = field(default=False, repr=False)
     #: The hyperparameters' names, in the searchspace's order.
     searchspace_names: tuple[str, ...] = field(default=(), repr=False)
+    #: The hyperparameters searched on a log scale (their plot axes are logarithmic).
+    log_scale: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def best_trial(self) -> BestTrial | None:
@@ -161,7 +163,7 @@ class Result:
                 why = f" {len(errors)} failed; the most common error ({common.iloc[0]} times): {common.index[0]}"
             lines.append("No trial produced a metric." + why)
         else:
-            lines.append(f"Best {self.direction} metric: {self.best_metric:.6g} (trial {self.best_trial_id})")
+            lines.append(f"Best metric ({self.direction}imised): {self.best_metric:.6g} (trial {self.best_trial_id})")
             lines.append("Best params: " + ", ".join(f"{k}={v!r}" for k, v in (self.best_params or {}).items()))
         if self.stats.get("stopped"):
             lines.append(f"Stopped early: {self.stats['stopped']}")
@@ -186,7 +188,8 @@ class Result:
     @classmethod
     def of(cls, name: str, direction: str, trials: Iterable[Trial | FrozenTrial], param_names: list[str],
            experiment_dir: str, stats: dict[str, Any], versioned_checkpoints: bool = False,
-           best_run_id: str | None = None, model_uri: str | None = None) -> "Result":
+           best_run_id: str | None = None, model_uri: str | None = None,
+           log_scale: Iterable[str] = ()) -> "Result":
         """The result of ``trials``: the best one and the table."""
         trials = list(trials)
         best = best_trial([t for t in trials if t.state.finished or t.state is TrialState.PAUSED], direction)
@@ -197,7 +200,7 @@ class Result:
                    trials=trials_frame(trials, param_names), experiment_dir=experiment_dir, stats=stats,
                    views=tuple(t.view() if isinstance(t, Trial) else t for t in trials),
                    versioned_checkpoints=versioned_checkpoints, searchspace_names=tuple(param_names),
-                   best_run_id=best_run_id, model_uri=model_uri)
+                   best_run_id=best_run_id, model_uri=model_uri, log_scale=tuple(log_scale))
 
     def to_parquet(self) -> bytes:
         """The trial table as Parquet (through pyarrow), as written to ``trials.parquet``: with

@@ -480,4 +480,5 @@ class Driver:
             stats["handoff_p99_ms"] = 1000 * handoffs[min(len(handoffs) - 1, int(0.99 * len(handoffs)))]
         return Result.of(self.config.name, self.config.direction, self.sched.trials.values(),
                          list(self.config.searchspace.names), self.exp_dir, stats,
-                         versioned_checkpoints=self.sched.optimizer.versions_checkpoints)
+                         versioned_checkpoints=self.sched.optimizer.versions_checkpoints,
+                         log_scale=[hp.name for hp in self.config.searchspace if hp.log])

@@ -220,7 +220,8 @@ class MlflowTracker(Callback):
             if len(result.trials):
                 from maggy.ui import plot
                 try:  # a picture that cannot be drawn must not hold up the run's end
-                    plot.save(result, os.path.join(tmp, "plots"), include_plotlyjs="cdn")
+                    os.makedirs(os.path.join(tmp, "plots"))  # one self-contained page: it renders offline too
+                    plot.report(result, os.path.join(tmp, "plots", "report.html"))
                 except Exception as exc:
                     log.warning("maggy: could not draw the plots for MLflow: %s: %s", type(exc).__name__, exc)
                     return

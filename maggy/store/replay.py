@@ -97,7 +97,8 @@ class ExperimentLog:
         tracking = stats.get("tracking") or {}
         return Result.of(config["name"], config["direction"], self.trials.values(), list(config["searchspace"]),
                          self.exp_dir, stats, versioned_checkpoints=self.versioned_checkpoints,
-                         best_run_id=tracking.get("best_run_id"), model_uri=tracking.get("model_uri"))
+                         best_run_id=tracking.get("best_run_id"), model_uri=tracking.get("model_uri"),
+                         log_scale=[n for n, hp in config["searchspace"].items() if hp.get("log")])
 
 
 def find_previous(storage: Storage, root: str, name: str) -> ExperimentLog | None:

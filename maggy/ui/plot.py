@@ -1,8 +1,10 @@
 """Pictures of an experiment, from a live or a loaded :class:`~maggy.result.Result`.
 
 Each function returns a plotly figure: interactive in Jupyter, and :func:`save` writes them all
-as HTML files (``python -m maggy show DIR --plots OUT`` does that from a shell). Plotly is what
-Optuna's visualisations use, so the pictures look as users of the field expect.
+as HTML that renders with no network (``python -m maggy show DIR --plots OUT`` does that from a
+shell; the MLflow parent run holds the same report). Plotly is what Optuna's visualisations use,
+so the pictures look as users of the field expect. Trials are named by their number, as their
+MLflow runs are (``<experiment>-<n>``).
 
 >>> from maggy.result import Result
 >>> from maggy.trial import Trial, TrialState
@@ -41,24 +43,39 @@ def _numeric(col: pd.Series) -> bool:
 
 
 def _ended(result: Result) -> pd.DataFrame:
-    """The trials with a metric, in the order they ended."""
+    """The trials with a metric, in the order they ended, with their number (``number``)."""
     df = result.trials[result.trials["metric"].notna()]
+    numbers = {t.trial_id: t.number for t in result.views}
+    df = df.assign(number=[numbers.get(t, 0) for t in df["trial_id"]])
     return df.sort_values("end", kind="stable", ignore_index=True)
 
 
+def _label(result: Result, number: int) -> str:
+    """A trial as the console and MLflow name it."""
+    return f"{result.name}-{number}"
+
+
 def optimization_history(result: Result) -> go.Figure:
-    """Each trial's metric in the order the trials ended, and the best so far."""
+    """Each trial's metric by trial number (its MLflow run ``<experiment>-<n>``), the best so
+    far in the order trials ended, and the best trial marked."""
     go = _go()
     df = _ended(result)
     best = df["metric"].cummax() if Direction(result.direction) is Direction.MAX else df["metric"].cummin()
-    x = list(range(1, len(df) + 1))
+    labels = [_label(result, n) for n in df["number"]]
     fig = go.Figure([
-        go.Scatter(x=x, y=df["metric"], mode="markers", name="trial", text=df["trial_id"],
+        go.Scatter(x=df["number"], y=df["metric"], mode="markers", name="trial", text=labels,
                    marker={"color": ["#d62728" if s == "EARLY_STOPPED" else "#1f77b4" for s in df["state"]]}),
-        go.Scatter(x=x, y=best, mode="lines", name="best so far", line={"shape": "hv"}),
+        go.Scatter(x=df["number"], y=best, mode="lines", name="best so far", line={"shape": "hv"}),
     ])
-    fig.update_layout(title=f"Optimisation history: {result.name}", xaxis_title="trials ended",
-                      yaxis_title=f"metric ({result.direction})")
+    top = df[df["trial_id"] == result.best_trial_id]
+    if len(top):
+        fig.add_trace(go.Scatter(x=top["number"], y=top["metric"], mode="markers+text", name="best",
+                                 text=[f"best: {_label(result, int(top['number'].iloc[0]))}"],
+                                 textposition="top center",
+                                 marker={"symbol": "star", "size": 16, "color": "#ffbf00",
+                                         "line": {"color": "black", "width": 1}}))
+    fig.update_layout(title=f"Optimisation history: {result.name}", xaxis_title="trial (MLflow run <name>-<n>)",
+                      yaxis_title=f"metric ({result.direction}imised)")
     return fig
 
 
@@ -69,15 +86,21 @@ def parallel_coordinates(result: Result) -> go.Figure:
     dims = []
     for name in result.searchspace_names:
         col = df[name]
-        if _numeric(col):
+        if _numeric(col) and name in result.log_scale and (col > 0).all():  # plotly has no log axis here
+            values = np.log10(col.astype(float))
+            ticks = list(range(int(np.floor(values.min())), int(np.ceil(values.max())) + 1))
+            dims.append({"label": f"{name} (log)", "values": values, "tickvals": ticks,
+                         "ticktext": [f"1e{t}" for t in ticks]})
+        elif _numeric(col):
             dims.append({"label": name, "values": col.astype(float)})
         else:  # categories as positions, labelled
             labels = sorted({str(v) for v in col})
             dims.append({"label": name, "values": [labels.index(str(v)) for v in col],
                          "tickvals": list(range(len(labels))), "ticktext": labels})
     dims.append({"label": "metric", "values": df["metric"]})
-    fig = go.Figure(go.Parcoords(dimensions=dims, line={"color": df["metric"], "colorscale": "Viridis",
-                                                         "showscale": True}))
+    fig = go.Figure(go.Parcoords(dimensions=dims, line={
+        "color": df["metric"], "colorscale": "Viridis", "showscale": True,
+        "colorbar": {"title": {"text": f"metric ({result.direction})"}}}))
     fig.update_layout(title=f"Parallel coordinates: {result.name}")
     return fig
 
@@ -92,13 +115,14 @@ def learning_curves(result: Result) -> go.Figure:
             continue
         steps, values = zip(*t.history)
         stopped = t.state is TrialState.EARLY_STOPPED
-        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=t.trial_id, legendgroup=t.state.value,
+        name = _label(result, t.number)
+        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=name, legendgroup=t.state.value,
                                  line={"dash": "dash" if stopped else "solid"},
-                                 hovertext=f"{t.trial_id} {t.state.value}"))
+                                 hovertext=f"{name} ({t.trial_id}) {t.state.value}"))
         ends = [t.history[n - 1] for n in t.rung_steps[:-1] if 0 < n <= len(t.history)]
         if ends:  # each completed run below the last: the trial went on from there
             fig.add_trace(go.Scatter(x=[s for s, _ in ends], y=[v for _, v in ends], mode="markers",
-                                     marker={"symbol": "triangle-up", "size": 9}, name=f"{t.trial_id} promoted",
+                                     marker={"symbol": "triangle-up", "size": 9}, name=f"{name} promoted",
                                      showlegend=False))
     fig.update_layout(title=f"Learning curves: {result.name}", xaxis_title="step", yaxis_title="metric")
     return fig
@@ -144,8 +168,15 @@ def importance(result: Result, seed: int = 0) -> go.Figure:
         score[name] += float(value)
     order = sorted(names, key=lambda n: score[n])
     fig = go.Figure(go.Bar(x=[score[n] for n in order], y=order, orientation="h", name="importance"))
-    fig.update_layout(title=f"Parameter importance: {result.name}", xaxis_title="importance (random forest)")
+    title = f"Parameter importance: {result.name}"
+    if len(df) < FEW_TRIALS:
+        title += f"<br><sub>from only {len(df)} trials: a rough guide (it settles with {FEW_TRIALS} or more)</sub>"
+    fig.update_layout(title=title, xaxis_title=f"importance (random forest on {len(df)} trials)")
     return fig
+
+
+#: Fewer trials than this make the importance estimate unreliable; its title says so.
+FEW_TRIALS = 20
 
 
 #: The colour of a run's bar in the timeline, by how it ended (a PAUSED run was completed at a
@@ -192,13 +223,35 @@ def figures(result: Result) -> dict[str, go.Figure]:
     return out
 
 
-def save(result: Result, directory: str, include_plotlyjs: bool | str = True) -> list[str]:
-    """Write every picture as an HTML file into ``directory``; the paths. The files hold
-    plotly's script (works offline), or with ``include_plotlyjs="cdn"`` load it (small files)."""
+def save(result: Result, directory: str) -> list[str]:
+    """Write the pictures into ``directory`` so that they render with no network: ``report.html``
+    holds them all with plotly's script once (about 5 MB, the file to open or attach), and one HTML
+    file per picture shares ``plotly.min.js`` beside them. Returns the paths, the report first.
+
+    An offline cluster is the common case, and a page that loads plotly from a CDN is blank there.
+    """
+    go_figures = figures(result)
     os.makedirs(directory, exist_ok=True)
-    paths = []
-    for name, fig in figures(result).items():
+    paths = [report(result, os.path.join(directory, "report.html"), go_figures)]
+    for name, fig in go_figures.items():
         path = os.path.join(directory, f"{name}.html")
-        fig.write_html(path, include_plotlyjs=include_plotlyjs)
+        fig.write_html(path, include_plotlyjs="directory")  # plotly.min.js, written once beside them
         paths.append(path)
     return paths
+
+
+def report(result: Result, path: str, drawn: dict[str, go.Figure] | None = None) -> str:
+    """Every picture of ``result`` in one self-contained HTML page at ``path``, with its summary."""
+    import html
+
+    from plotly.offline import get_plotlyjs
+
+    drawn = figures(result) if drawn is None else drawn
+    parts = [f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>maggy: {html.escape(result.name)}</title>',
+             f"<script>{get_plotlyjs()}</script></head><body>",
+             f"<h1>{html.escape(result.name)}</h1><pre>{html.escape(result.summary())}</pre>"]
+    parts += [fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"maggy-{name}") for name, fig in drawn.items()]
+    parts.append("</body></html>")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(parts))
+    return path

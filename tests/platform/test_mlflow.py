@@ -79,7 +79,10 @@ def test_parent_and_child_runs_with_statuses_and_histories(platform, tmp_path):
     assert tags["maggy.best.k"] == "3" and tags["maggy.best_trial_id"] == result.best_trial_id
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)} | {
         a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
-    assert {"trials.csv", "plots/history.html", "plots/learning_curves.html"} <= artifacts
+    assert {"trials.csv", "plots/report.html"} <= artifacts
+    page = client.download_artifacts(parent.info.run_id, "plots/report.html", str(tmp_path))
+    text = open(page, encoding="utf-8").read()
+    assert 'src="https://cdn.plot.ly' not in text and text.count('class="plotly-graph-div"') >= 4  # renders offline
 
 
 def test_log_trials_best_makes_one_run_at_the_end_with_the_metric_under_its_key(platform, tmp_path):

@@ -48,7 +48,7 @@ def test_summary_mentions_counts_and_best():
     r = Result("exp", "max", {"x": 3}, 0.7, "c", df, "/tmp/exp", {"makespan": 2.0, "num_workers": 2})
     text = r.summary()
     assert "4 trials (2 finalized, 1 early_stopped, 1 error)" in text
-    assert "Best max metric: 0.7 (trial c)" in text and "x=3" in text and "/tmp/exp" in text
+    assert "Best metric (maximised): 0.7 (trial c)" in text and "x=3" in text and "/tmp/exp" in text
     assert repr(r) == text
 
 

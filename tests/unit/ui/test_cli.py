@@ -26,7 +26,8 @@ def test_show_prints_the_summary_and_writes_the_plots(tmp_path):
     assert "Experiment 'shown': 4 trials" in out.stdout and result.best_trial_id in out.stdout
     assert "Outcome: finished" in out.stdout and "Best 4 of 4 trials" in out.stdout
     assert sorted(os.listdir(tmp_path / "pics")) == ["history.html", "importance.html", "learning_curves.html",
-                                                    "parallel_coordinates.html", "timeline.html"]
+                                                    "parallel_coordinates.html", "plotly.min.js", "report.html",
+                                                    "timeline.html"]
     assert out.stderr == ""
     quiet = subprocess.run([sys.executable, "-m", "maggy", "show", str(tmp_path / "exp" / "shown"), "--no-plots"],
                            capture_output=True, text=True, timeout=120, cwd=tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from maggy import plot
@@ -16,17 +18,18 @@ def make_result(direction="max"):
         history = [(s, lr * (s + 1)) for s in range(9 if i % 3 else 3)]
         if i % 3 == 0:
             t = Trial(f"t{i}", {"lr": lr, "opt": opt}, state=TrialState.EARLY_STOPPED, start=i, end=i + 1,
-                      history=history, metric=history[-1][1])
+                      history=history, metric=history[-1][1], number=i + 1)
         else:
             t = Trial(f"t{i}", {"lr": lr, "opt": opt}, state=TrialState.FINALIZED, start=i, end=i + 1, budget=9,
-                      history=history, metric=history[-1][1], rungs=[(3, lr * 3), (9, lr * 9)], rung_steps=[3, 9])
+                      history=history, metric=history[-1][1], rungs=[(3, lr * 3), (9, lr * 9)], rung_steps=[3, 9],
+                      number=i + 1)
         trials.append(t)
     return Result.of("pics", direction, trials, ["lr", "opt"], "/tmp/pics", {})
 
 
 def test_history_has_each_trial_and_the_best_so_far():
     fig = plot.optimization_history(make_result())
-    points, best = fig.data
+    points, best, star = fig.data
     assert len(points.y) == 12 and list(best.y) == sorted(best.y)  # the best so far only rises when maximising
     assert max(best.y) == max(points.y)
     low = plot.optimization_history(make_result("min")).data[1]
@@ -56,11 +59,32 @@ def test_rung_occupancy_and_parameter_importance():
     assert sum(imp.x) == pytest.approx(1.0)
 
 
-def test_save_writes_every_picture_as_html(tmp_path):
+def test_save_writes_a_self_contained_report_and_pages_that_share_one_local_plotly(tmp_path):
     paths = plot.save(make_result(), str(tmp_path / "out"))
-    assert sorted(p.rsplit("/", 1)[1] for p in paths) == ["history.html", "importance.html", "learning_curves.html",
-                                                         "parallel_coordinates.html", "rungs.html"]
-    assert all("plotly" in open(p).read(2000).lower() for p in paths)
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["report.html", "history.html", "parallel_coordinates.html",
+                                                    "learning_curves.html", "rungs.html", "importance.html"]
+    assert sorted(os.listdir(tmp_path / "out")) == sorted([p.rsplit("/", 1)[1] for p in paths] + ["plotly.min.js"])
+    page = open(paths[0], encoding="utf-8").read()
+    assert 'src="https://cdn.plot.ly' not in page and page.count('class="plotly-graph-div"') == 5
+    assert page.count("plotly.js v") == 1  # plotly's script once, inline
+    for path in paths[1:]:
+        text = open(path, encoding="utf-8").read()
+        assert 'src="plotly.min.js"' in text and 'src="https://cdn.plot.ly' not in text
+
+
+def test_log_scale_parameters_get_log_axes_and_the_best_trial_is_marked_by_number():
+    trials = [Trial(f"t{i}", {"lr": 10.0 ** -(i % 4 + 1), "opt": "sgd"}, state=TrialState.FINALIZED, start=i,
+                    end=i + 1, metric=float(i % 4), number=i + 1) for i in range(8)]
+    result = Result.of("logs", "max", trials, ["lr", "opt"], "/tmp/logs", {}, log_scale=["lr"])
+    lr = next(d for d in plot.parallel_coordinates(result).data[0].dimensions if d.label.startswith("lr"))
+    assert lr.label == "lr (log)" and sorted(set(lr.values)) == [-4.0, -3.0, -2.0, -1.0]
+    assert list(lr.ticktext) == ["1e-4", "1e-3", "1e-2", "1e-1"]
+    colorbar = plot.parallel_coordinates(result).data[0].line.colorbar
+    assert colorbar.title.text == "metric (max)"
+    history = plot.optimization_history(result)
+    (best,) = [t for t in history.data if t.name == "best"]
+    numbers = {t.trial_id: t.number for t in result.views}
+    assert list(best.x) == [numbers[result.best_trial_id]] and best.text[0].endswith(f"-{numbers[result.best_trial_id]}")
 
 
 def test_timeline_has_a_row_per_worker_and_a_bar_per_run_coloured_by_its_end():
