@@ -73,12 +73,18 @@ class Progress(Callback):
         self._began = time.monotonic()
         #: Running trials: their parameters and latest (step, value).
         self._running: dict[str, tuple[dict, tuple[int, float] | None]] = {}
+        #: When the first trial started: the rate (and so the ETA) counts from there, not from
+        #: the executors' start-up.
+        self._first_start: float | None = None
 
     def text(self, c: Counts) -> str:
         best = "-" if c.best is None else f"{c.best:.5g}"
-        return tqdm.format_meter(c.done, c.total or None, time.monotonic() - self._began, ncols=120, prefix=self.name,
-                                 unit=" trials", postfix=f"{c.running} running, {c.early_stopped} early-stopped, "
-                                 f"{c.failed} failed, best {best}")
+        now = time.monotonic()
+        rate = c.done / (now - self._first_start) if c.done and self._first_start is not None and \
+            now > self._first_start else None
+        return tqdm.format_meter(c.done, c.total or None, now - self._began, ncols=120, prefix=self.name,
+                                 unit=" trials", rate=rate, postfix=f"{c.running} running, {c.early_stopped} "
+                                 f"early-stopped, {c.failed} failed, best {best}")
 
     def html(self, text: str) -> str:
         """The notebook view: the meter, then the running trials' latest step and metric."""
@@ -107,6 +113,8 @@ class Progress(Callback):
     def on_trial_change(self, trial: FrozenTrial) -> None:
         if trial.state is TrialState.RUNNING:
             self._running.setdefault(trial.trial_id, (dict(trial.params), None))
+            if self._first_start is None:
+                self._first_start = time.monotonic()
         else:
             self._running.pop(trial.trial_id, None)
         old = self._states.get(trial.trial_id)

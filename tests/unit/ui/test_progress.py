@@ -59,3 +59,25 @@ def test_a_continued_experiment_says_resumed(capsys):
     progress.on_experiment_start(ExperimentInfo("exp", "/d", {"direction": "max"}, 3, 2, resumes=1))
     progress.on_step_end()
     assert capsys.readouterr().err.startswith("exp (resumed):")
+
+
+def test_the_eta_counts_from_the_first_trial_not_from_the_executors_start_up(monkeypatch):
+    import maggy.ui.progress as module
+
+    clock = [0.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])  # the progress meter's clock only
+    progress = Progress("exp", verbose=False)
+    progress.on_experiment_start(ExperimentInfo("exp", "/d", {"direction": "max"}, 4, 2))
+    trials = [Trial.create({"x": i}) for i in range(4)]
+    clock[0] = 100.0  # executors took 100 s to come up
+    for t in trials[:2]:
+        t.transition(TrialState.RUNNING)
+        progress.on_trial_change(t.view())
+    clock[0] = 110.0
+    for t in trials[:2]:
+        t.update(metric=1.0)
+        t.transition(TrialState.FINALIZED)
+        progress.on_trial_change(t.view())
+    text = progress.text(progress.counts())
+    # two trials in 10 s of trials: two more take 10 s (from lagom's start it would say 110 s)
+    assert "2/4 [01:50<00:10," in text, text
