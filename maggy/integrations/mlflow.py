@@ -118,8 +118,9 @@ class MlflowTracker(Callback):
                 parent_id = self._client.create_run(exp_id, run_name=params.get("name"),
                                                     tags={"maggy.role": "experiment"}).info.run_id
         self.experiment_id, self.parent_run_id = exp_id, parent_id
-        if not reopen:  # MLflow params are immutable: a re-opened run keeps its first ones
-            self._submit("parent params", lambda: self._log(self.parent_run_id, params=_flat(params)))
+        if not reopen:  # MLflow params are immutable: a re-opened run keeps its first ones; unset ones are left out
+            given = {k: v for k, v in params.items() if v is not None}
+            self._submit("parent params", lambda: self._log(self.parent_run_id, params=_flat(given)))
         self._thread.start()
         return TrackingSpec(self.uri, exp_id, self.parent_run_id, self.log_trials)
 
@@ -186,7 +187,9 @@ class MlflowTracker(Callback):
     def on_experiment_end(self, result: "Result", outcome: str) -> "Result":
         """Close the runs, attach the table and plots, hand the best model to the registry; the
         result comes back with the MLflow run ids and the model's URI."""
-        summary = {f"best_{self.optimization_key}": result.best_metric, "trials": len(result.trials),
+        # the best under the trials' own metric name too, so that one column sorts every run
+        summary = {self.optimization_key: result.best_metric, f"best_{self.optimization_key}": result.best_metric,
+                   "trials": len(result.trials),
                    **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}}
         if "utilization" in result.stats:
             summary["utilization"] = result.stats["utilization"]
@@ -241,6 +244,7 @@ class MlflowTracker(Callback):
                         **{f"maggy.best.{k}": str(v) for k, v in _flat(best.params).items()}}
                 if best.trial_id in self._runs:
                     tags["maggy.best_run_id"] = self._runs[best.trial_id]
+                    self._log(self._runs[best.trial_id], tags={"maggy.best": "true"})  # marked in the runs table
             self._log(self.parent_run_id, metrics=metrics, tags=tags)
             self._client.set_terminated(self.parent_run_id, status=status)
         self._submit("experiment end", send)

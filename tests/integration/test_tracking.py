@@ -129,3 +129,22 @@ def test_a_gang_trial_has_one_run_opened_by_rank_zero_and_tagged_with_its_world_
         assert run.data.tags["maggy.world_size"] == "2" and run.data.tags["rank0"] == "here"
         assert "rank1" not in run.data.tags
         assert [m.step for m in client.get_metric_history(run.info.run_id, "metric")] == [0, 1]
+
+
+def test_one_metric_column_sorts_every_run_the_best_run_is_marked_and_unset_settings_are_not_params(tmp_path,
+                                                                                                     tracking_uri):
+    def train(x, reporter):
+        for step in range(2):
+            reporter.broadcast(x * (step + 1) / 2, step)
+        return {"acc": x}
+
+    result = experiment.lagom(train, config(tmp_path, "columns", optimization_key="acc"), backend=ThreadBackend(2),
+                              verbose=False)
+    (parent,), children = runs_of(mlflow.tracking.MlflowClient(tracking_uri), result)
+    assert parent.data.metrics["acc"] == result.best_metric  # the parent's best, under the trials' own column
+    assert sorted(c.data.metrics["acc"] for c in children) == sorted(result.trials["metric"])
+    marked = [c for c in children if c.data.tags.get("maggy.best") == "true"]
+    assert [c.info.run_id for c in marked] == [result.best_run_id]
+    params = parent.data.params
+    assert "tracking_uri" not in params and "target" not in params and "None" not in params.values()
+    assert params["optimization_key"] == "acc" and params["num_trials"] == "3"
