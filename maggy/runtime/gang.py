@@ -2,7 +2,8 @@
 
 When a trial runs on k workers (``workers_per_trial``), each of them holds one rank of a process
 group for one *attempt* (a new attempt each time the trial gets a gang). Rank 0 opens the store
-on port 0 of its own host (no port is chosen, closed and bound again) and tells the driver where
+on port 0 of its own address (no port is chosen, closed and bound again; the socket is bound
+before torch's store serves on it, so it listens on that address only) and tells the driver where
 it is; the others learn it with their assignment. Then every rank sets the environment
 ``torchrun`` would give it and initialises the default process group, so that
 ``DistributedDataParallel(model)`` works inside ``train_fn`` as it would under ``torchrun``; after
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -62,11 +64,20 @@ class ProcessGroup:
         self.device: Any = None
 
     def open_store(self, host: str) -> int:
-        """Rank 0: open the attempt's store on a port the kernel picks; returns the port."""
-        self._store = self._dist.TCPStore(host, 0, self.rank.world_size, is_master=True,
-                                          wait_for_workers=False, timeout=self.timeout)
-        self.address = (host, int(self._store.port))
-        return self.address[1]
+        """Rank 0: open the attempt's store on ``host`` (the address the driver reaches this
+        worker at, not every interface: torch's own store would listen on all of them), on a port
+        the kernel picks; returns the port."""
+        listener = socket.create_server((host, 0))
+        port = listener.getsockname()[1]
+        fd = listener.detach()  # the store owns the socket from here on, and closes it
+        try:
+            self._store = self._dist.TCPStore(host, port, self.rank.world_size, is_master=True, wait_for_workers=False,
+                                              timeout=self.timeout, master_listen_fd=fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.address = (host, port)
+        return port
 
     def join_store(self, host: str, port: int) -> None:
         """Every other rank: connect to rank 0's store (waits up to the timeout for it)."""
