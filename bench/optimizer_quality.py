@@ -5,14 +5,16 @@
 
 Black-box problems (Branin, Hartmann-6, and two mixed spaces: ``mixed4`` with a log-scaled
 double, a double, an integer and a categorical, and ``hartmann6-mixed``): the median [quartiles]
-of the best value found after 10, 25, 40, 50 and 100 trials (those up to ``--trials``). Multi-fidelity problem (an SGD classifier on scikit-learn's digits,
-trained epoch by epoch with ``partial_fit``, validation error): the best error found against the
-epochs spent, as a fraction of what random search spends on its trials at full budget, and how
-much budget ASHA and Hyperband need to reach random search's final best. Stopping rules (30
-trials of 20 steps of rising learning curves, the same trials for each): the steps each median
-rule runs, beside Optuna's ``MedianPruner``, and the best accuracy it keeps. Population-based
-training (a model whose best learning rate falls during training): PBT's best accuracy beside
-random search with the same budget and the best fixed learning rate there is.
+of the best value found after 10, 25, 40, 50 and 100 trials (those up to ``--trials``), with
+Optuna's TPE of whatever version is installed (printed in each header). Multi-fidelity problem
+(an SGD classifier on scikit-learn's digits, trained epoch by epoch with ``partial_fit``,
+validation error): the best error found against the epochs spent, as a fraction of what random
+search spends on its trials at full budget, and how much budget ASHA and Hyperband need to reach
+random search's final best. Stopping rules (30 trials of 20 steps of rising learning curves, the
+same trials for each): the steps each median rule runs, beside Optuna's ``MedianPruner``, and
+the best accuracy it keeps. Population-based training (a model whose best learning rate falls
+during training): PBT's best accuracy beside random search with the same budget and the best
+fixed learning rate there is.
 Everything runs in this process through the same scheduler the driver uses (no Spark), so the
 figures measure the optimizers alone.
 """
@@ -31,7 +33,16 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.problems import BRANIN, HARTMANN6, HARTMANN6_MIXED, LR_SCHEDULE_SPACE, MIXED4, LearningCurves, Problem, lr_schedule_model  # noqa: E402
+from bench.problems import (  # noqa: E402
+    BRANIN,
+    HARTMANN6,
+    HARTMANN6_MIXED,
+    LR_SCHEDULE_SPACE,
+    MIXED4,
+    LearningCurves,
+    Problem,
+    lr_schedule_model,
+)
 from maggy import Searchspace  # noqa: E402
 from maggy.earlystop import MedianStoppingRule, NoStopping  # noqa: E402
 from maggy.engine.scheduler import run_sequential  # noqa: E402

@@ -31,7 +31,7 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 
 def _upper(z: np.ndarray) -> np.ndarray:
     """P(Z > z) for a standard normal Z, accurate far into the tail."""
-    return 0.5 * _erfc(np.asarray(z, dtype=float) / _SQRT2).astype(float)
+    return 0.5 * np.asarray(_erfc(np.asarray(z, dtype=float) / _SQRT2), dtype=float)
 
 
 def _mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -52,9 +52,9 @@ def _log(x: np.ndarray) -> np.ndarray:
         return np.log(x)
 
 
-def gap_bandwidths(mus: np.ndarray) -> np.ndarray:
+def gap_bandwidths(mus: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Kernel widths on [0, 1]: each point's larger gap to its neighbours (the bounds count as
-    neighbours only for a lone point), kept within ``[1 / min(100, n + 2), 1]``.
+    neighbours only for a lone point), kept within ``[1 / min(100, n + 2), 1]``, times ``scale``.
 
     >>> gap_bandwidths(np.array([0.5, 0.1, 0.2])).round(2).tolist()
     [0.3, 0.2, 0.3]
@@ -70,7 +70,7 @@ def gap_bandwidths(mus: np.ndarray) -> np.ndarray:
         left[0], right[-1] = right[0], left[-1]
     sigmas = np.empty(n)
     sigmas[order] = np.maximum(left, right)
-    return np.clip(sigmas, 1.0 / min(100.0, n + 2.0), 1.0)
+    return scale * np.clip(sigmas, 1.0 / min(100.0, n + 2.0), 1.0)
 
 
 def recency_weights(n: int, flat: int = 25) -> np.ndarray:
@@ -109,12 +109,12 @@ class _Dimension:
 class _Kernels:
     """The kernels of one dimension: one per observation and a last one, the prior."""
 
-    def __init__(self, dim: _Dimension, obs: np.ndarray, prior_weight: float) -> None:
+    def __init__(self, dim: _Dimension, obs: np.ndarray, prior_weight: float, bandwidth: float) -> None:
         self.dim = dim
         n = len(obs)
         if dim.is_range:
             self.mus = np.append(obs, 0.5)
-            self.sigmas = np.append(gap_bandwidths(obs), 1.0)
+            self.sigmas = np.append(gap_bandwidths(obs, bandwidth), 1.0)
             self.log_mass = _log(_mass(-self.mus / self.sigmas, (1.0 - self.mus) / self.sigmas))
         else:
             # each observation keeps most of its weight on its own value and spreads the rest evenly:
@@ -160,8 +160,8 @@ class _ParzenEstimator:
     """A weighted mixture of product kernels over ``dims``."""
 
     def __init__(self, dims: list[_Dimension], obs: np.ndarray, weights: np.ndarray,
-                 prior_weight: float) -> None:
-        self.kernels = [_Kernels(d, obs[:, j], prior_weight) for j, d in enumerate(dims)]
+                 prior_weight: float, bandwidth: float) -> None:
+        self.kernels = [_Kernels(d, obs[:, j], prior_weight, bandwidth) for j, d in enumerate(dims)]
         w = np.append(weights, prior_weight)
         self.log_w = _log(w / w.sum())
 
@@ -182,6 +182,12 @@ class TPESampler:
     ``pending`` points, still being evaluated, count as bad results. Used by :class:`TPE` and,
     fitted on a rung's results, by model-based ASHA and Hyperband.
 
+    ``bandwidth`` scales the neighbour-gap kernel widths: the gap rule is made for one
+    dimension, and product kernels over several do better a little narrower (0.6 beat 1.0 on
+    Branin, Hartmann-6 and two mixed spaces, bench/optimizer_quality.py). ``prior_weight`` is the
+    weight of the broad prior kernel against one observation's; ``n_candidates`` points are drawn
+    from ``l`` and the one with the largest ``l / g`` wins.
+
     >>> from maggy import Searchspace
     >>> sp = Searchspace(x=("DOUBLE", [0, 1]), c=("CATEGORICAL", ["a", "b"]))
     >>> obs = [({"x": i / 10, "c": "ab"[i % 2]}, -abs(i / 10 - 0.3)) for i in range(11)]
@@ -190,9 +196,10 @@ class TPESampler:
     True
     """
 
-    def __init__(self, n_candidates: int = 24, gamma: float = 0.1, max_good: int = 25,
-                 prior_weight: float = 1.0, multivariate: bool = True) -> None:
+    def __init__(self, n_candidates: int = 48, gamma: float = 0.1, max_good: int = 25,
+                 prior_weight: float = 2.0, multivariate: bool = True, bandwidth: float = 0.6) -> None:
         self.multivariate = multivariate
+        self.bandwidth = check_number("bandwidth", bandwidth, low=0, strict=True)
         self.n_candidates = check_int("n_candidates", n_candidates, low=1)
         self.gamma = check_number("gamma", gamma, low=0, strict=True)
         self.max_good = check_int("max_good", max_good, low=1)
@@ -225,7 +232,7 @@ class TPESampler:
     def _estimator(self, dims: list[_Dimension], points: list[dict[str, Any]]) -> _ParzenEstimator:
         obs = np.stack([d.encode([p[d.hp.name] for p in points]) for d in dims], axis=1) if points \
             else np.empty((0, len(dims)))
-        return _ParzenEstimator(dims, obs, recency_weights(len(points)), self.prior_weight)
+        return _ParzenEstimator(dims, obs, recency_weights(len(points)), self.prior_weight, self.bandwidth)
 
     @staticmethod
     def _snap(dims: list[_Dimension], cand: np.ndarray) -> np.ndarray:
@@ -239,7 +246,8 @@ class TPESampler:
 class TPE(Optimizer):
     """Bayesian optimisation with Parzen estimators; random for the first ``n_startup`` trials.
 
-    ``multivariate=False`` models each dimension on its own (the original TPE).
+    ``multivariate=False`` models each dimension on its own (the original TPE); the other
+    arguments are :class:`TPESampler`'s.
 
     >>> from maggy import Searchspace
     >>> opt = TPE(n_startup=2)
@@ -248,10 +256,11 @@ class TPE(Optimizer):
     True
     """
 
-    def __init__(self, n_startup: int = 10, n_candidates: int = 24, gamma: float = 0.1,
-                 multivariate: bool = True) -> None:
+    def __init__(self, n_startup: int = 10, n_candidates: int = 48, gamma: float = 0.1,
+                 multivariate: bool = True, bandwidth: float = 0.6, prior_weight: float = 2.0) -> None:
         self.n_startup = check_int("n_startup", n_startup, low=1)
-        self.sampler = TPESampler(n_candidates=n_candidates, gamma=gamma, multivariate=multivariate)
+        self.sampler = TPESampler(n_candidates=n_candidates, gamma=gamma, multivariate=multivariate,
+                                  bandwidth=bandwidth, prior_weight=prior_weight)
         self._done: list[FrozenTrial] = []
 
     def reset(self) -> None:
