@@ -1,16 +1,20 @@
 """Optimizer quality: maggy's optimizers against Optuna's, side by side, over many seeds.
 
     .venv/bin/python bench/optimizer_quality.py [--seeds 10] [--trials 100] [--only branin,...]
+    .venv/bin/python bench/optimizer_quality.py --only mixed4,hartmann6-mixed --trials 40   # mixed spaces
 
-Black-box problems (Branin, Hartmann-6): the median [quartiles] of the best value found after
-10, 25, 50 and 100 trials. Multi-fidelity problem (an SGD classifier on scikit-learn's digits,
-trained epoch by epoch with ``partial_fit``, validation error): the best error found against the
-epochs spent, as a fraction of what random search spends on its trials at full budget, and how
-much budget ASHA and Hyperband need to reach random search's final best. Stopping rules (30
-trials of 20 steps of rising learning curves, the same trials for each): the steps each median
-rule runs, beside Optuna's ``MedianPruner``, and the best accuracy it keeps. Population-based
-training (a model whose best learning rate falls during training): PBT's best accuracy beside
-random search with the same budget and the best fixed learning rate there is.
+Black-box problems (Branin, Hartmann-6, and two mixed spaces: ``mixed4`` with a log-scaled
+double, a double, an integer and a categorical, and ``hartmann6-mixed``): the median [quartiles]
+of the best value found after 10, 25, 40, 50 and 100 trials (those up to ``--trials``), with
+Optuna's TPE of whatever version is installed (printed in each header). Multi-fidelity problem
+(an SGD classifier on scikit-learn's digits, trained epoch by epoch with ``partial_fit``,
+validation error): the best error found against the epochs spent, as a fraction of what random
+search spends on its trials at full budget, and how much budget ASHA and Hyperband need to reach
+random search's final best. Stopping rules (30 trials of 20 steps of rising learning curves, the
+same trials for each): the steps each median rule runs, beside Optuna's ``MedianPruner``, and
+the best accuracy it keeps. Population-based training (a model whose best learning rate falls
+during training): PBT's best accuracy beside random search with the same budget and the best
+fixed learning rate there is.
 Everything runs in this process through the same scheduler the driver uses (no Spark), so the
 figures measure the optimizers alone.
 """
@@ -29,7 +33,16 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.problems import BRANIN, HARTMANN6, LR_SCHEDULE_SPACE, LearningCurves, Problem, lr_schedule_model  # noqa: E402
+from bench.problems import (  # noqa: E402
+    BRANIN,
+    HARTMANN6,
+    HARTMANN6_MIXED,
+    LR_SCHEDULE_SPACE,
+    MIXED4,
+    LearningCurves,
+    Problem,
+    lr_schedule_model,
+)
 from maggy import Searchspace  # noqa: E402
 from maggy.earlystop import MedianStoppingRule, NoStopping  # noqa: E402
 from maggy.engine.scheduler import run_sequential  # noqa: E402
@@ -73,6 +86,14 @@ def maggy_curve(opt: Optimizer, sp: Searchspace, objective: Callable, trials: in
 
 
 # ---- optuna -----------------------------------------------------------------------------------
+
+def optuna_version() -> str:
+    try:
+        import optuna
+    except ImportError:
+        return "not installed"
+    return optuna.__version__
+
 
 def optuna_params(trial, sp: Searchspace) -> dict[str, Any]:
     out = {}
@@ -276,13 +297,14 @@ def blackbox_table(problem: Problem, seeds: range, trials: int) -> None:
     contenders: dict[str, Callable[[int], Curve]] = {
         "maggy random": lambda s: maggy_curve(RandomSearch(), problem.searchspace, obj, trials, s),
         "maggy TPE": lambda s: maggy_curve(TPE(), problem.searchspace, obj, trials, s),
+        "maggy TPE (indep.)": lambda s: maggy_curve(TPE(multivariate=False), problem.searchspace, obj, trials, s),
         "maggy GP": lambda s: maggy_curve(GP(), problem.searchspace, obj, trials, s),
         "optuna TPESampler": lambda s: optuna_curve("tpe", problem.searchspace, obj, trials, s),
         "optuna RandomSampler": lambda s: optuna_curve("random", problem.searchspace, obj, trials, s),
     }
-    marks = [m for m in (10, 25, 50, 100) if m <= trials]
+    marks = [m for m in (10, 25, 40, 50, 100) if m <= trials]
     print(f"\n## {problem.name} (minimum {problem.optimum}), best value after n trials, "
-          f"median [q1, q3] over {len(seeds)} seeds")
+          f"median [q1, q3] over {len(seeds)} seeds; optuna {optuna_version()}")
     print(f"{'contender':22}" + "".join(f"{f'n={m}':>26}" for m in marks) + f"{'s/run':>8}")
     for name, fn in contenders.items():
         t0 = time.perf_counter()
@@ -344,11 +366,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--mf-trials", type=int, default=30, help="full-budget trials of random search")
-    parser.add_argument("--only", default="branin,hartmann6,digits,median,pbt")
+    parser.add_argument("--only", default="branin,hartmann6,mixed4,hartmann6-mixed,digits,median,pbt",
+                        help="comma-separated tables to print, e.g. mixed4,hartmann6-mixed")
     args = parser.parse_args()
     seeds = range(args.seeds)
     only = set(args.only.split(","))
-    for problem in (BRANIN, HARTMANN6):
+    for problem in (BRANIN, HARTMANN6, MIXED4, HARTMANN6_MIXED):
         if problem.name in only:
             blackbox_table(problem, seeds, args.trials)
     if "digits" in only:

@@ -43,6 +43,35 @@ HARTMANN6 = Problem("hartmann6", Searchspace(**{f"x{i}": ("DOUBLE", [0, 1]) for 
                     hartmann6, -3.32237)
 
 
+# a made-up training run over four kinds of dimension: the best learning rate depends on the
+# momentum (through the effective step lr / (1 - 0.95 momentum)) and on the activation
+_ACT = {"relu": (0.0, -3.0), "gelu": (0.05, -3.5), "tanh": (0.3, -2.0), "sigmoid": (0.8, -1.5)}
+
+
+def mixed4(p: dict[str, Any]) -> float:
+    offset, best_step = _ACT[p["act"]]
+    step = math.log10(p["lr"]) - math.log10(1 - 0.95 * p["momentum"])
+    return (offset + 0.15 * (step - best_step) ** 2 + 0.5 * (p["momentum"] - 0.9) ** 2
+            + 0.1 * math.log2(p["layers"] / 6) ** 2)
+
+
+MIXED4 = Problem("mixed4", Searchspace(lr=("DOUBLE", [1e-5, 1.0], "log"), momentum=("DOUBLE", [0.0, 1.0]),
+                                       layers=("INTEGER", [1, 16]), act=("CATEGORICAL", list(_ACT))),
+                 mixed4, 0.0)
+
+
+def hartmann6_mixed(p: dict[str, Any]) -> float:
+    """Hartmann-6 with x1 on a log scale, x5 an integer (tenths) and x6 a categorical."""
+    return hartmann6({**p, "x5": p["x5"] / 10, "x6": float(p["x6"])})
+
+
+HARTMANN6_MIXED = Problem(
+    "hartmann6-mixed",
+    Searchspace(x1=("DOUBLE", [0.01, 1.0], "log"), **{f"x{i}": ("DOUBLE", [0, 1]) for i in range(2, 5)},
+                x5=("INTEGER", [0, 10]), x6=("CATEGORICAL", ["0.0", "0.25", "0.5", "0.75", "1.0"])),
+    hartmann6_mixed, -3.13742)
+
+
 class LearningCurves:
     """Validation accuracy per epoch of a made-up model: rising curves that level off, at a
     height and speed set by the learning rate and width, with a little noise that repeats for the

@@ -29,6 +29,21 @@ def to_unit(hp: Hyperparameter, value: Any) -> float:
     return min(1.0, max(0.0, (v - low) / (high - low)))
 
 
+def unit_slot(hp: Hyperparameter, value: int) -> tuple[float, float]:
+    """The slice of [0, 1] that an INTEGER value owns (``from_unit`` rounds it to ``value``).
+
+    >>> from maggy import Searchspace
+    >>> [hp] = Searchspace(n=("INTEGER", [1, 4]))
+    >>> unit_slot(hp, 2)
+    (0.25, 0.5)
+    """
+    low, high = _bounds(hp)
+    edges = (value - 0.5, value + 0.5)
+    if hp.log:
+        edges = (math.log(edges[0]), math.log(edges[1]))
+    return (edges[0] - low) / (high - low), (edges[1] - low) / (high - low)
+
+
 def from_unit(hp: Hyperparameter, u: float) -> Any:
     """The DOUBLE or INTEGER value at ``u`` in [0, 1] (clipped to the range, integers rounded)."""
     low, high = _bounds(hp)
