@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -135,8 +136,7 @@ def test_an_mlflow_outage_loses_no_trial_and_no_data(tmp_path):
                            for x in open(p) if x.endswith("\n")]  # skip a line still being appended
         finished = lambda: sum(e.get("state") == "FINALIZED" for e in journal())
         wait_for(lambda: finished() >= 2, timeout=60, what="two trials before the outage")
-        server.terminate()
-        server.wait(30)
+        stop(server)
         gate.touch()
         wait_for(lambda: finished() == 6, timeout=60, what="every trial finishing during the outage")
         server = subprocess.Popen(mlflow_server(port, tmp_path / "mlflow"), stdout=subprocess.DEVNULL,
@@ -154,7 +154,19 @@ def test_an_mlflow_outage_loses_no_trial_and_no_data(tmp_path):
             steps = sorted(m.step for m in client.get_metric_history(c.info.run_id, "metric"))
             assert steps == [0, 1, 2], (c.data.params, steps)
     finally:
-        server.terminate()
+        stop(server)
+
+
+def stop(server: subprocess.Popen) -> None:
+    """End the MLflow server this test started, with its workers (its own process group): politely,
+    then, if it has not gone within 30 s (a loaded machine), for good."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(30)
+    except ProcessLookupError:  # it had gone already
         server.wait(30)
 
 
