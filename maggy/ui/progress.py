@@ -71,8 +71,10 @@ class Progress(Callback):
         self._tty = verbose and sys.stderr.isatty()
         self._last_done = -1
         self._began = time.monotonic()
-        #: Running trials: their parameters and latest (step, value).
-        self._running: dict[str, tuple[dict, tuple[int, float] | None]] = {}
+        #: Running trials: their name as their MLflow run has it (``<experiment>-<n>``), their
+        #: parameters and latest (step, value).
+        self._running: dict[str, tuple[str, dict, tuple[int, float] | None]] = {}
+        self._run_prefix = name
         #: When the first trial started: the rate (and so the ETA) counts from there, not from
         #: the executors' start-up.
         self._first_start: float | None = None
@@ -89,9 +91,9 @@ class Progress(Callback):
     def html(self, text: str) -> str:
         """The notebook view: the meter, then the running trials' latest step and metric."""
         rows = "".join(
-            f"<tr><td><code>{tid}</code></td><td>{html.escape(_short(params))}</td>"
+            f"<tr><td><code title='{tid}'>{html.escape(label)}</code></td><td>{html.escape(_short(params))}</td>"
             f"<td>{'' if last is None else last[0]}</td><td>{'' if last is None else f'{last[1]:.5g}'}</td></tr>"
-            for tid, (params, last) in list(self._running.items())[:8])
+            for tid, (label, params, last) in list(self._running.items())[:8])
         more = len(self._running) - 8
         table = ("<table><tr><th>running</th><th>params</th><th>step</th><th>metric</th></tr>" + rows
                  + (f"<tr><td colspan=4>and {more} more</td></tr>" if more > 0 else "") + "</table>") if rows else ""
@@ -108,11 +110,12 @@ class Progress(Callback):
 
     def on_trial_result(self, trial: FrozenTrial, points) -> None:
         if trial.trial_id in self._running and points:
-            self._running[trial.trial_id] = (self._running[trial.trial_id][0], tuple(points[-1]))
+            label, params, _ = self._running[trial.trial_id]
+            self._running[trial.trial_id] = (label, params, tuple(points[-1]))
 
     def on_trial_change(self, trial: FrozenTrial) -> None:
         if trial.state is TrialState.RUNNING:
-            self._running.setdefault(trial.trial_id, (dict(trial.params), None))
+            self._running.setdefault(trial.trial_id, (f"{self._run_prefix}-{trial.number}", dict(trial.params), None))
             if self._first_start is None:
                 self._first_start = time.monotonic()
         else:

@@ -11,7 +11,8 @@ def test_counts_follow_the_state_changes(capsys):
     progress = Progress("exp", verbose=True, min_interval=0.0)
     progress.on_experiment_start(ExperimentInfo("exp", "/d", {"direction": "min"}, 3, 2))
     trials = [Trial.create({"x": i}) for i in range(3)]
-    for t in trials:
+    for n, t in enumerate(trials, 1):
+        t.update(number=n)
         t.transition(TrialState.RUNNING)
         progress.on_trial_change(t.view())
     for t, (state, metric) in zip(trials[:2], [(TrialState.FINALIZED, 0.3), (TrialState.ERROR, None)]):
@@ -26,8 +27,9 @@ def test_counts_follow_the_state_changes(capsys):
     # the notebook view: the running trial with its latest step and metric
     progress.on_trial_result(trials[2].view(), [(4, 0.25), (5, 0.125)])
     view = progress.html(progress.text(progress.counts()))
-    assert f"<code>{trials[2].trial_id}</code>" in view and "<td>x=2</td><td>5</td><td>0.125</td>" in view
-    assert trials[0].trial_id not in view  # ended: not running
+    # named as its MLflow run is, its id on hover
+    assert f"<code title='{trials[2].trial_id}'>exp-3</code>" in view and "<td>x=2</td><td>5</td><td>0.125</td>" in view
+    assert trials[0].trial_id not in view and "exp-1" not in view  # ended: not running
 
 
 def test_the_best_is_kept_as_trials_end_and_change(monkeypatch):
