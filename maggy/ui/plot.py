@@ -12,7 +12,7 @@ MLflow runs are (``<experiment>-<n>``).
 ...                 history=[(0, i / 8), (1, i / 4)]) for i in range(4)]
 >>> result = Result.of("demo", "max", trials, ["x"], "/tmp/demo", {})
 >>> [trace.name for trace in optimization_history(result).data]
-['trial', 'best so far']
+['trial', 'best so far', 'best']
 """
 
 from __future__ import annotations
