@@ -16,6 +16,7 @@ from pyspark.sql import SparkSession
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import SparkBackend
+from maggy.engine.backends.spark import get_or_create
 
 
 def main() -> None:
@@ -29,10 +30,9 @@ def main() -> None:
         return {"metric": k, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", ""), "pid": os.getpid()}
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (SparkSession.builder.master(master).appName("maggy-gpu")
-             .config("spark.executor.cores", "1").config("spark.task.cpus", "1")
-             .config("spark.executor.resource.gpu.amount", "1").config("spark.task.resource.gpu.amount", "1")
-             .getOrCreate())
+    spark = get_or_create(SparkSession.builder.master(master).appName("maggy-gpu")  # once more on Spark's UI race
+                          .config("spark.executor.cores", "1").config("spark.task.cpus", "1")
+                          .config("spark.executor.resource.gpu.amount", "1").config("spark.task.resource.gpu.amount", "1"))
     cfg = HyperparameterOptConfig(searchspace=Searchspace(k=("DISCRETE", list(range(6)))), optimizer="gridsearch",
                                   num_workers=2, es_policy="none", name="gpu", experiment_dir=root)
     result = experiment.lagom(train, cfg, backend=SparkBackend(spark), verbose=False)

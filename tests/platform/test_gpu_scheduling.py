@@ -47,8 +47,10 @@ def test_on_yarn_each_executor_container_is_granted_a_yarn_gpu(platform, tmp_pat
             used = node["usedResource"]["resourceInformations"]["resourceInformation"]
             return next(r["value"] for r in used if r["name"] == "yarn.io/gpu") == 2
 
-        wait_for(gpus_used, timeout=240, interval=0.2, what="both of the node's GPUs granted to the executors")
+        seen = wait_for(lambda: gpus_used() or (proc.poll() is not None and "ended"), timeout=240, interval=0.2,
+                        what="both of the node's GPUs granted to the executors")
         out, err = proc.communicate(timeout=300)
+        assert seen is True, f"the job ended before both GPUs were granted:\n{err[-3000:]}"
     finally:
         proc.kill()
     res = _result(out, err, proc.returncode)

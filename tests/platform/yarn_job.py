@@ -16,6 +16,7 @@ from pyspark.sql import SparkSession
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import SparkBackend
+from maggy.engine.backends.spark import get_or_create
 
 
 def train(x, reporter):
@@ -29,24 +30,9 @@ def train(x, reporter):
     return {"metric": x, "container": os.environ.get("CONTAINER_ID", "")}
 
 
-def session() -> SparkSession:
-    """The session on YARN. Spark 4's UI can fail to start in client mode when the application
-    master's web filter is added while the UI attaches its handlers (Jetty's
-    ConcurrentModificationException in SparkContext's constructor, a race inside Spark); the
-    session is then started once more."""
-    for attempt in range(2):
-        try:
-            return SparkSession.builder.appName("maggy-yarn-client").getOrCreate()
-        except Exception as exc:  # noqa: BLE001 - only that race is retried
-            if attempt or "ConcurrentModificationException" not in str(exc):
-                raise
-            print(f"retrying the SparkSession after Spark's UI race: {type(exc).__name__}", file=sys.stderr)
-    raise AssertionError("unreachable")
-
-
 def main() -> None:
     root = sys.argv[1]
-    spark = session()
+    spark = get_or_create(SparkSession.builder.appName("maggy-yarn-client"))  # once more on Spark's UI race
     print("READY " + spark.sparkContext.applicationId, flush=True)
     sys.stdin.readline()
     cfg = HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=8, num_workers=2,

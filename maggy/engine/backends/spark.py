@@ -52,6 +52,21 @@ def _tail(path: str | None, chars: int = 2000) -> str:
     return f" Spark's log ({path}) ends with:\n{text}" if text else ""
 
 
+def get_or_create(builder: Any) -> Any:
+    """``builder.getOrCreate()``, once more when Spark 4's UI lost a race at start-up: on YARN in
+    client mode the application master's web filter can arrive while the UI attaches its handlers,
+    and the SparkContext's constructor fails with Jetty's ConcurrentModificationException (seen
+    under load; nothing else is retried)."""
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:
+        if "ConcurrentModificationException" not in str(exc):
+            raise
+        log.warning("maggy: Spark's UI lost a race at start-up (ConcurrentModificationException); starting the "
+                    "session once more")
+        return builder.getOrCreate()
+
+
 def _check_java() -> None:
     """Fail fast, naming the fix, when the ``java`` that Spark would start is missing: Spark
     itself ends in an opaque JAVA_GATEWAY_EXITED."""
@@ -152,7 +167,7 @@ class SparkBackend(Backend):
             # the experiment (spark.log.level acts as setLogLevel at start-up, Spark >= 3.5)
             conf.setIfMissing("spark.log.level", "WARN")
             try:
-                self._spark = SparkSession.builder.config(conf=conf).getOrCreate()
+                self._spark = get_or_create(SparkSession.builder.config(conf=conf))
             except Exception as exc:
                 raise BackendUnavailableError(f"Could not start a Spark session on {master}: {exc}") from exc
 
