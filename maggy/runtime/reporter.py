@@ -60,8 +60,12 @@ class Reporter:
             self._last = (int(step), float(metric))
             if self.rank == 0:
                 self._points.append([int(step), float(metric)])
-        if self.agree is not None and self.agree(self._stop.is_set()):
-            self._stop.set()  # another rank heard STOP: every rank stops at this step
+        if self.agree is not None:  # a gang: the vote alone decides, so that every rank stops at this step
+            # (a STOP the heartbeat hears after the vote waits for the next broadcast's vote)
+            if self.agree(self._stop.is_set()):
+                self._stop.set()
+                raise EarlyStopped(f"trial {self.trial_id} was stopped early by the driver")
+            return
         if self._stop.is_set():
             raise EarlyStopped(f"trial {self.trial_id} was stopped early by the driver")
 

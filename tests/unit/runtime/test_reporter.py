@@ -22,3 +22,20 @@ def test_reporter_steps_stop_and_validation():
     with pytest.raises(EarlyStopped):
         r.broadcast(0.7)
     assert r.last == (11, 0.7)
+
+
+def test_in_a_gang_the_vote_alone_decides_a_stop_heard_during_it_waits_for_the_next():
+    votes = []
+    rep = Reporter("t", {}, rank=1, world_size=2)
+
+    def agree(flag):  # the other rank's vote is False; the heartbeat hears STOP while the vote runs
+        votes.append(flag)
+        rep.request_stop()
+        return flag
+
+    rep.agree = agree
+    rep.broadcast(0.5, step=0)  # voted False: every rank goes on, this one too
+    with pytest.raises(EarlyStopped):
+        rep.broadcast(0.6, step=1)  # the next vote carries the STOP: every rank stops here
+    assert votes == [False, True]
+    assert rep.take()[0] == []  # rank 1's points never reach the driver
