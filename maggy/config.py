@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maggy.exceptions import InvalidParameterError
-from maggy.search.direction import Direction
 from maggy.search.earlystop import POLICY_NAMES, EarlyStopPolicy, make_policy
+from maggy.search.objectives import Objectives
 from maggy.search.optimizers import OPTIMIZERS, Optimizer
 from maggy.search.searchspace import Searchspace
 from maggy.store.storage import storage_for
@@ -16,8 +16,6 @@ from maggy.validation import check_choice, check_int, check_number, check_str, i
 
 #: Trials run when neither ``num_trials`` nor the optimizer (a finite grid) bounds them.
 DEFAULT_NUM_TRIALS = 10
-#: The words of Optuna, Ray Tune and Hyperopt that mean the same as ours.
-DIRECTION_ALIASES = {"maximize": "max", "maximise": "max", "minimize": "min", "minimise": "min"}
 OPTIMIZER_ALIASES = {"random": "randomsearch", "grid": "gridsearch", "population": "pbt"}
 OPTIMIZER_HINTS = {**{w: "For Bayesian optimisation use 'tpe' (Parzen estimators, any searchspace) or 'gp' "
                          "(a Gaussian process, for a few numeric parameters)."
@@ -39,8 +37,11 @@ class HyperparameterOptConfig:
             ``"hyperband"``) or an :class:`~maggy.search.optimizers.Optimizer` instance.
         num_trials: how many trials to start; default: the whole grid for grid search, else 10.
             ASHA and Hyperband promote trials on top of these.
-        direction: ``"max"`` or ``"min"``imise the metric.
-        optimization_key: the key of the metric when ``train_fn`` returns a dict.
+        direction: ``"max"`` or ``"min"``imise the metric; with several objectives a list, one
+            direction per key.
+        optimization_key: the key of the metric when ``train_fn`` returns a dict; a list of keys
+            optimises several metrics at once (``train_fn`` returns a dict with each): the result
+            is the Pareto front (``result.pareto_front``), not one best trial.
         es_policy: early stopping, ``"median"``, ``"asha"``, ``"none"`` or an
             :class:`~maggy.search.earlystop.EarlyStopPolicy`; default ``"median"``, or ``"none"`` with
             ASHA and Hyperband, which stop trials themselves.
@@ -105,8 +106,8 @@ class HyperparameterOptConfig:
     searchspace: Searchspace
     optimizer: str | Optimizer = "randomsearch"
     num_trials: int | None = None
-    direction: str = "max"
-    optimization_key: str = "metric"
+    direction: str | list[str] = "max"
+    optimization_key: str | list[str] = "metric"
     es_policy: str | EarlyStopPolicy | None = None
     es_interval: float = 1.0
     es_min: int = 10
@@ -135,6 +136,7 @@ class HyperparameterOptConfig:
     points_to_evaluate: list[dict[str, Any]] | None = None
     warm_start: Any = None
     _optimizer_name: str = field(init=False, repr=False, default="")
+    _objectives: Objectives = field(init=False, repr=False)
     #: Whether the user chose ``es_policy`` (lagom warns when that choice can never act).
     es_policy_given: bool = field(init=False, repr=False, default=False)
 
@@ -152,11 +154,12 @@ class HyperparameterOptConfig:
                                                 OPTIMIZER_HINTS)
             self.optimizer = self._optimizer_name
         self.num_trials = check_int("num_trials", self.num_trials, low=1, allow_none=True)
-        self.direction = Direction(check_choice("direction", self.direction, ("max", "min"), DIRECTION_ALIASES))
-        self.optimization_key = check_str("optimization_key", self.optimization_key)
+        self._objectives = Objectives.of(self.optimization_key, self.direction)
+        self.optimization_key, self.direction = (list(self._objectives.keys), [str(d) for d in self._objectives.directions]) \
+            if self._objectives.multi else (self._objectives.keys[0], self._objectives.directions[0])
         self.es_policy_given = self.es_policy is not None
         if self.es_policy is None:
-            self.es_policy = "none" if self.multi_fidelity else "median"
+            self.es_policy = "none" if self.multi_fidelity or self._objectives.multi else "median"
         elif not isinstance(self.es_policy, EarlyStopPolicy):
             self.es_policy = check_choice("es_policy", self.es_policy, POLICY_NAMES, {"off": "none"})
         self.es_interval = check_number("es_interval", self.es_interval, low=0, strict=True)
@@ -201,9 +204,39 @@ class HyperparameterOptConfig:
             raise too_few_workers(self.num_workers, self.workers_per_trial, f"num_workers={self.num_workers}")
         self._check_points()
         self._check_warm_start()
+        self._check_objectives()
         if self.resume not in ("auto", True, False) or isinstance(self.resume, int) and not isinstance(self.resume, bool):
             raise invalid("resume", self.resume, "'auto', True or False",
                           "resume='auto' continues an unfinished experiment of the same name and directory.")
+
+    def _check_objectives(self) -> None:
+        """What cannot work with several objectives, said at the door."""
+        o = self._objectives
+        if not o.multi:
+            return
+        why = f"there are {len(o.keys)} objectives ({o.describe()})"
+        if not self.unbound_optimizer().multi_objective:
+            able = [n for n, cls in OPTIMIZERS.items() if cls.multi_objective]
+            raise InvalidParameterError(
+                f"optimizer {self.optimizer_name!r} optimises one objective, but {why}. Use one of {able}, an "
+                "OptunaSampler (e.g. of optuna.samplers.NSGAIISampler), or a single optimization_key.")
+        if self.es_policy != "none":
+            raise InvalidParameterError(
+                f"es_policy={self.es_policy if isinstance(self.es_policy, str) else type(self.es_policy).__name__!r} "
+                f"compares trials by one metric, but {why}: leave es_policy unset (or 'none'), or use "
+                "optimizer='asha' or 'hyperband', which stop trials by non-dominated sorting.")
+        single = {"target": "stops at a metric value", "patience": "counts trials without a better metric",
+                  "register_model": "registers the best trial's model", "warm_start": "reads one metric"}
+        for param, what in single.items():
+            if getattr(self, param) is not None:
+                fix = ("register a model of a trial on result.pareto_front with mlflow.register_model"
+                       if param == "register_model" else f"leave {param} unset, or use a single optimization_key")
+                raise InvalidParameterError(f"{param} {what}, but {why}: {fix}.")
+
+    @property
+    def objectives(self) -> Objectives:
+        """The metrics optimised and their directions."""
+        return self._objectives
 
     def _check_points(self) -> None:
         """Every point to evaluate first names each hyperparameter once, with a value within it."""
@@ -258,7 +291,7 @@ class HyperparameterOptConfig:
     def make_optimizer(self) -> Optimizer:
         """The optimizer set up for this experiment (the instance given, or a new one by name)."""
         opt = self.unbound_optimizer()
-        opt.setup(self.searchspace, direction=self.direction, seed=self.seed,
+        opt.setup(self.searchspace, direction=[str(d) for d in self._objectives.directions], seed=self.seed,
                   num_trials=self.total_trials(opt))
         return opt
 
@@ -287,8 +320,7 @@ class HyperparameterOptConfig:
         return {
             "name": self.name, "description": self.description,
             "searchspace": self.searchspace.to_dict(), "optimizer": self.optimizer_name,
-            "num_trials": self.num_trials, "direction": str(self.direction),
-            "optimization_key": self.optimization_key,
+            "num_trials": self.num_trials, **self._objectives.config(),
             "es_policy": self.es_policy if isinstance(self.es_policy, str) else type(self.es_policy).__name__,
             "es_interval": self.es_interval, "es_min": self.es_min, "hb_interval": self.hb_interval,
             "hb_timeout": self.hb_timeout, "trial_timeout": self.trial_timeout,

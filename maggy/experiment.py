@@ -93,7 +93,7 @@ def _warm_start(config: HyperparameterOptConfig) -> list[tuple[dict[str, Any], f
     what did not fit and for an optimizer that learns nothing from them."""
     if config.warm_start is None:
         return []
-    observations, notes = warm_observations(config.warm_start, config.searchspace, config.optimization_key)
+    observations, notes = warm_observations(config.warm_start, config.searchspace, config.objectives.primary)
     if not config.unbound_optimizer().learns:
         warnings.warn(f"warm_start has no effect on optimizer {config.optimizer_name!r}, which does not learn from "
                       "results: use 'tpe', 'gp', an Optuna sampler, or ASHA/Hyperband with sampler='tpe'.",

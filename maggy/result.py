@@ -1,14 +1,18 @@
-"""What ``lagom`` returns: the best trial and a table of every trial."""
+"""What ``lagom`` returns: the best trial (or, with several objectives, the Pareto front) and a
+table of every trial."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from maggy.search.direction import Direction
+from maggy.search.objectives import NoSingleBestError, Objectives
+from maggy.search.pareto import pareto_mask
 from maggy.trial import FrozenTrial, Trial, TrialState, checkpoint_name
 
 T = TypeVar("T", bound="Trial | FrozenTrial")
@@ -17,37 +21,74 @@ _BASE_COLUMNS = ["trial_id", "state"]
 _TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "executor", "host", "restarts", "error"]
 #: Means of the system metrics of a trial (see maggy.runtime.usage), when they were sampled.
 USAGE_COLUMNS = ["cpu_util", "mem", "gpu_util", "gpu_mem"]
+#: Trials of a Pareto front that the summary lists.
+_FRONT_SHOWN = 5
 
 
-def best_trial(trials: Iterable[T], direction: str) -> T | None:
-    """The best completed trial (EARLY_STOPPED ones only when none completed).
-
-    Among multi-fidelity trials only those that reached the largest budget compete, since a
-    metric at a small budget is not comparable with one at a large budget.
-    """
-    trials = [t for t in trials if t.metric is not None]
+def _contenders(trials: Iterable[T], has: Callable[[T], bool]) -> list[T]:
+    """The trials that compete for best: completed ones with a result (EARLY_STOPPED ones only
+    when none completed); among multi-fidelity trials only those that reached the largest
+    budget, since a metric at a small budget is not comparable with one at a large budget."""
+    trials = [t for t in trials if has(t)]
     for states in ((TrialState.FINALIZED, TrialState.PAUSED), (TrialState.EARLY_STOPPED,)):
         pool = [t for t in trials if t.state in states]
         budgets = [t.budget for t in pool if t.budget is not None]
         if budgets:
-            pool = [t for t in pool if t.budget == max(budgets)]
+            top = max(budgets)
+            pool = [t for t in pool if t.budget == top]
         if pool:
-            pick = max if Direction(direction) is Direction.MAX else min
-            return pick(pool, key=lambda t: float(t.metric or 0.0))  # all have a metric (above)
-    return None
+            return pool
+    return []
 
 
-def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) -> pd.DataFrame:
-    """One row per finished trial; extra keys that ``train_fn`` returned become columns."""
+def best_trial(trials: Iterable[T], direction: str) -> T | None:
+    """The best completed trial (see :func:`_contenders` for which compete)."""
+    pool = _contenders(trials, lambda t: t.metric is not None)
+    if not pool:
+        return None
+    pick = max if Direction(direction) is Direction.MAX else min
+    return pick(pool, key=lambda t: float(t.metric or 0.0))  # all have a metric (above)
+
+
+def pareto_front(trials: Iterable[T], objectives: Objectives) -> list[T]:
+    """The trials no other contender beats on every objective, in the order of the first
+    objective, best first; with one objective, the best trial.
+
+    >>> from maggy.trial import FrozenTrial
+    >>> o = Objectives.of(["acc", "ms"], ["max", "min"])
+    >>> done = [FrozenTrial(n, {}, state=TrialState.FINALIZED, metric=a, values=(a, ms))
+    ...         for n, a, ms in [("a", 0.9, 30.0), ("b", 0.8, 10.0), ("c", 0.7, 20.0)]]
+    >>> [t.trial_id for t in pareto_front(done, o)]
+    ['a', 'b']
+    """
+    if not objectives.multi:
+        best = best_trial(trials, str(objectives.directions[0]))
+        return [] if best is None else [best]
+    pool = _contenders(trials, lambda t: t.values is not None)
+    if not pool:
+        return []
+    scores = np.array([objectives.scores(t.values or ()) for t in pool])
+    front = [t for t, keep in zip(pool, pareto_mask(scores)) if keep]
+    return sorted(front, key=lambda t: -objectives.scores(t.values or ())[0])
+
+
+def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str],
+                 objectives: Objectives | None = None) -> pd.DataFrame:
+    """One row per finished trial; extra keys that ``train_fn`` returned become columns. With
+    several objectives each has a column of its own, named by its key, in place of ``metric``."""
+    keys = list(objectives.keys) if objectives is not None and objectives.multi else ["metric"]
     rows = []
-    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names) | set(USAGE_COLUMNS) | {
+    reserved = set(_BASE_COLUMNS) | set(_TAIL_COLUMNS) | set(param_names) | set(USAGE_COLUMNS) | set(keys) | {
         "budget", "rungs", "resumes", "parent", "parent_budget"}
     for t in trials:
         if not t.state.finished:
             continue
         row: dict[str, Any] = {"trial_id": t.trial_id, "state": t.state.value}
         row.update({n: t.params.get(n) for n in param_names})
-        row["metric"] = t.metric
+        if keys == ["metric"]:
+            row["metric"] = t.metric
+        else:
+            row.update(zip(keys, t.values or [None] * len(keys)))
         if t.budget is not None:
             row["budget"] = t.budget
             row["rungs"] = [b for b, _ in t.rungs]
@@ -67,7 +108,7 @@ def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) 
             "error": f"{t.error['type']}: {t.error['message']}" if t.error else None,
         })
         rows.append(row)
-    columns = _BASE_COLUMNS + param_names + ["metric"]
+    columns = _BASE_COLUMNS + param_names + keys
     if any("budget" in r for r in rows):
         columns += ["budget", "rungs"]
     if any("parent" in r for r in rows):
@@ -79,6 +120,7 @@ def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str]) 
     usage = [k for k in USAGE_COLUMNS if any(k in r for r in rows)]
     extras = sorted({k for r in rows for k in r} - set(columns) - set(_TAIL_COLUMNS) - set(usage))
     frame = pd.DataFrame(rows, columns=columns + extras + _TAIL_COLUMNS[1:] + usage)
+    frame[keys] = frame[keys].astype(float)
     return frame.sort_values("start", kind="stable", ignore_index=True)
 
 
@@ -107,6 +149,8 @@ class Result:
         best_params: hyperparameters of the best trial (None when no trial succeeded).
         best_metric: its metric.
         best_trial_id: its id.
+        pareto_front: with several objectives, the rows of ``trials`` that no other trial beats
+            on every objective (the ``best_*`` attributes then raise: there is no single best).
         trials: a DataFrame, one row per finished trial.
         experiment_dir: where the journal, result.json and trial logs are.
         stats: run figures (makespan, hand-off latency, bad frames, counts by state, tracking).
@@ -115,10 +159,8 @@ class Result:
     """
 
     name: str
-    direction: str
-    best_params: dict[str, Any] | None
-    best_metric: float | None
-    best_trial_id: str | None
+    #: The direction of the metric, or with several objectives one per ``optimization_key``.
+    direction: str | list[str]
     trials: pd.DataFrame
     experiment_dir: str
     stats: dict[str, Any] = field(default_factory=dict)
@@ -132,17 +174,60 @@ class Result:
     searchspace_names: tuple[str, ...] = field(default=(), repr=False)
     #: The hyperparameters searched on a log scale (their plot axes are logarithmic).
     log_scale: tuple[str, ...] = field(default=(), repr=False)
+    #: The metric's key, or the list of the objectives' keys.
+    optimization_key: str | list[str] = "metric"
+    #: The trials of the Pareto front, best first by the first objective: the best trial alone
+    #: with one objective.
+    front_ids: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def objectives(self) -> Objectives:
+        """The metrics this experiment optimised, with their directions."""
+        return Objectives.of(self.optimization_key, self.direction)
+
+    def _single(self, what: str) -> str | None:
+        """The best trial's id; NoSingleBestError with several objectives."""
+        if self.objectives.multi:
+            raise NoSingleBestError(self.objectives, what)
+        return self.front_ids[0] if self.front_ids else None
+
+    def _view(self, trial_id: str | None) -> FrozenTrial | None:
+        return next((t for t in self.views if t.trial_id == trial_id), None)
+
+    @property
+    def best_trial_id(self) -> str | None:
+        """The best trial's id (None when no trial succeeded)."""
+        return self._single("best_trial_id")
+
+    @property
+    def best_params(self) -> dict[str, Any] | None:
+        """The best trial's hyperparameters (None when no trial succeeded)."""
+        view = self._view(self._single("best_params"))
+        return None if view is None else dict(view.params)
+
+    @property
+    def best_metric(self) -> float | None:
+        """The best trial's metric (None when no trial succeeded)."""
+        view = self._view(self._single("best_metric"))
+        return None if view is None else view.metric
 
     @property
     def best_trial(self) -> BestTrial | None:
         """The best trial: its parameters, metric, metric history, checkpoint and MLflow run."""
-        view = next((t for t in self.views if t.trial_id == self.best_trial_id), None)
+        view = self._view(self._single("best_trial"))
         if view is None:
             return None
         name = checkpoint_name(view.trial_id, view.budget, self.versioned_checkpoints)
         return BestTrial(view.trial_id, dict(view.params), view.metric, list(view.history),
                          f"{self.experiment_dir.rstrip('/')}/trials/{name}", self.best_run_id or view.run_id,
                          view.budget)
+
+    @property
+    def pareto_front(self) -> pd.DataFrame:
+        """The rows of :attr:`trials` that no other trial beats on every objective, best first by
+        the first objective (with one objective: the best trial's row)."""
+        rows = self.trials.set_index("trial_id", drop=False)
+        return rows.loc[[t for t in self.front_ids if t in rows.index]].reset_index(drop=True)
 
     @property
     def history(self) -> pd.DataFrame:
@@ -155,13 +240,23 @@ class Result:
         parts = ", ".join(f"{counts.get(s, 0)} {s.lower()}" for s in
                           ("FINALIZED", "EARLY_STOPPED", "ERROR"))
         lines = [f"Experiment '{self.name}': {len(self.trials)} trials ({parts})"]
-        if self.best_trial_id is None:
+        if not self.front_ids:
             errors = self.trials["error"].dropna() if len(self.trials) else pd.Series(dtype=object)
             why = ""
             if len(errors):
                 common = errors.value_counts()
                 why = f" {len(errors)} failed; the most common error ({common.iloc[0]} times): {common.index[0]}"
             lines.append("No trial produced a metric." + why)
+        elif self.objectives.multi:
+            o = self.objectives
+            lines.append(f"Pareto front ({o.describe()}): {len(self.front_ids)} trials; result.pareto_front lists them")
+            for view in [self._view(t) for t in self.front_ids[:_FRONT_SHOWN]]:
+                if view is not None and view.values is not None:
+                    values = ", ".join(f"{k}={v:.6g}" for k, v in zip(o.keys, view.values))
+                    params = ", ".join(f"{k}={v!r}" for k, v in view.params.items())
+                    lines.append(f"  {values}  ({params})")
+            if len(self.front_ids) > _FRONT_SHOWN:
+                lines.append(f"  ... and {len(self.front_ids) - _FRONT_SHOWN} more")
         else:
             lines.append(f"Best metric ({self.direction}imised): {self.best_metric:.6g} (trial {self.best_trial_id})")
             lines.append("Best params: " + ", ".join(f"{k}={v!r}" for k, v in (self.best_params or {}).items()))
@@ -180,24 +275,30 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as written to result.json."""
-        return {"name": self.name, "direction": self.direction, "best_params": self.best_params,
-                "best_metric": self.best_metric, "best_trial_id": self.best_trial_id,
-                "experiment_dir": self.experiment_dir, "best_run_id": self.best_run_id,
+        out: dict[str, Any] = {"name": self.name, **self.objectives.config()}
+        if self.objectives.multi:
+            out["pareto_front"] = [{"trial_id": v.trial_id, "params": dict(v.params), "values": list(v.values or ())}
+                                   for v in map(self._view, self.front_ids) if v is not None]
+        else:
+            out.update(best_params=self.best_params, best_metric=self.best_metric, best_trial_id=self.best_trial_id)
+        return {**out, "experiment_dir": self.experiment_dir, "best_run_id": self.best_run_id,
                 "model_uri": self.model_uri, "stats": self.stats}
 
     @classmethod
-    def of(cls, name: str, direction: str, trials: Iterable[Trial | FrozenTrial], param_names: list[str],
+    def of(cls, name: str, objectives: Objectives | str, trials: Iterable[Trial | FrozenTrial], param_names: list[str],
            experiment_dir: str, stats: dict[str, Any], versioned_checkpoints: bool = False,
            best_run_id: str | None = None, model_uri: str | None = None,
            log_scale: Iterable[str] = ()) -> "Result":
-        """The result of ``trials``: the best one and the table."""
+        """The result of ``trials``: the best one (or the Pareto front) and the table.
+        ``objectives`` may be a direction alone, for one objective named ``metric``."""
+        if isinstance(objectives, str):
+            objectives = Objectives.of("metric", objectives)
         trials = list(trials)
-        best = best_trial([t for t in trials if t.state.finished or t.state is TrialState.PAUSED], direction)
-        return cls(name=name, direction=direction,
-                   best_params=None if best is None else dict(best.params),
-                   best_metric=None if best is None else best.metric,
-                   best_trial_id=None if best is None else best.trial_id,
-                   trials=trials_frame(trials, param_names), experiment_dir=experiment_dir, stats=stats,
+        front = pareto_front([t for t in trials if t.state.finished or t.state is TrialState.PAUSED], objectives)
+        config = objectives.config()
+        return cls(name=name, direction=config["direction"], optimization_key=config["optimization_key"],
+                   front_ids=tuple(t.trial_id for t in front),
+                   trials=trials_frame(trials, param_names, objectives), experiment_dir=experiment_dir, stats=stats,
                    views=tuple(t.view() if isinstance(t, Trial) else t for t in trials),
                    versioned_checkpoints=versioned_checkpoints, searchspace_names=tuple(param_names),
                    best_run_id=best_run_id, model_uri=model_uri, log_scale=tuple(log_scale))

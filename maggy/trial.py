@@ -111,6 +111,9 @@ class FrozenTrial:
     budget: float | None = None
     state: TrialState = TrialState.PENDING
     metric: float | None = None
+    #: Each objective's value, in ``optimization_key``'s order, when there are several
+    #: (``metric`` is the first; the rest are not in ``extra``).
+    values: tuple[float, ...] | None = None
     #: What ``train_fn`` returned beside its metric.
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     #: Every (step, value) the trial reported, over all its runs.
@@ -204,6 +207,7 @@ def _pairs(kind: Callable[[Any], Any]) -> Callable[[Any], tuple]:
 _READ: dict[str, Callable[[Any], Any]] = {
     "state": TrialState, "params": _mapping, "extra": _mapping, "usage": _mapping,
     "error": lambda e: None if e is None else _mapping(e),
+    "values": lambda v: None if v is None else tuple(float(x) for x in v),
     "history": _pairs(int), "rungs": _pairs(float), "rung_steps": lambda steps: tuple(int(s) for s in steps or ()),
     "runs": lambda runs: tuple((float(a), float(b), w, str(s)) for a, b, w, s in runs or ()),
 }

@@ -97,7 +97,11 @@ class Driver:
         if warm:
             optimizer.warm_start(warm)
         self.total = config.total_trials(optimizer)
-        self.sched = Scheduler(optimizer, config.make_policy(), total=self.total, direction=config.direction,
+        self.objectives = config.objectives
+        # several objectives admit no stopping policy or rule that compares metrics (checked at the
+        # door), so the first objective's direction serves them
+        direction = str(self.objectives.directions[0])
+        self.sched = Scheduler(optimizer, config.make_policy(), total=self.total, direction=direction,
                                on_change=self._changed, max_retries=config.max_trial_retries,
                                given=config.points_to_evaluate or ())
         self.per_trial = config.workers_per_trial
@@ -114,7 +118,7 @@ class Driver:
         self._held: dict[str, list[tuple[int, Assignment]]] = {}
         self._attempts = itertools.count(1)
         self.supervisor = Supervisor(backend, config.worker_timeout)
-        self.stopping = StoppingRules(direction=config.direction, target=config.target, patience=config.patience,
+        self.stopping = StoppingRules(direction=direction, target=config.target, patience=config.patience,
                                       timeout=config.timeout, fail_fast=config.fail_fast)
         #: Why the experiment stopped before its trials ran out (a stopping rule), if it did.
         self.stop_reason: str | None = None
@@ -333,7 +337,8 @@ class Driver:
         if run.timed_out and state is not TrialState.ERROR:
             state, error = TrialState.ERROR, error_record(
                 "TrialTimeout", f"the trial ran longer than trial_timeout={self.config.trial_timeout:g}s")
-        self.sched.record_end(msg.trial_id, state, metric=metric, extra=extra, error=error,
+        values, extra = self.objectives.split(metric, extra)
+        self.sched.record_end(msg.trial_id, state, metric=metric, values=values, extra=extra, error=error,
                               start=chief.start, end=chief.end, handoff=chief.handoff)
         self._ask(conn)
         # off the reply path from here on
@@ -478,7 +483,7 @@ class Driver:
         if handoffs:
             stats["handoff_p50_ms"] = 1000 * statistics.median(handoffs)
             stats["handoff_p99_ms"] = 1000 * handoffs[min(len(handoffs) - 1, int(0.99 * len(handoffs)))]
-        return Result.of(self.config.name, self.config.direction, self.sched.trials.values(),
+        return Result.of(self.config.name, self.objectives, self.sched.trials.values(),
                          list(self.config.searchspace.names), self.exp_dir, stats,
                          versioned_checkpoints=self.sched.optimizer.versions_checkpoints,
                          log_scale=[hp.name for hp in self.config.searchspace if hp.log])

@@ -260,13 +260,14 @@ class Scheduler:
             self.optimizer.on_metric(trial.trial_id, int(step), float(value))
 
     def record_end(self, trial_id: str, state: TrialState, *, metric: float | None = None,
-                   extra: dict[str, Any] | None = None, error: dict[str, str] | None = None,
-                   start: float | None = None, end: float | None = None,
+                   values: Sequence[float] | None = None, extra: dict[str, Any] | None = None,
+                   error: dict[str, str] | None = None, start: float | None = None, end: float | None = None,
                    handoff: float | None = None) -> Trial | None:
         """Apply a run's end to the running trial ``trial_id``; None if it is not running.
 
         A run that ended normally but does not complete the trial (a multi-fidelity rung below
-        the top) leaves it PAUSED. Call :meth:`learn` once the reply has gone out.
+        the top) leaves it PAUSED. ``values`` holds each objective's value when there are
+        several. Call :meth:`learn` once the reply has gone out.
         """
         trial = self.running.pop(trial_id, None)
         if trial is None:
@@ -275,7 +276,7 @@ class Scheduler:
             raise IllegalTransition(f"a run cannot end in state {state.value}")
         self._untold.add(trial_id)
         self.stopping.discard(trial_id)
-        trial.update(metric=metric, extra=extra, error=error, start=start, end=end, handoff=handoff)
+        trial.update(metric=metric, values=values, extra=extra, error=error, start=start, end=end, handoff=handoff)
         if state is TrialState.FINALIZED and metric is not None and trial.budget is not None:
             trial.update(rungs=(*trial.rungs, (trial.budget, metric)), rung_steps=(*trial.rung_steps, len(trial.history)))
         if state is TrialState.FINALIZED and not self.optimizer.completes(trial.view()):
@@ -396,14 +397,15 @@ class Scheduler:
         return [t for t in self.trials.values() if t.state.finished or t.state is TrialState.PAUSED]
 
 
-def run_sequential(objective: Callable[..., float | Iterable[float]], optimizer: Optimizer,
+def run_sequential(objective: Callable[..., float | Sequence[float] | Iterable[float]], optimizer: Optimizer,
                    policy: EarlyStopPolicy, *, total: int, direction: str,
                    checkpoints: bool = False) -> list[Trial]:
     """Run trials one after another in this process; ``objective(params, budget, trial_id)``.
 
     For tests and benchmarks of optimizers and stopping policies: the same scheduling rules as
     the driver, no workers. ``objective`` returns the metric, or yields one value per step, as
-    ``reporter.broadcast`` would: the policy is asked after each, and stops the trial
+    ``reporter.broadcast`` would, or a tuple of every objective's value (several objectives,
+    the first being the metric): the policy is asked after each value yielded, and stops the trial
     (EARLY_STOPPED, with its last value) as a STOP heartbeat would. An exception in
     ``objective`` fails that trial. With ``checkpoints``, it gets a fourth argument, a dict that
     stands for ``reporter.checkpoint_dir``: kept per trial, or per run and copied from the run
@@ -425,9 +427,12 @@ def run_sequential(objective: Callable[..., float | Iterable[float]], optimizer:
                 out = objective(dict(trial.params), trial.budget, trial.trial_id, saved[own])
             else:
                 out = objective(dict(trial.params), trial.budget, trial.trial_id)
-            state, metric = TrialState.FINALIZED, None
+            state, metric, values = TrialState.FINALIZED, None, None
             if isinstance(out, (int, float)):
                 metric = float(out)
+            elif isinstance(out, tuple):
+                values = tuple(float(v) for v in out)
+                metric = values[0]
             else:
                 for value in out:
                     metric = float(value)
@@ -435,7 +440,7 @@ def run_sequential(objective: Callable[..., float | Iterable[float]], optimizer:
                     if sched.check_early_stop():
                         state = TrialState.EARLY_STOPPED
                         break
-            ended = sched.record_end(trial.trial_id, state, metric=metric)
+            ended = sched.record_end(trial.trial_id, state, metric=metric, values=values)
         except Exception as exc:
             ended = sched.record_end(trial.trial_id, TrialState.ERROR, error=exception_record(exc))
         assert ended is not None  # the trial was running

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import json
 import logging
 import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from maggy.callbacks import Callback
 from maggy.exceptions import BackendUnavailableError
@@ -64,11 +65,13 @@ class MlflowTracker(Callback):
     the queue to drain and hands the best model to the registry.
     """
 
-    def __init__(self, uri: str, experiment_name: str, optimization_key: str = "metric",
+    def __init__(self, uri: str, experiment_name: str, optimization_key: str | Sequence[str] = "metric",
                  register_model: str | None = None, log_trials: str = "all") -> None:
         self.uri = uri
         self.experiment_name = experiment_name
-        self.optimization_key = optimization_key
+        #: Every objective's key; the first names the metric a trial reports as it runs.
+        self.keys = [optimization_key] if isinstance(optimization_key, str) else list(optimization_key)
+        self.optimization_key = self.keys[0]
         self.register_model = register_model
         self.log_trials = log_trials
         self._queue: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
@@ -173,6 +176,8 @@ class MlflowTracker(Callback):
         now = int(time.time() * 1000)
         key = self.optimization_key
         metrics = [(f"final_{key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
+        if trial.values is not None:  # several objectives: each under its own key
+            metrics += [(k, v, now, trial.steps) for k, v in zip(self.keys, trial.values)]
         metrics += [(k, float(v), now, trial.steps) for k, v in trial.extra.items()
                     if isinstance(v, (int, float)) and not isinstance(v, bool)]
         metrics += early  # system metrics of a run its worker could not open
@@ -187,20 +192,37 @@ class MlflowTracker(Callback):
     def on_experiment_end(self, result: "Result", outcome: str) -> "Result":
         """Close the runs, attach the table and plots, hand the best model to the registry; the
         result comes back with the MLflow run ids and the model's URI."""
-        # the best under the trials' own metric name too, so that one column sorts every run
-        summary = {self.optimization_key: result.best_metric, f"best_{self.optimization_key}": result.best_metric,
-                   "trials": len(result.trials),
-                   **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}}
+        summary: dict[str, Any] = {"trials": len(result.trials),
+                                   **{f"trials_{k.lower()}": v for k, v in result.stats["states"].items()}}
         if "utilization" in result.stats:
             summary["utilization"] = result.stats["utilization"]
-        best = next((t for t in result.views if t.trial_id == result.best_trial_id), None)
-        if best is not None and self.log_trials == "best":  # the one trial run: the best's, made now
-            self._submit("best trial", lambda: self._end_run(self._run_of(best), best))
+        front = [t for t in result.views if t.trial_id in result.front_ids]
+        best = None
+        if len(self.keys) > 1:  # no single best: the front's runs are tagged, and counted
+            summary["pareto_front_size"] = len(front)
+        else:  # the best under the trials' own metric name too, so that one column sorts every run
+            summary.update({self.optimization_key: result.best_metric, f"best_{self.optimization_key}": result.best_metric})
+            best = front[0] if front else None
+        if self.log_trials == "best":  # the trial runs of the best (or the front), made now
+            for view in front:
+                self._submit("best trial", functools.partial(self._end_trial, view))
+        if len(self.keys) > 1 and front:
+            self._submit("pareto front", lambda: self._tag_front(front))
         self._submit("trial table and plots", lambda: self._log_artifacts(result))
         status = {"finished": "FINISHED", "stopped": "FINISHED", "interrupted": "KILLED"}.get(outcome, "FAILED")
         report = self.finish(summary, status=status, best=best, register_model=self.register_model)
         return dataclasses.replace(result, stats={**result.stats, "tracking": report},
                                    best_run_id=report["best_run_id"], model_uri=report["model_uri"])
+
+    def _end_trial(self, trial: FrozenTrial) -> None:
+        self._end_run(self._run_of(trial), trial)
+
+    def _tag_front(self, front: list[FrozenTrial]) -> None:
+        """The Pareto front: its trials' runs tagged ``maggy.pareto``, their ids on the parent run."""
+        for view in front:
+            if view.trial_id in self._runs:
+                self._log(self._runs[view.trial_id], tags={"maggy.pareto": "true"})
+        self._log(self.parent_run_id, tags={"maggy.pareto_front": ",".join(t.trial_id for t in front)[:4000]})
 
     def _run_of(self, trial: FrozenTrial) -> str:
         """The trial's run, created here when its worker could not open one."""

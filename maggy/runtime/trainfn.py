@@ -6,7 +6,7 @@ import inspect
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -53,27 +53,46 @@ def inspect_train_fn(train_fn: Callable, searchspace: Searchspace) -> Signature:
     return Signature(wants_reporter="reporter" in params, wants_budget="budget" in params)
 
 
-def parse_return(value: Any, optimization_key: str) -> tuple[float, dict[str, Any]]:
+def parse_return(value: Any, optimization_key: str | Sequence[str]) -> tuple[float, dict[str, Any]]:
     """Split what ``train_fn`` returned into the metric and the extra columns.
 
-    Raises TypeError, with what was returned and what is expected, for anything else.
+    With several objectives (a list of keys) the metric is the first one's value and the others'
+    are in the extras, each checked to be a finite number. Raises TypeError, with what was
+    returned and what is expected, for anything else.
+
+    >>> parse_return({"acc": 0.9, "latency": 12, "note": "ok"}, ["acc", "latency"])
+    (0.9, {'note': 'ok', 'latency': 12.0})
     """
-    expected = (f"train_fn must return a number or a dict with the key '{optimization_key}' "
-                f"holding a number")
-    if isinstance(value, dict):
-        if optimization_key not in value:
-            raise TypeError(f"{expected}; it returned a dict with keys {sorted(map(str, value))}.")
-        metric = value[optimization_key]
-        extra = {str(k): to_json_value(v) for k, v in value.items() if k != optimization_key}
+    keys = [optimization_key] if isinstance(optimization_key, str) else list(optimization_key)
+    if len(keys) > 1:
+        expected = f"train_fn must return a dict with a number for each of the keys {keys} (the optimization_key)"
     else:
-        metric, extra = value, {}
-    if isinstance(metric, np.generic):
-        metric = metric.item()
-    if isinstance(metric, bool) or not isinstance(metric, numbers.Real):
-        raise TypeError(f"{expected}; it returned {type(value).__name__} {value!r:.200}.")
-    if not math.isfinite(metric):
-        raise TypeError(f"{expected}; the metric is {metric}.")
-    return float(metric), extra
+        expected = f"train_fn must return a number or a dict with the key '{keys[0]}' holding a number"
+    returned = f"it returned {type(value).__name__} {value!r:.200}"
+    if not isinstance(value, dict):
+        if len(keys) > 1 or _number(value) is None:
+            raise TypeError(f"{expected}; {returned}.")
+        value = {keys[0]: value}
+    elif any(k not in value for k in keys):
+        raise TypeError(f"{expected}; it returned a dict with keys {sorted(map(str, value))}.")
+    found = {k: _number(value[k]) for k in keys}
+    for k, v in found.items():
+        if v is None:
+            raise TypeError(f"{expected}; {returned}, whose '{k}' is {type(value[k]).__name__}.")
+        if not math.isfinite(v):
+            raise TypeError(f"{expected}; the metric is {v}." if len(keys) == 1 else f"{expected}; its '{k}' is {v}.")
+    extra = {str(k): to_json_value(v) for k, v in value.items() if k not in found}
+    extra.update({k: found[k] for k in keys[1:]})
+    return float(found[keys[0]]), extra  # type: ignore[arg-type]  # checked above
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float, or None when it is no real number."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
 
 
 def to_json_value(v: Any) -> Any:

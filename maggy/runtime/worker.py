@@ -54,7 +54,7 @@ class WorkerSpec:
     secret: bytes
     train_fn: Callable
     signature: Signature
-    optimization_key: str
+    optimization_key: str | list[str]
     hb_interval: float
     tracking: TrackingSpec | None = None
     #: Sample system metrics (see maggy.runtime.usage): True, False, or None for "where a GPU is visible".

@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from maggy.result import Result
+from maggy.search.objectives import Objectives
 from maggy.store.events import Event, ExperimentEnded, ExperimentStarted, Outcome, TrialChanged
 from maggy.store.journal import Journal
 from maggy.store.storage import Storage, storage_for
@@ -95,7 +96,8 @@ class ExperimentLog:
                      states=dict(collections.Counter(t.state.value for t in self.trials.values())))
         config = self.config
         tracking = stats.get("tracking") or {}
-        return Result.of(config["name"], config["direction"], self.trials.values(), list(config["searchspace"]),
+        objectives = Objectives.of(config.get("optimization_key", "metric"), config["direction"])
+        return Result.of(config["name"], objectives, self.trials.values(), list(config["searchspace"]),
                          self.exp_dir, stats, versioned_checkpoints=self.versioned_checkpoints,
                          best_run_id=tracking.get("best_run_id"), model_uri=tracking.get("model_uri"),
                          log_scale=[n for n, hp in config["searchspace"].items() if hp.get("log")])

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from maggy.result import Result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,14 +40,40 @@ def main(argv: list[str] | None = None) -> int:
     print(result.summary())
     print(f"Outcome: {result.stats.get('outcome')}")
     if len(result.trials):
-        shown = result.trials.sort_values("metric", ascending=Direction(result.direction) is Direction.MIN, na_position="last")
-        columns = [c for c in ["trial_id", "state", *result.searchspace_names, "metric", "budget", "steps", "duration"]
+        if result.objectives.multi:
+            shown, metrics = _by_front(result), [*result.objectives.keys, "front"]
+            heading = f"First {min(args.top, len(shown))} of {len(shown)} trials by Pareto front (0: on the front)"
+        else:
+            shown = result.trials.sort_values("metric", ascending=Direction(result.direction) is Direction.MIN,
+                                              na_position="last")
+            metrics, heading = ["metric"], f"Best {min(args.top, len(shown))} of {len(shown)} trials"
+        columns = [c for c in ["trial_id", "state", *result.searchspace_names, *metrics, "budget", "steps", "duration"]
                    if c in shown]
         with pd.option_context("display.width", 160, "display.max_columns", 20):
-            print(f"\nBest {min(args.top, len(shown))} of {len(shown)} trials:")
+            print(f"\n{heading}:")
             print(shown[columns].head(args.top).to_string(index=False))
     if not args.no_plots and len(result.trials):
         from maggy.ui import plot
         paths = plot.save(result, args.plots or f"{result.name}-plots")
         print("\nPlots: " + ", ".join(paths))
     return 0
+
+
+def _by_front(result: Result) -> pd.DataFrame:
+    """The trials of a multi-objective result, with ``front`` (the rank of their Pareto front: 0 on
+    it, 1 beaten only by it, ...), sorted by it, then by the first objective; trials without
+    values last. No single metric orders such trials: this is what ranks them."""
+    import numpy as np
+    import pandas as pd
+
+    from maggy.search.direction import Direction
+    from maggy.search.pareto import front_ranks
+
+    objectives, keys = result.objectives, list(result.objectives.keys)
+    valued = result.trials[keys].notna().all(axis=1)
+    ranks = pd.Series(pd.NA, index=result.trials.index, dtype="Int64")
+    if valued.any():
+        ranks[valued] = front_ranks(np.array([objectives.scores(v) for v in result.trials.loc[valued, keys].to_numpy()]))
+    return result.trials.assign(front=ranks).sort_values(
+        ["front", objectives.primary], ascending=[True, objectives.directions[0] is Direction.MIN], na_position="last",
+        ignore_index=True)

@@ -13,12 +13,21 @@ MLflow runs are (``<experiment>-<n>``).
 >>> result = Result.of("demo", "max", trials, ["x"], "/tmp/demo", {})
 >>> [trace.name for trace in optimization_history(result).data]
 ['trial', 'best so far', 'best']
+
+With several objectives :func:`pareto_front` draws the trade-off, the front highlighted:
+
+>>> from maggy.search.objectives import Objectives
+>>> mo = Result.of("mo", Objectives.of(["acc", "ms"], ["max", "min"]), [Trial(f"t{i}", {"x": i}, state=TrialState.FINALIZED,
+...     metric=a, values=(a, ms), start=i, end=i + 1) for i, (a, ms) in enumerate([(0.9, 30), (0.8, 10), (0.7, 20)])],
+...     ["x"], "/tmp/mo", {})
+>>> [(trace.name, trace.x.tolist()) for trace in pareto_front(mo).data]
+[('other trials', [0.7]), ('Pareto front', [0.9, 0.8])]
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,9 +51,17 @@ def _numeric(col: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
 
+def _metric_column(result: Result) -> str:
+    """The column of ``result.trials`` that holds the (first) objective: ``metric`` with one
+    objective, the first objective's key with several."""
+    objectives = result.objectives
+    return objectives.primary if objectives.multi else "metric"
+
+
 def _ended(result: Result) -> pd.DataFrame:
-    """The trials with a metric, in the order they ended, with their number (``number``)."""
-    df = result.trials[result.trials["metric"].notna()]
+    """The trials with a metric (the first objective's value), in the order they ended, with
+    their number (``number``)."""
+    df = result.trials[result.trials[_metric_column(result)].notna()]
     numbers = {t.trial_id: t.number for t in result.views}
     df = df.assign(number=[numbers.get(t, 0) for t in df["trial_id"]])
     return df.sort_values("end", kind="stable", ignore_index=True)
@@ -55,34 +72,46 @@ def _label(result: Result, number: int) -> str:
     return f"{result.name}-{number}"
 
 
+def _hover(result: Result, df: pd.DataFrame) -> list[str]:
+    """Each row's trial, named as MLflow names it, and its parameters: what a point shows on hover."""
+    names = [n for n in result.searchspace_names if n in df]
+    return [_label(result, int(number)) + "<br>" + ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in zip(names, values))
+        for number, values in zip(df["number"], df[names].itertuples(index=False, name=None))]
+
+
 def optimization_history(result: Result) -> go.Figure:
     """Each trial's metric by trial number (its MLflow run ``<experiment>-<n>``), the best so
-    far in the order trials ended, and the best trial marked."""
+    far in the order trials ended, and the best trial marked. With several objectives: the first
+    one's, with no best marked (there is none: see :func:`pareto_front`)."""
     go = _go()
     df = _ended(result)
-    best = df["metric"].cummax() if Direction(result.direction) is Direction.MAX else df["metric"].cummin()
+    col, direction = _metric_column(result), result.objectives.directions[0]
+    best = df[col].cummax() if direction is Direction.MAX else df[col].cummin()
     labels = [_label(result, n) for n in df["number"]]
     fig = go.Figure([
-        go.Scatter(x=df["number"], y=df["metric"], mode="markers", name="trial", text=labels,
+        go.Scatter(x=df["number"], y=df[col], mode="markers", name="trial", text=labels,
                    marker={"color": ["#d62728" if s == "EARLY_STOPPED" else "#1f77b4" for s in df["state"]]}),
         go.Scatter(x=df["number"], y=best, mode="lines", name="best so far", line={"shape": "hv"}),
     ])
-    top = df[df["trial_id"] == result.best_trial_id]
+    top = df.iloc[:0] if result.objectives.multi else df[df["trial_id"] == result.best_trial_id]
     if len(top):
-        fig.add_trace(go.Scatter(x=top["number"], y=top["metric"], mode="markers+text", name="best",
+        fig.add_trace(go.Scatter(x=top["number"], y=top[col], mode="markers+text", name="best",
                                  text=[f"best: {_label(result, int(top['number'].iloc[0]))}"],
                                  textposition="top center",
                                  marker={"symbol": "star", "size": 16, "color": "#ffbf00",
                                          "line": {"color": "black", "width": 1}}))
     fig.update_layout(title=f"Optimisation history: {result.name}", xaxis_title="trial (MLflow run <name>-<n>)",
-                      yaxis_title=f"metric ({result.direction}imised)")
+                      yaxis_title=f"{col} ({direction}imised)")
     return fig
 
 
 def parallel_coordinates(result: Result) -> go.Figure:
-    """One line per trial across its parameters and metric, coloured by the metric."""
+    """One line per trial across its parameters and metric (each objective, with several),
+    coloured by the metric (the first objective)."""
     go = _go()
     df = _ended(result)
+    objectives, metric = result.objectives, _metric_column(result)
     dims = []
     for name in result.searchspace_names:
         col = df[name]
@@ -97,10 +126,10 @@ def parallel_coordinates(result: Result) -> go.Figure:
             labels = sorted({str(v) for v in col})
             dims.append({"label": name, "values": [labels.index(str(v)) for v in col],
                          "tickvals": list(range(len(labels))), "ticktext": labels})
-    dims.append({"label": "metric", "values": df["metric"]})
+    dims += [{"label": key, "values": df[key]} for key in (objectives.keys if objectives.multi else [metric])]
     fig = go.Figure(go.Parcoords(dimensions=dims, line={
-        "color": df["metric"], "colorscale": "Viridis", "showscale": True,
-        "colorbar": {"title": {"text": f"metric ({result.direction})"}}}))
+        "color": df[metric], "colorscale": "Viridis", "showscale": True,
+        "colorbar": {"title": {"text": f"{metric} ({objectives.directions[0]})"}}}))
     fig.update_layout(title=f"Parallel coordinates: {result.name}")
     return fig
 
@@ -124,7 +153,7 @@ def learning_curves(result: Result) -> go.Figure:
             fig.add_trace(go.Scatter(x=[s for s, _ in ends], y=[v for _, v in ends], mode="markers",
                                      marker={"symbol": "triangle-up", "size": 9}, name=f"{name} promoted",
                                      showlegend=False))
-    fig.update_layout(title=f"Learning curves: {result.name}", xaxis_title="step", yaxis_title="metric")
+    fig.update_layout(title=f"Learning curves: {result.name}", xaxis_title="step", yaxis_title=_metric_column(result))
     return fig
 
 
@@ -162,7 +191,8 @@ def importance(result: Result, seed: int = 0) -> go.Figure:
                 columns.append((col.astype(str) == value).to_numpy(dtype=float))
                 owner.append(name)
     x = np.column_stack(columns)
-    forest = RandomForestRegressor(n_estimators=200, random_state=seed).fit(x, df["metric"].to_numpy(dtype=float))
+    forest = RandomForestRegressor(n_estimators=200, random_state=seed).fit(
+        x, df[_metric_column(result)].to_numpy(dtype=float))
     score = {name: 0.0 for name in names}
     for name, value in zip(owner, forest.feature_importances_):
         score[name] += float(value)
@@ -209,16 +239,65 @@ def timeline(result: Result) -> go.Figure:
     return fig
 
 
+def pareto_front(result: Result, keys: Sequence[str] | None = None) -> go.Figure:
+    """The trade-off between the objectives: every finished trial by its objectives' values, the
+    Pareto front (``result.front_ids``) highlighted and the other trials in grey. Two objectives
+    draw a scatter with the front joined by a step line, the edge of what it dominates; three, a
+    3-D scatter. ``keys`` names the 2 or 3 objectives to draw, in the axes' order (needed with
+    more than three); the front stays that of all the objectives, so a step line is drawn only
+    when every objective is on the axes."""
+    go = _go()
+    objectives = result.objectives
+    if not objectives.multi:
+        raise ValueError("pareto_front needs several objectives; this result optimised one: use optimization_history")
+    axes = list(objectives.keys if keys is None else [keys] if isinstance(keys, str) else keys)
+    unknown = [k for k in axes if k not in objectives.keys]
+    if unknown or len(set(axes)) != len(axes) or len(axes) not in (2, 3):
+        why = f"{unknown} are not objectives" if unknown else f"keys={axes!r}" if keys is not None else \
+            f"it has {len(axes)}"
+        raise ValueError(f"pareto_front draws 2 or 3 distinct objectives of {objectives.describe()}, but {why}: "
+                         f"name them, e.g. keys={list(objectives.keys[:2])!r}")
+    direction = dict(zip(objectives.keys, objectives.directions))
+    df = _ended(result).dropna(subset=axes)
+    on_front = df["trial_id"].isin(result.front_ids)
+    # the front best first by the first axis: each step of the line then moves along x, then y
+    front = df[on_front].sort_values(axes[0], ascending=direction[axes[0]] is Direction.MIN, kind="stable")
+    others = df[~on_front]
+    titles = [f"{k} ({direction[k]})" for k in axes]
+    whole = len(axes) == len(objectives.keys)
+    parts = [(others, "other trials", {"color": "#b0b0b0", "size": 6}),
+             (front, "Pareto front", {"color": "#d62728", "size": 8, "line": {"color": "black", "width": 1}})]
+    if len(axes) == 2:
+        fig = go.Figure([go.Scatter(x=part[axes[0]], y=part[axes[1]], name=name, text=_hover(result, part),
+                                    marker=marker,
+                                    mode="lines+markers" if name == "Pareto front" and whole else "markers",
+                                    line={"shape": "hv", "color": "#d62728"})
+                         for part, name, marker in parts])
+        fig.update_layout(xaxis_title=titles[0], yaxis_title=titles[1])
+    else:
+        fig = go.Figure([go.Scatter3d(x=part[axes[0]], y=part[axes[1]], z=part[axes[2]], mode="markers", name=name,
+                                      text=_hover(result, part), marker=marker)
+                         for part, name, marker in parts])
+        fig.update_layout(scene={axis: {"title": {"text": t}} for axis, t in zip(("xaxis", "yaxis", "zaxis"), titles)})
+    shown = "" if whole else f" ({', '.join(axes)} of {len(objectives.keys)} objectives)"
+    fig.update_layout(title=f"Pareto front: {result.name}{shown}")
+    return fig
+
+
 def figures(result: Result) -> dict[str, go.Figure]:
-    """Every picture that the result has data for, by name."""
-    out = {"history": optimization_history(result), "parallel_coordinates": parallel_coordinates(result)}
+    """Every picture that the result has data for, by name. With several objectives the Pareto
+    front comes first, in place of the history and the importance of one metric."""
+    multi = result.objectives.multi
+    out = {"pareto_front": pareto_front(result, result.objectives.keys[:3])} if multi else \
+        {"history": optimization_history(result)}
+    out["parallel_coordinates"] = parallel_coordinates(result)
     if any(t.history for t in result.views):
         out["learning_curves"] = learning_curves(result)
     if any(t.rungs for t in result.views):
         out["rungs"] = rungs(result)
     if any(t.runs for t in result.views):
         out["timeline"] = timeline(result)
-    if result.trials["metric"].notna().sum() >= 2:
+    if not multi and result.trials["metric"].notna().sum() >= 2:
         out["importance"] = importance(result)
     return out
 

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from maggy.callbacks import Callback, ExperimentInfo
-from maggy.result import best_trial
+from maggy.result import best_trial, pareto_front
 from maggy.search.direction import Direction
+from maggy.search.objectives import Objectives
 from maggy.trial import FrozenTrial, TrialState
 
 _DONE = (TrialState.FINALIZED, TrialState.PAUSED, TrialState.EARLY_STOPPED, TrialState.ERROR)
 _COMPETING = (TrialState.FINALIZED, TrialState.PAUSED, TrialState.EARLY_STOPPED)  # for the best metric
+_ON_FRONT = (TrialState.FINALIZED, TrialState.PAUSED)  # for the Pareto front, with several objectives
 
 
 @dataclass
@@ -30,6 +32,8 @@ class Counts:
     early_stopped: int
     failed: int
     best: float | None
+    #: With several objectives: how many trials are on the Pareto front (None before any ended).
+    front: int | None = None
 
 
 def _short(params: dict, width: int = 60) -> str:
@@ -56,6 +60,8 @@ class Progress(Callback):
         self.verbose = verbose
         self.total = 0
         self.direction = Direction.MAX
+        #: With several objectives (else None): what the Pareto front is over.
+        self.objectives: Objectives | None = None
         self._states: dict[str, TrialState] = {}
         self._counts: collections.Counter[TrialState] = collections.Counter()
         # ended trials with a metric, by the pool they compete in (see best_trial), and each
@@ -63,6 +69,13 @@ class Progress(Callback):
         self._pools: dict[tuple, dict[str, FrozenTrial]] = collections.defaultdict(dict)
         self._pool_of: dict[str, tuple] = {}
         self._best: dict[tuple, FrozenTrial] = {}
+        # with several objectives: the ended trials with values, the front as of the last refresh
+        # and the trials that joined since; the front of (front + joined) is the front of all,
+        # unless a trial of the front left (stale): a refresh looks at few trials, not at every one
+        self._valued: dict[str, FrozenTrial] = {}
+        self._front: dict[str, FrozenTrial] = {}
+        self._joined: dict[str, FrozenTrial] = {}
+        self._stale = False
         self.min_interval = min_interval
         self._last = 0.0
         self._last_text = ""
@@ -80,13 +93,16 @@ class Progress(Callback):
         self._first_start: float | None = None
 
     def text(self, c: Counts) -> str:
-        best = "-" if c.best is None else f"{c.best:.5g}"
+        if self.objectives is not None:
+            best = f"front {'-' if c.front is None else c.front}"
+        else:
+            best = f"best {'-' if c.best is None else f'{c.best:.5g}'}"
         now = time.monotonic()
         rate = c.done / (now - self._first_start) if c.done and self._first_start is not None and \
             now > self._first_start else None
         return tqdm.format_meter(c.done, c.total or None, now - self._began, ncols=120, prefix=self.name,
                                  unit=" trials", rate=rate, postfix=f"{c.running} running, {c.early_stopped} "
-                                 f"early-stopped, {c.failed} failed, best {best}")
+                                 f"early-stopped, {c.failed} failed, {best}")
 
     def html(self, text: str) -> str:
         """The notebook view: the meter, then the running trials' latest step and metric."""
@@ -102,7 +118,11 @@ class Progress(Callback):
     # ---- as a callback ---------------------------------------------------------------------
 
     def on_experiment_start(self, info: ExperimentInfo) -> None:
-        self.total, self.direction = info.total_trials, info.config["direction"]
+        self.total, direction = info.total_trials, info.config["direction"]
+        if isinstance(direction, str):
+            self.direction = Direction(direction)
+        else:  # several objectives
+            self.objectives = Objectives.of(info.config["optimization_key"], direction)
         if info.resumes:  # a continued experiment: its earlier trials count from the start
             self.name = f"{self.name} (resumed)"
         for trial in info.trials:
@@ -125,6 +145,9 @@ class Progress(Callback):
             self._counts[old] -= 1
         self._states[trial.trial_id] = trial.state
         self._counts[trial.state] += 1
+        if self.objectives is not None:
+            self._track_front(trial)
+            return
         key = self._pool_of.pop(trial.trial_id, None)
         if key is not None:
             del self._pools[key][trial.trial_id]
@@ -137,6 +160,23 @@ class Progress(Callback):
             if key in self._best:
                 self._best[key] = best_trial((self._best[key], trial), self.direction) or trial
 
+    def _track_front(self, trial: FrozenTrial) -> None:
+        """Keep the trials the Pareto front is over (see ``_valued``); the front itself is found
+        on refresh."""
+        if self._valued.pop(trial.trial_id, None) is not None:
+            self._joined.pop(trial.trial_id, None)
+            self._stale |= self._front.pop(trial.trial_id, None) is not None
+        if trial.state in _ON_FRONT and trial.values is not None:
+            self._valued[trial.trial_id] = self._joined[trial.trial_id] = trial
+
+    def _front_size(self, objectives: Objectives) -> int | None:
+        """How many trials are on the Pareto front now (None before any trial has values)."""
+        if self._stale or self._joined:
+            pool = self._valued.values() if self._stale else [*self._front.values(), *self._joined.values()]
+            self._front = {t.trial_id: t for t in pareto_front(pool, objectives)}
+            self._joined, self._stale = {}, False
+        return len(self._front) if self._valued else None
+
     def on_step_end(self) -> None:
         self.update()
 
@@ -146,16 +186,22 @@ class Progress(Callback):
             sys.stderr.write("\n")
             sys.stderr.flush()
 
-    def counts(self) -> Counts:
+    def _best_metric(self) -> float | None:
+        """The best metric so far (one objective)."""
         for key, pool in self._pools.items():
             best_of_pool = best_trial(pool.values(), self.direction) if pool and key not in self._best else None
             if best_of_pool is not None:
                 self._best[key] = best_of_pool
         best = best_trial([self._best[k] for k, pool in self._pools.items() if pool], self.direction)
+        return None if best is None else best.metric
+
+    def counts(self) -> Counts:
+        objectives = self.objectives
         return Counts(done=sum(self._counts[s] for s in _DONE), total=self.total,
                       running=self._counts[TrialState.RUNNING],
                       early_stopped=self._counts[TrialState.EARLY_STOPPED], failed=self._counts[TrialState.ERROR],
-                      best=None if best is None else best.metric)
+                      best=self._best_metric() if objectives is None else None,
+                      front=None if objectives is None else self._front_size(objectives))
 
     def update(self, force: bool = False) -> None:
         """Show the counts; they are only computed when a refresh is due."""

@@ -80,3 +80,37 @@ def test_to_dict_is_json_ready():
     d = HyperparameterOptConfig(searchspace=SP, seed=4, name="exp-1").to_dict()
     assert json.loads(json.dumps(d))["searchspace"]["x"] == {"type": "DOUBLE", "values": [0.0, 1.0]}
     assert d["seed"] == 4 and d["name"] == "exp-1"
+
+
+def test_several_objectives_are_normalised_and_reach_the_optimizer():
+    cfg = HyperparameterOptConfig(SP, optimizer="tpe", optimization_key=["acc", "ms"], direction=["maximize", "min"])
+    assert cfg.objectives.multi and cfg.optimization_key == ["acc", "ms"] and cfg.direction == ["max", "min"]
+    assert cfg.es_policy == "none"  # the median rule compares one metric
+    assert cfg.make_optimizer().directions == ("max", "min")
+    assert cfg.to_dict()["optimization_key"] == ["acc", "ms"] and cfg.to_dict()["direction"] == ["max", "min"]
+    one = HyperparameterOptConfig(SP, optimization_key=["acc"], direction=["min"])
+    assert not one.objectives.multi and one.optimization_key == "acc" and one.direction == "min"
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"direction": "max"}, "must be a list of one direction per optimization_key (2 keys: ['acc', 'ms'])"),
+    ({"direction": ["max"]}, "must be a list of one direction per optimization_key"),
+    ({"direction": ["max", "up"]}, "'direction[1]' parameter must be one of"),
+    ({"optimization_key": ["acc", "acc"]}, "distinct names"),
+    ({"optimizer": "pbt"}, "optimizer 'pbt' optimises one objective, but there are 2 objectives (acc (max), ms (min))"),
+    ({"es_policy": "median"}, "es_policy='median' compares trials by one metric"),
+    ({"target": 0.9}, "target stops at a metric value, but there are 2 objectives"),
+    ({"patience": 3}, "patience counts trials without a better metric"),
+    ({"register_model": "m"}, "register a model of a trial on result.pareto_front"),
+    ({"warm_start": "/tmp/x"}, "warm_start reads one metric"),
+])
+def test_what_several_objectives_cannot_do_is_refused_at_the_door(kwargs, fragment):
+    base = {"optimizer": "tpe", "optimization_key": ["acc", "ms"], "direction": ["max", "min"]}
+    with pytest.raises(InvalidParameterError) as err:
+        HyperparameterOptConfig(SP, **{**base, **kwargs})
+    assert fragment in str(err.value)
+
+
+def test_one_key_with_a_list_of_directions_says_how_to_name_several():
+    with pytest.raises(InvalidParameterError, match=r"For several objectives make optimization_key a list too"):
+        HyperparameterOptConfig(SP, direction=["max", "min"])

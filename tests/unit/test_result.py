@@ -44,8 +44,7 @@ def test_a_summary_without_a_metric_says_what_failed():
 
 
 def test_summary_mentions_counts_and_best():
-    df = trials_frame(TRIALS, ["x"])
-    r = Result("exp", "max", {"x": 3}, 0.7, "c", df, "/tmp/exp", {"makespan": 2.0, "num_workers": 2})
+    r = Result.of("exp", "max", TRIALS, ["x"], "/tmp/exp", {"makespan": 2.0, "num_workers": 2})
     text = r.summary()
     assert "4 trials (2 finalized, 1 early_stopped, 1 error)" in text
     assert "Best metric (maximised): 0.7 (trial c)" in text and "x=3" in text and "/tmp/exp" in text
@@ -81,3 +80,43 @@ def test_best_trial_history_and_the_parquet_table_that_spark_sql_reads_across_ex
     assert {r["experiment"]: r["count"] for r in rows} == {"exp3": 3, "exp4": 4}
     top = table.orderBy(table.metric.desc()).first()
     assert top["metric"] == max(r.best_metric for r in results) and top["experiment_dir"] in {r.experiment_dir for r in results}
+
+
+def test_several_objectives_give_the_exact_pareto_front_and_no_single_best():
+    import itertools
+
+    import pytest
+
+    from maggy.search.objectives import NoSingleBestError, Objectives
+
+    o = Objectives.of(["acc", "ms"], ["max", "min"])
+    grid = list(itertools.product([0.5, 0.7, 0.9], [10.0, 20.0, 30.0]))
+    trials = [Trial(f"t{i}", {"x": i}, state=TrialState.FINALIZED, metric=a, values=(a, ms), start=i, end=i + 1)
+              for i, (a, ms) in enumerate(grid)]
+    trials.append(Trial("err", {"x": 99}, state=TrialState.ERROR, start=50))
+    r = Result.of("mo", o, trials, ["x"], "/tmp/mo", {})
+
+    def beaten(a, ms):
+        return any(a2 >= a and m2 <= ms and (a2, m2) != (a, ms) for a2, m2 in grid)
+    assert set(r.front_ids) == {f"t{i}" for i, v in enumerate(grid) if not beaten(*v)} == {"t6"}
+    front = r.pareto_front
+    assert list(front["trial_id"]) == ["t6"] and list(front.columns[2:5]) == ["x", "acc", "ms"]
+    assert "metric" not in r.trials.columns and r.trials["ms"].dtype == float
+    for what in ("best_params", "best_metric", "best_trial_id", "best_trial"):
+        with pytest.raises(NoSingleBestError, match=rf"result\.{what}: this experiment has 2 objectives "
+                                                    r"\(acc \(max\), ms \(min\)\).*result\.pareto_front"):
+            getattr(r, what)
+    assert "Pareto front (acc (max), ms (min)): 1 trials" in r.summary() and "acc=0.9, ms=10" in r.summary()
+    assert r.to_dict()["pareto_front"] == [{"trial_id": "t6", "params": {"x": 6}, "values": [0.9, 10.0]}]
+    assert r.to_dict()["optimization_key"] == ["acc", "ms"] and "best_params" not in r.to_dict()
+
+
+def test_a_front_of_trade_offs_in_first_objective_order_and_only_at_the_top_budget():
+    from maggy.search.objectives import Objectives
+
+    o = Objectives.of(["acc", "ms"], ["max", "min"])
+    points = [("a", 0.9, 30.0, 9), ("b", 0.8, 10.0, 9), ("c", 0.7, 20.0, 9), ("d", 0.99, 1.0, 3)]
+    trials = [Trial(t, {"x": i}, budget=b, state=TrialState.FINALIZED, metric=a, values=(a, ms), start=i, end=i + 1)
+              for i, (t, a, ms, b) in enumerate(points)]
+    r = Result.of("mo", o, trials, ["x"], "/tmp/mo", {})
+    assert r.front_ids == ("a", "b")  # d dominates them all, but only at a smaller budget

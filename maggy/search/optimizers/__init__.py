@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 from maggy.search.optimizers.asha import ASHA, Hyperband
 from maggy.search.optimizers.base import DONE, WAIT, Optimizer, Suggestion
 from maggy.search.optimizers.gp import GP
@@ -14,7 +12,7 @@ from maggy.search.optimizers.randomsearch import RandomSearch
 from maggy.search.optimizers.tpe import TPE
 
 #: Names accepted by ``HyperparameterOptConfig(optimizer=...)``; each makes the default instance.
-OPTIMIZERS: dict[str, Callable[[], Optimizer]] = {
+OPTIMIZERS: dict[str, type[Optimizer]] = {
     "randomsearch": RandomSearch,
     "gridsearch": GridSearch,
     "asha": ASHA,

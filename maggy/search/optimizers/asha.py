@@ -14,7 +14,7 @@ import math
 from typing import Any, Sequence
 
 from maggy.exceptions import InvalidParameterError
-from maggy.search.optimizers.base import DONE, WAIT, Answer, Optimizer, Suggestion
+from maggy.search.optimizers.base import DONE, WAIT, Answer, Optimizer, Score, Suggestion
 from maggy.search.optimizers.tpe import TPESampler
 from maggy.search.rungs import top_of_rung
 from maggy.trial import FrozenTrial, TrialState
@@ -27,10 +27,10 @@ class Ladder:
     def __init__(self, budgets: list[float], eta: int) -> None:
         self.budgets = budgets
         self.eta = eta
-        self.scores: list[dict[str, float]] = [{} for _ in budgets]
+        self.scores: list[dict[str, Score]] = [{} for _ in budgets]
         self.promoted: list[set[str]] = [set() for _ in budgets]
 
-    def record(self, trial_id: str, budget: float, score: float) -> None:
+    def record(self, trial_id: str, budget: float, score: Score) -> None:
         self.scores[self.budgets.index(budget)][trial_id] = score
 
     def promotable(self) -> tuple[str, int] | None:
@@ -67,6 +67,7 @@ class ASHA(Optimizer):
     """
 
     resumes_trials = True
+    multi_objective = True  # promotes by non-dominated sorting, as MO-ASHA
 
     def __init__(self, reduction_factor: int = 3, resource_min: float = 1, resource_max: float = 27,
                  sampler: str = "random", n_startup: int = 10) -> None:
@@ -134,12 +135,13 @@ class ASHA(Optimizer):
         return self.searchspace.sample(self.rng)
 
     def tell(self, trial: FrozenTrial) -> None:
-        if trial.state not in (TrialState.FINALIZED, TrialState.PAUSED) or trial.metric is None:
+        score = self.score_of(trial)
+        if trial.state not in (TrialState.FINALIZED, TrialState.PAUSED) or score is None:
             return
         ladder = self._owner.get(trial.trial_id)
         if ladder is None or trial.budget not in ladder.budgets:
             return
-        ladder.record(trial.trial_id, trial.budget, self.score(trial.metric))
+        ladder.record(trial.trial_id, trial.budget, score)
 
     def completes(self, trial: FrozenTrial) -> bool:
         return trial.budget is None or trial.budget >= self.budgets[-1]

@@ -43,6 +43,8 @@ class Suggestion:
 
 
 Answer = Union[Suggestion, Literal["wait", "done"]]
+#: A result oriented so that larger is better: one number, or one per objective.
+Score = Union[float, tuple[float, ...]]
 
 
 class Optimizer(abc.ABC):
@@ -60,26 +62,36 @@ class Optimizer(abc.ABC):
 
     #: Whether ``ask`` may continue PAUSED trials (multi-fidelity promotion).
     resumes_trials: bool = False
+    #: Whether it can optimise several objectives at once (a list of ``direction``s).
+    multi_objective: bool = False
     #: Whether each run of a trial keeps its own checkpoint directory, so that other trials can
     #: copy a run's checkpoint later (PBT); otherwise a trial has one directory.
     versions_checkpoints: bool = False
 
     searchspace: Searchspace
+    #: The direction of the (first) objective, and of every objective.
     direction: str
+    directions: tuple[Direction, ...]
     rng: np.random.Generator
     num_trials: int | None
     #: Earlier observations (params, score) given by :meth:`warm_start`.
-    prior: list[tuple[dict[str, Any], float]]
+    prior: list[tuple[dict[str, Any], Score]]
 
-    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
+    def setup(self, searchspace: Searchspace, *, direction: str | Sequence[str], seed: int | None = None,
               num_trials: int | None = None) -> None:
         """Bind the optimizer to an experiment; called once by the driver before the first ask.
 
-        ``num_trials`` is how many new trials the experiment will start; optimizers that resume
-        trials use it to know when they are done. Subclasses reset their state in :meth:`reset`.
+        ``direction`` is one direction, or a list of one per objective (the optimizer must be
+        :attr:`multi_objective`). ``num_trials`` is how many new trials the experiment will
+        start; optimizers that resume trials use it to know when they are done. Subclasses reset
+        their state in :meth:`reset`.
         """
         self.searchspace = searchspace
-        self.direction = direction
+        given = [direction] if isinstance(direction, str) else list(direction)
+        self.directions = tuple(Direction(d) for d in given)
+        if self.multi and not self.multi_objective:
+            raise ValueError(f"{type(self).__name__} optimises one objective; got directions {given}")
+        self.direction = str(self.directions[0])
         self.rng = np.random.default_rng(seed)
         self.num_trials = num_trials
         self.prior = []
@@ -131,12 +143,25 @@ class Optimizer(abc.ABC):
         """How many trials this optimizer can propose over ``searchspace``, or None if unbounded."""
         return None
 
+    @property
+    def multi(self) -> bool:
+        """Whether this experiment has several objectives."""
+        return len(self.directions) > 1
+
     def score(self, value: float) -> float:
         """``value`` oriented so that larger is better whatever the direction."""
-        return Direction(self.direction).sign * value
+        return self.directions[0].sign * value
 
-    def observations(self, trials: Sequence[FrozenTrial]) -> list[tuple[dict[str, Any], float]]:
-        """(params, score) of the warm start and of the trials that ended with a metric, scores
-        larger-is-better."""
-        return [*self.prior, *((dict(t.params), self.score(t.metric)) for t in trials
-                               if t.metric is not None and t.state in (TrialState.FINALIZED, TrialState.PAUSED))]
+    def score_of(self, trial: FrozenTrial) -> Score | None:
+        """A trial's result oriented so that larger is better: a number, or with several
+        objectives a tuple, one per objective; None when it has none."""
+        if self.multi:
+            return None if trial.values is None else tuple(d.sign * v for d, v in zip(self.directions, trial.values))
+        return None if trial.metric is None else self.score(trial.metric)
+
+    def observations(self, trials: Sequence[FrozenTrial]) -> list[tuple[dict[str, Any], Score]]:
+        """(params, score) of the warm start and of the trials that ended with a result (see
+        :meth:`score_of`)."""
+        scored = ((dict(t.params), self.score_of(t)) for t in trials
+                  if t.state in (TrialState.FINALIZED, TrialState.PAUSED))
+        return [*self.prior, *((p, s) for p, s in scored if s is not None)]

@@ -4,7 +4,8 @@ A Matern-5/2 GP (scikit-learn) models the scores of finished trials in the unit 
 (categoricals one-hot). Expected improvement is maximised over random points of the searchspace
 and perturbations of the best trials, and the best few candidates are refined with L-BFGS-B in
 their continuous coordinates. Running trials enter as "kriging believers": their predicted mean
-is added as if observed, so parallel workers spread out.
+is added as if observed, so parallel workers spread out. With several objectives each ask
+maximises a random Chebyshev scalarisation of them (ParEGO), so the asks spread along the front.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from maggy.search.optimizers.base import Answer, Optimizer, Suggestion
 from maggy.search.optimizers.encoding import VectorEncoder
+from maggy.search.pareto import chebyshev
 from maggy.trial import FrozenTrial
 from maggy.validation import check_int, check_number
 
@@ -48,6 +50,8 @@ class GP(Optimizer):
         self.xi = check_number("xi", xi, low=0)
         self._done: list[FrozenTrial] = []
 
+    multi_objective = True
+
     def reset(self) -> None:
         self.encoder = VectorEncoder(self.searchspace)
         self._done = []
@@ -65,7 +69,9 @@ class GP(Optimizer):
         if len(obs) < startup:
             return Suggestion(self.searchspace.sample(self.rng))
         x = np.array([self.encoder.encode(p) for p, _ in obs])
-        y = np.array([s for _, s in obs])
+        y = np.array([s for _, s in obs], dtype=float)
+        if y.ndim == 2:  # several objectives: this ask's random trade-off between them
+            y = chebyshev(y, self.rng.dirichlet(np.ones(y.shape[1])))
         gp = self._fit(x, y, optimize=True)
         if pending:
             xp = np.array([self.encoder.encode(dict(t.params)) for t in pending])

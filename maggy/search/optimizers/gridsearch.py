@@ -22,6 +22,8 @@ class GridSearch(Optimizer):
     'done'
     """
 
+    multi_objective = True  # its points do not depend on the results
+
     def __init__(self, resolution: int | Mapping[str, int] = 5) -> None:
         if not isinstance(resolution, Mapping):
             check_int("resolution", resolution, low=1)

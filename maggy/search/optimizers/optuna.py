@@ -19,7 +19,11 @@ class OptunaSampler(Optimizer):
 
     The sampler brings its own seed; maggy's ``seed`` is not passed on. Running trials are
     reported to Optuna as running, so samplers that handle them (TPE's ``constant_liar``) can.
+    Several objectives go to a multi-objective study, for the samplers that handle them
+    (``NSGAIISampler``, ``TPESampler``, ...).
     """
+
+    multi_objective = True
 
     def __init__(self, sampler: Any) -> None:
         try:
@@ -36,8 +40,8 @@ class OptunaSampler(Optimizer):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.study = optuna.create_study(sampler=self.sampler,
-                                         direction="maximize" if Direction(self.direction) is Direction.MAX else "minimize")
+        self.study = optuna.create_study(sampler=self.sampler, directions=[
+            "maximize" if d is Direction.MAX else "minimize" for d in self.directions])
         self.distributions = {hp.name: self._distribution(hp) for hp in self.searchspace}
         self._asked: dict[str, Any] = {}  # maggy trial id -> Optuna trial
 
@@ -61,8 +65,9 @@ class OptunaSampler(Optimizer):
 
         super().warm_start(observations)
         sign = Direction(self.direction).sign
-        for params, score in self.prior:
-            self.study.add_trial(create_trial(params=params, distributions=self.distributions, value=sign * score))
+        for params, score in self.prior:  # one objective: a warm start with several is refused at the door
+            self.study.add_trial(create_trial(params=params, distributions=self.distributions,
+                                              value=sign * float(score)))  # type: ignore[arg-type]
 
     def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         ot = self.study.ask(self.distributions)
@@ -88,7 +93,9 @@ class OptunaSampler(Optimizer):
         ot = self._asked.pop(trial.trial_id, None)
         if ot is None:
             return
-        if trial.state is TrialState.FINALIZED and trial.metric is not None:
+        if trial.state is TrialState.FINALIZED and self.multi and trial.values is not None:
+            self.study.tell(ot, list(trial.values))
+        elif trial.state is TrialState.FINALIZED and not self.multi and trial.metric is not None:
             self.study.tell(ot, trial.metric)
         elif trial.state is TrialState.EARLY_STOPPED:
             self.study.tell(ot, state=OptunaState.PRUNED)

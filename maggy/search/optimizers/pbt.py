@@ -86,7 +86,7 @@ class PBT(Optimizer):
         budgets = [min(self.interval * (k + 1), self.resource_max) for k in range(count)]
         self.budgets = [int(b) if as_int else b for b in budgets]
 
-    def setup(self, searchspace: Searchspace, *, direction: str, seed: int | None = None,
+    def setup(self, searchspace: Searchspace, *, direction: str | Sequence[str], seed: int | None = None,
               num_trials: int | None = None) -> None:
         unknown = sorted(set(self.mutations or {}) - set(searchspace.names))
         if unknown:

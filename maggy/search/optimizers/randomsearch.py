@@ -18,5 +18,7 @@ class RandomSearch(Optimizer):
     True
     """
 
+    multi_objective = True  # its points do not depend on the results
+
     def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         return Suggestion(self.searchspace.sample(self.rng))

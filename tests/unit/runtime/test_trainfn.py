@@ -58,3 +58,14 @@ def test_parse_return_rejects_with_what_and_what_is_expected(value, fragment):
     with pytest.raises(TypeError) as err:
         parse_return(value, "metric")
     assert fragment in str(err.value) and "must return a number or a dict with the key 'metric'" in str(err.value)
+
+
+def test_several_objectives_each_must_be_a_finite_number():
+    keys = ["acc", "ms"]
+    assert parse_return({"acc": np.float32(0.5), "ms": 3, "note": "x"}, keys) == (0.5, {"note": "x", "ms": 3.0})
+    for value, fragment in [({"acc": 0.5}, "with keys ['acc']"), (0.5, "returned float 0.5"),
+                            ({"acc": 0.5, "ms": "fast"}, "whose 'ms' is str"), ({"acc": 0.5, "ms": float("inf")}, "'ms' is inf")]:
+        with pytest.raises(TypeError) as err:
+            parse_return(value, keys)
+        assert "must return a dict with a number for each of the keys ['acc', 'ms']" in str(err.value)
+        assert fragment in str(err.value)

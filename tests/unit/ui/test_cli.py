@@ -36,3 +36,35 @@ def test_show_prints_the_summary_and_writes_the_plots(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "maggy", "show", str(tmp_path / "nothing")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "No maggy journal" in missing.stderr
+
+
+def test_show_lists_the_trials_of_several_objectives_by_pareto_front_then_the_first_objective(tmp_path, capsys):
+    from maggy.ui.cli import main
+
+    #: x -> (accuracy, milliseconds); x=0.7 fails. Fronts: 0.2, 0.4, 0.1 | 0.3, 0.5 | 0.6.
+    values = {0.1: (0.5, 5.0), 0.2: (0.9, 30.0), 0.3: (0.85, 40.0), 0.4: (0.7, 10.0), 0.5: (0.6, 20.0),
+              0.6: (0.55, 50.0)}
+
+    def train(x):
+        if x not in values:
+            raise ValueError("boom")
+        return {"acc": values[x][0], "ms": values[x][1]}
+
+    config = HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=7, name="mo",
+                                     optimization_key=["acc", "ms"], direction=["max", "min"],
+                                     points_to_evaluate=[{"x": x} for x in [*values, 0.7]],
+                                     experiment_dir=str(tmp_path / "exp"))
+    experiment.lagom(train, config, backend=ThreadBackend(), verbose=False)
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "exp" / "mo"), "--plots", str(tmp_path / "pics")]) == 0
+    out = capsys.readouterr().out
+    table = out.split("First 7 of 7 trials by Pareto front (0: on the front):\n", 1)[1].split("\n\nPlots:", 1)[0]
+    header, *rows = table.splitlines()
+    assert header.split() == ["trial_id", "state", "x", "acc", "ms", "front", "steps", "duration"]
+    assert [tuple(row.split()[2:6]) for row in rows] == [
+        ("0.2", "0.90", "30.0", "0"), ("0.4", "0.70", "10.0", "0"), ("0.1", "0.50", "5.0", "0"),
+        ("0.3", "0.85", "40.0", "1"), ("0.5", "0.60", "20.0", "1"), ("0.6", "0.55", "50.0", "2"),
+        ("0.7", "NaN", "NaN", "<NA>")]
+    assert rows[-1].split()[1] == "ERROR" and "Pareto front (acc (max), ms (min)): 3 trials" in out
+    assert sorted(os.listdir(tmp_path / "pics")) == ["parallel_coordinates.html", "pareto_front.html", "plotly.min.js",
+                                                    "report.html", "timeline.html"]

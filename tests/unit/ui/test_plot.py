@@ -103,3 +103,92 @@ def test_timeline_has_a_row_per_worker_and_a_bar_per_run_coloured_by_its_end():
     assert bars == [("worker 0", 1000.0, "error"), ("worker 0", 2000.0, "paused"),
                     ("worker 1", 1000.0, "early stopped"), ("worker 1", 4000.0, "finalized")]
     assert list(fig.layout.yaxis.categoryarray) == ["worker 0", "worker 1"] and "50% busy" in fig.layout.title.text
+
+
+#: Each trial's (accuracy, milliseconds, megabytes), in the order they end: accuracy is maximised, the
+#: others minimised. On accuracy and milliseconds alone the front is t3, t0, t1, t4 (t2 and t5 are beaten).
+MULTI = [(0.9, 30.0, 4.0), (0.8, 10.0, 9.0), (0.7, 20.0, 1.0), (0.95, 40.0, 8.0), (0.6, 5.0, 7.0), (0.85, 35.0, 6.0)]
+
+
+def make_multi_result(objectives=2):
+    from maggy.search.objectives import Objectives
+
+    keys, directions = ["acc", "ms", "mb"][:objectives], ["max", "min", "min"][:objectives]
+    trials = [Trial(f"t{i}", {"x": i / 10, "opt": ["sgd", "adam"][i % 2]}, state=TrialState.FINALIZED, metric=v[0],
+                    values=v[:objectives], start=i, end=i + 1, number=i + 1, history=[(0, v[0] / 2), (1, v[0])])
+              for i, v in enumerate(MULTI)]
+    trials.append(Trial("t6", {"x": 0.6, "opt": "sgd"}, state=TrialState.ERROR, start=6, end=7, number=7,
+                        error={"type": "ValueError", "message": "boom"}))
+    return Result.of("mo", Objectives.of(keys, directions), trials, ["x", "opt"], "/tmp/mo", {})
+
+
+def test_pareto_front_of_two_objectives_joins_the_front_by_a_step_line_and_greys_the_rest():
+    result = make_multi_result()
+    assert result.front_ids == ("t3", "t0", "t1", "t4")
+    fig = plot.pareto_front(result)
+    others, front = fig.data
+    assert (others.name, front.name) == ("other trials", "Pareto front")
+    assert list(front.x) == [0.95, 0.9, 0.8, 0.6] and list(front.y) == [40.0, 30.0, 10.0, 5.0]
+    assert front.mode == "lines+markers" and front.line.shape == "hv"  # a staircase: along x, then y
+    assert list(others.x) == [0.7, 0.85] and list(others.y) == [20.0, 35.0] and others.mode == "markers"
+    assert others.marker.color == "#b0b0b0" and front.marker.color != others.marker.color
+    assert list(front.text) == ["mo-4<br>x=0.3, opt=adam", "mo-1<br>x=0, opt=sgd", "mo-2<br>x=0.1, opt=adam",
+                                "mo-5<br>x=0.4, opt=sgd"]
+    assert (fig.layout.xaxis.title.text, fig.layout.yaxis.title.text) == ("acc (max)", "ms (min)")
+    swapped = plot.pareto_front(result, keys=["ms", "acc"]).data[1]  # the front best first by the x axis
+    assert list(swapped.x) == [5.0, 10.0, 30.0, 40.0] and list(swapped.y) == [0.6, 0.8, 0.9, 0.95]
+
+
+def test_pareto_front_of_three_objectives_is_a_3d_scatter_and_keys_pick_two():
+    result = make_multi_result(3)
+    assert result.front_ids == ("t3", "t0", "t1", "t2", "t4")  # t2 is best on megabytes
+    fig = plot.pareto_front(result)
+    assert [(t.type, t.name) for t in fig.data] == [("scatter3d", "other trials"), ("scatter3d", "Pareto front")]
+    others, front = fig.data
+    assert list(others.x) == [0.85] and list(zip(front.x, front.y, front.z)) == [
+        (0.95, 40.0, 8.0), (0.9, 30.0, 4.0), (0.8, 10.0, 9.0), (0.7, 20.0, 1.0), (0.6, 5.0, 7.0)]
+    scene = fig.layout.scene
+    assert [scene.xaxis.title.text, scene.yaxis.title.text, scene.zaxis.title.text] == ["acc (max)", "ms (min)",
+                                                                                        "mb (min)"]
+    flat = plot.pareto_front(result, keys=["acc", "ms"])
+    assert [t.type for t in flat.data] == ["scatter", "scatter"] and list(flat.data[1].x) == [0.95, 0.9, 0.8, 0.7, 0.6]
+    assert flat.data[1].mode == "markers"  # the front of three objectives is no staircase on two of them
+    assert flat.layout.title.text == "Pareto front: mo (acc, ms of 3 objectives)"
+
+
+def test_pareto_front_says_what_is_wrong_with_one_objective_or_bad_keys():
+    with pytest.raises(ValueError, match="^pareto_front needs several objectives; this result optimised one: use "
+                                         "optimization_history$"):
+        plot.pareto_front(make_result())
+    result = make_multi_result(3)
+    with pytest.raises(ValueError, match=r"\['loss'\] are not objectives"):
+        plot.pareto_front(result, keys=["acc", "loss"])
+    for keys in (["acc"], ["acc", "acc"]):
+        with pytest.raises(ValueError, match=r"2 or 3 distinct objectives of acc \(max\), ms \(min\), mb \(min\)"):
+            plot.pareto_front(result, keys=keys)
+
+
+def test_the_other_plots_draw_the_first_objective_of_several():
+    result = make_multi_result()
+    history = plot.optimization_history(result)  # no best trial to mark: there is none
+    assert [t.name for t in history.data] == ["trial", "best so far"]
+    assert list(history.data[0].y) == [v[0] for v in MULTI] and list(history.data[1].y) == [0.9, 0.9, 0.9, 0.95, 0.95,
+                                                                                           0.95]
+    assert history.layout.yaxis.title.text == "acc (maximised)"
+    (lines,) = plot.parallel_coordinates(result).data
+    assert [d.label for d in lines.dimensions] == ["x", "opt", "acc", "ms"]
+    assert list(lines.line.color) == [v[0] for v in MULTI] and lines.line.colorbar.title.text == "acc (max)"
+    assert plot.learning_curves(result).layout.yaxis.title.text == "acc"
+    (imp,) = plot.importance(result).data  # of the first objective
+    assert sorted(imp.y) == ["opt", "x"] and sum(imp.x) == pytest.approx(1.0)
+
+
+def test_the_report_of_several_objectives_opens_with_the_pareto_front(tmp_path):
+    result = make_multi_result()
+    assert list(plot.figures(result)) == ["pareto_front", "parallel_coordinates", "learning_curves"]
+    paths = plot.save(result, str(tmp_path / "out"))
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["report.html", "pareto_front.html", "parallel_coordinates.html",
+                                                    "learning_curves.html"]
+    page = open(paths[0], encoding="utf-8").read()
+    assert page.count('class="plotly-graph-div"') == 3 and "Pareto front (acc (max), ms (min)): 4 trials" in page
+    assert page.index('id="maggy-pareto_front"') < page.index('id="maggy-parallel_coordinates"')

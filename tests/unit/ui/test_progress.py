@@ -83,3 +83,62 @@ def test_the_eta_counts_from_the_first_trial_not_from_the_executors_start_up(mon
     text = progress.text(progress.counts())
     # two trials in 10 s of trials: two more take 10 s (from lagom's start it would say 110 s)
     assert "2/4 [01:50<00:10," in text, text
+
+
+def multi_info(total):
+    return ExperimentInfo("exp", "/d", {"direction": ["max", "min"], "optimization_key": ["acc", "ms"]}, total, 2)
+
+
+def test_several_objectives_show_the_size_of_the_pareto_front(capsys):
+    progress = Progress("exp", verbose=True, min_interval=0.0)
+    progress.on_experiment_start(multi_info(5))
+    trials = [Trial.create({"x": i}) for i in range(5)]
+    for n, t in enumerate(trials, 1):
+        t.update(number=n)
+        t.transition(TrialState.RUNNING)
+        progress.on_trial_change(t.view())
+    assert progress.counts().front is None and "failed, front -" in progress.text(progress.counts())
+    # (0.9, 30) and (0.8, 10) are on the front; (0.7, 20) is beaten by (0.8, 10); the error has no values
+    for t, values in zip(trials, [(0.9, 30.0), (0.8, 10.0), (0.7, 20.0), None]):
+        t.update(metric=None if values is None else values[0], values=values)
+        t.transition(TrialState.FINALIZED if values else TrialState.ERROR)
+        progress.on_trial_change(t.view())
+    c = progress.counts()
+    assert (c.done, c.running, c.failed, c.best, c.front) == (4, 1, 1, None, 2)
+    progress.on_step_end()
+    line = capsys.readouterr().err
+    assert "1 running, 0 early-stopped, 1 failed, front 2" in line and "best" not in line
+
+
+def test_the_front_is_kept_as_trials_end_and_leave(monkeypatch):
+    import numpy as np
+
+    import maggy.ui.progress
+    from maggy.search.pareto import pareto_mask
+
+    examined = []
+    real = maggy.ui.progress.pareto_front
+    monkeypatch.setattr(maggy.ui.progress, "pareto_front", lambda ts, o: examined.append(len(ts := list(ts))) or real(ts, o))
+    progress = Progress("exp", verbose=False)
+    progress.on_experiment_start(multi_info(600))
+    rng = np.random.default_rng(0)
+    trials = []
+
+    def front():  # the trials of the top budget that no other beats on both (accuracy up, milliseconds down)
+        top = [x for x in trials if x.state in (TrialState.FINALIZED, TrialState.PAUSED) and x.budget == 3]
+        return [x for x, keep in zip(top, pareto_mask([(x.values[0], -x.values[1]) for x in top])) if keep]
+
+    for i in range(600):
+        t = Trial.create({"x": i}, budget=1 if i % 3 else 3)
+        t.transition(TrialState.RUNNING)
+        acc, ms = rng.random(2)
+        t.update(metric=float(acc), values=(float(acc), float(ms)))
+        t.transition(TrialState.PAUSED if i % 2 else TrialState.FINALIZED)
+        progress.on_trial_change(t.view())
+        trials.append(t)
+        if i % 100 == 99:  # ASHA-like: paused trials of the front are promoted; they leave until they end again
+            for p in [x for x in front() if x.state is TrialState.PAUSED]:
+                p.transition(TrialState.PENDING)
+                progress.on_trial_change(p.view())
+        assert progress.counts().front == len(front())
+    assert sum(examined) < 10 * 600  # a few trials per refresh, not all of them
