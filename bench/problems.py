@@ -106,3 +106,55 @@ def lr_schedule_model(params: dict[str, Any], budget: float | None, trial_id: st
 
 
 LR_SCHEDULE_SPACE = Searchspace(lr=("DOUBLE", [1e-3, 0.5], "log"))
+
+
+# ---- several objectives -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MultiProblem:
+    """Several objectives, all minimised: ``objective`` returns a tuple of one value per
+    objective. ``reference`` is the hypervolume's reference point (points beyond it on any
+    objective add nothing)."""
+
+    name: str
+    searchspace: Searchspace
+    objective: Callable[[dict[str, Any]], tuple[float, ...]]
+    reference: tuple[float, ...]
+
+
+def _unit_cube(n: int) -> Searchspace:
+    return Searchspace(**{f"x{i}": ("DOUBLE", [0.0, 1.0]) for i in range(1, n + 1)})
+
+
+def _vector(p: dict[str, Any]) -> np.ndarray:
+    return np.array([p[f"x{i}"] for i in range(1, len(p) + 1)], dtype=float)
+
+
+def zdt1(p: dict[str, Any]) -> tuple[float, float]:
+    """ZDT1 (Zitzler, Deb and Thiele, 2000): a convex front, f2 = 1 - sqrt(f1) where x2..xn = 0."""
+    x = _vector(p)
+    f1 = float(x[0])
+    g = 1.0 + 9.0 * float(x[1:].sum()) / (len(x) - 1)
+    return f1, g * (1.0 - math.sqrt(f1 / g))
+
+
+def zdt2(p: dict[str, Any]) -> tuple[float, float]:
+    """ZDT2: a concave front, f2 = 1 - f1^2 where x2..xn = 0."""
+    x = _vector(p)
+    f1 = float(x[0])
+    g = 1.0 + 9.0 * float(x[1:].sum()) / (len(x) - 1)
+    return f1, g * (1.0 - (f1 / g) ** 2)
+
+
+def dtlz2(p: dict[str, Any]) -> tuple[float, float, float]:
+    """DTLZ2 with three objectives (Deb et al., 2002): the front is the positive eighth of the unit
+    sphere, where the last k = n - 2 coordinates are 0.5."""
+    x = _vector(p)
+    g = float(((x[2:] - 0.5) ** 2).sum())
+    a, b = x[0] * math.pi / 2, x[1] * math.pi / 2
+    return ((1 + g) * math.cos(a) * math.cos(b), (1 + g) * math.cos(a) * math.sin(b), (1 + g) * math.sin(a))
+
+
+ZDT1 = MultiProblem("zdt1", _unit_cube(10), zdt1, (1.1, 1.1))
+ZDT2 = MultiProblem("zdt2", _unit_cube(10), zdt2, (1.1, 1.1))
+DTLZ2 = MultiProblem("dtlz2", _unit_cube(7), dtlz2, (1.1, 1.1, 1.1))

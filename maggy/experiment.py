@@ -26,7 +26,7 @@ from maggy.store.journal import Journal
 from maggy.store.lease import Lease
 from maggy.store.replay import find_previous, load_result
 from maggy.store.resume import check_same, differences
-from maggy.store.storage import storage_for
+from maggy.store.storage import as_given, storage_for
 from maggy.store.warmstart import warm_observations
 from maggy.ui.progress import Progress
 
@@ -127,11 +127,11 @@ def _check_gangs(config: HyperparameterOptConfig, runner: Backend) -> None:
 class StoredExperiment:
     """A finished experiment asked for again with no more trials: its stored result, nothing run."""
 
-    def __init__(self, exp_dir: str) -> None:
-        self.exp_dir = exp_dir
+    def __init__(self, exp_dir: str, given: str | None) -> None:
+        self.exp_dir, self.given = exp_dir, given
 
     def run(self) -> Result:
-        return load_result(self.exp_dir)
+        return dataclasses.replace(load_result(self.exp_dir), experiment_dir=as_given(self.exp_dir, self.given))
 
 
 def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | None = None, *,
@@ -206,7 +206,7 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
                 f"Experiment '{config.name}' already finished in {previous.exp_dir} ({previous.ended} trials): "
                 "returning its stored result, nothing ran. Pass resume=False to run it again as a new "
                 f"experiment, or num_trials > {previous.total} to add trials to it.", MaggyWarning, stacklevel=3)
-            return StoredExperiment(previous.exp_dir)
+            return StoredExperiment(previous.exp_dir, config.experiment_dir)
     uri = configured_uri(config.tracking_uri)
     if config.register_model and not uri:
         raise InvalidParameterError(

@@ -51,7 +51,7 @@ from maggy.runtime.worker import WorkerSpec
 from maggy.search.optimizers.base import DONE, WAIT
 from maggy.store.events import Outcome
 from maggy.store.replay import ExperimentLog
-from maggy.store.storage import Storage
+from maggy.store.storage import Storage, as_given
 from maggy.trial import Trial, TrialState, error_record
 
 log = logging.getLogger(__name__)
@@ -484,6 +484,6 @@ class Driver:
             stats["handoff_p50_ms"] = 1000 * statistics.median(handoffs)
             stats["handoff_p99_ms"] = 1000 * handoffs[min(len(handoffs) - 1, int(0.99 * len(handoffs)))]
         return Result.of(self.config.name, self.objectives, self.sched.trials.values(),
-                         list(self.config.searchspace.names), self.exp_dir, stats,
+                         list(self.config.searchspace.names), as_given(self.exp_dir, self.config.experiment_dir), stats,
                          versioned_checkpoints=self.sched.optimizer.versions_checkpoints,
                          log_scale=[hp.name for hp in self.config.searchspace if hp.log])

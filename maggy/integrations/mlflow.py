@@ -117,9 +117,11 @@ class MlflowTracker(Callback):
             else:
                 reopen = False
                 exp = self._client.get_experiment_by_name(self.experiment_name)
-                exp_id = exp.experiment_id if exp else self._client.create_experiment(self.experiment_name)
-                parent_id = self._client.create_run(exp_id, run_name=params.get("name"),
-                                                    tags={"maggy.role": "experiment"}).info.run_id
+                exp_id = exp.experiment_id if exp else self._client.create_experiment(self.experiment_name, tags=_KIND)
+                if exp is not None and _KIND_TAG not in exp.tags:  # one MLflow made, or an older maggy
+                    self._client.set_experiment_tag(exp_id, _KIND_TAG, _KIND[_KIND_TAG])
+                parent_id = self._client.create_run(exp_id, run_name=params.get("name"), tags={
+                    "maggy.role": "experiment", "mlflow.note.content": describe(params)}).info.run_id
         self.experiment_id, self.parent_run_id = exp_id, parent_id
         if not reopen:  # MLflow params are immutable: a re-opened run keeps its first ones; unset ones are left out
             given = {k: v for k, v in params.items() if v is not None}
@@ -350,6 +352,35 @@ class MlflowTracker(Callback):
             self.delivered += 1
             with self._wake:
                 self._queue.popleft()
+
+
+#: MLflow 3's UI files an experiment of no kind under its GenAI views ("Evaluations"): a tuning
+#: experiment is model development, where the runs table, metrics and charts are.
+_KIND_TAG = "mlflow.experimentKind"
+_KIND = {_KIND_TAG: "custom_model_development"}
+
+
+def describe(params: Mapping[str, Any]) -> str:
+    """The parent run's description (MLflow's note, shown on the run's page): what was tuned, how.
+
+    >>> print(describe({"name": "mnist", "optimizer": "tpe", "num_trials": 20, "optimization_key": "acc",
+    ...                 "direction": "max", "searchspace": {"lr": {"type": "DOUBLE", "values": [0.001, 0.1], "log": True}},
+    ...                 "description": "lr sweep"}))
+    maggy experiment 'mnist': lr sweep
+    <BLANKLINE>
+    - optimizer: tpe, 20 trials
+    - objective: acc (max)
+    - searchspace: lr DOUBLE [0.001, 0.1] log
+    """
+    keys, directions = params.get("optimization_key", "metric"), params.get("direction", "max")
+    objectives = ", ".join(f"{k} ({d})" for k, d in zip(*(([keys], [directions]) if isinstance(keys, str)
+                                                          else (keys, directions))))
+    space = "; ".join(f"{n} {hp.get('type')} {hp.get('values')}" + (" log" if hp.get("log") else "")
+                      for n, hp in params.get("searchspace", {}).items())
+    trials = f", {params['num_trials']} trials" if params.get("num_trials") else ""
+    head = f"maggy experiment '{params.get('name')}'" + (f": {params['description']}" if params.get("description") else "")
+    return "\n".join([head, "", f"- optimizer: {params.get('optimizer')}{trials}",
+                      f"- objective{'s' if not isinstance(keys, str) else ''}: {objectives}", f"- searchspace: {space}"])
 
 
 def _flat(params: Mapping[str, Any]) -> dict[str, str]:

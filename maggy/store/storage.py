@@ -248,6 +248,20 @@ class HdfsStorage(Storage):
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
+def as_given(path: str, given: str | None) -> str:
+    """``path``, under the directory the user gave (``given``), in the user's own form: an
+    ``hdfs://`` directory stays ``hdfs://`` in what the user reads (internally, and in
+    ``webhdfs://`` directories, paths are ``webhdfs://``); other paths are returned as they are.
+
+    >>> as_given("/data/exp/mnist/run-1", "/data/exp")
+    '/data/exp/mnist/run-1'
+    """
+    if not given or not given.lower().startswith("hdfs://"):
+        return path
+    root = storage_for(given).normalize(given)
+    return given.rstrip("/") + path[len(root.rstrip("/")):] if path.startswith(root) else path
+
+
 def storage_for(path: str) -> Storage:
     """The storage that serves ``path``; raises InvalidParameterError for unsupported schemes."""
     match = _URL.match(path)

@@ -148,3 +148,18 @@ def test_one_metric_column_sorts_every_run_the_best_run_is_marked_and_unset_sett
     params = parent.data.params
     assert "tracking_uri" not in params and "target" not in params and "None" not in params.values()
     assert params["optimization_key"] == "acc" and params["num_trials"] == "3"
+
+
+def test_the_experiment_opens_as_model_development_and_the_parent_run_describes_the_search(tmp_path, tracking_uri):
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    older = client.create_experiment("described-older")  # made before, with no kind: tagged when maggy uses it
+    for name in ("described", "described-older"):
+        result = experiment.lagom(lambda x: x, config(tmp_path, name, optimizer="tpe", description="a sweep"),
+                                  backend=ThreadBackend(2), verbose=False)
+        exp = client.get_experiment(result.stats["tracking"]["experiment_id"])
+        assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+        (parent,), _ = runs_of(client, result)
+        assert parent.data.tags["mlflow.note.content"] == (
+            f"maggy experiment '{name}': a sweep\n\n- optimizer: tpe, 3 trials\n- objective: metric (max)\n"
+            "- searchspace: x DOUBLE [0.0, 1.0]")
+    assert exp.experiment_id == older

@@ -48,9 +48,9 @@ def test_the_trials_ran_on_the_standalone_cluster(submitted, platform, hdfs):
     assert len(ran) == 4 and set(ran) <= workers <= spark_executors, (ran, workers, spark_executors)
 
 
-def test_spark_submit_exits_0_with_results_on_hdfs(submitted, hdfs):
+def test_spark_submit_exits_0_with_results_on_hdfs(submitted, hdfs, platform):
     exp = submitted["experiment_dir"]
-    assert exp.startswith("webhdfs://")
+    assert exp.startswith(platform["HDFS_URI"] + "/scheduled/")  # as the user gave it, not maggy's webhdfs:// form
     assert {"journal.jsonl", "result.json"} <= set(hdfs.listdir(exp))
     saved = json.loads(hdfs.read_text(hdfs.join(exp, "result.json")))
     assert saved["outcome"] == "finished" and len(saved["trials"]) == 4

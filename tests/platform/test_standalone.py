@@ -32,7 +32,7 @@ def test_asha_on_standalone_with_hdfs_checkpoints(platform, hdfs, tmp_path):
     # promoted trials found their checkpoints on HDFS: every epoch ran once
     assert all(t["epochs_run"] == t["budget"] == t["steps"] for t in trials)
     exp = res["experiment_dir"]
-    assert exp.startswith("webhdfs://")
+    assert exp.startswith(platform["HDFS_URI"] + "/experiments/")  # as the user gave it
     files = hdfs.listdir(exp)
     assert {"journal.jsonl", "result.json", "trials"} <= set(files)
     assert json.loads(hdfs.read_text(hdfs.join(exp, "result.json")))["outcome"] == "finished"
