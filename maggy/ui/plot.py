@@ -135,8 +135,9 @@ def parallel_coordinates(result: Result) -> go.Figure:
 
 
 def learning_curves(result: Result) -> go.Figure:
-    """The metric per step of every trial: dashed where a trial was stopped early, with a
-    marker where a multi-fidelity trial was promoted (a run at a larger budget began)."""
+    """The metric per step of every trial, coloured by how it ended (dashed where it was stopped
+    early), named by its number and parameters, with a marker where a multi-fidelity trial was
+    promoted (a run at a larger budget began)."""
     go = _go()
     fig = go.Figure()
     for t in result.views:
@@ -145,8 +146,11 @@ def learning_curves(result: Result) -> go.Figure:
         steps, values = zip(*t.history)
         stopped = t.state is TrialState.EARLY_STOPPED
         name = _label(result, t.number)
-        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=name, legendgroup=t.state.value,
-                                 line={"dash": "dash" if stopped else "solid"},
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{name} ({params})"[:80],
+                                 legendgroup=t.state.value,
+                                 line={"dash": "dash" if stopped else "solid",
+                                       "color": STATE_COLORS.get(t.state.value, "#7f7f7f")},
                                  hovertext=f"{name} ({t.trial_id}) {t.state.value}"))
         ends = [t.history[n - 1] for n in t.rung_steps[:-1] if 0 < n <= len(t.history)]
         if ends:  # each completed run below the last: the trial went on from there

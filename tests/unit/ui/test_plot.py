@@ -47,6 +47,9 @@ def test_learning_curves_mark_stopped_and_promoted_trials():
     curves = [t for t in fig.data if t.mode == "lines"]
     assert len(curves) == 12
     assert sum(t.line.dash == "dash" for t in curves) == 4  # the early-stopped ones
+    assert {t.line.color for t in curves if t.line.dash == "dash"} == {plot.STATE_COLORS["EARLY_STOPPED"]}
+    assert {t.line.color for t in curves if t.line.dash != "dash"} == {plot.STATE_COLORS["FINALIZED"]}
+    assert curves[1].name == "pics-2 (lr=0.25, opt=adam)"  # its number and its parameters
     promoted = [t for t in fig.data if t.mode == "markers"]
     assert len(promoted) == 8 and all(list(t.x) == [2] for t in promoted)  # each left rung 3 after step 2
 
