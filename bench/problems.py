@@ -120,6 +120,8 @@ class MultiProblem:
     searchspace: Searchspace
     objective: Callable[[dict[str, Any]], tuple[float, ...]]
     reference: tuple[float, ...]
+    #: the hypervolume (below ``reference``) of the whole Pareto front: what a perfect run reaches
+    front_volume: float
 
 
 def _unit_cube(n: int) -> Searchspace:
@@ -155,6 +157,8 @@ def dtlz2(p: dict[str, Any]) -> tuple[float, float, float]:
     return ((1 + g) * math.cos(a) * math.cos(b), (1 + g) * math.cos(a) * math.sin(b), (1 + g) * math.sin(a))
 
 
-ZDT1 = MultiProblem("zdt1", _unit_cube(10), zdt1, (1.1, 1.1))
-ZDT2 = MultiProblem("zdt2", _unit_cube(10), zdt2, (1.1, 1.1))
-DTLZ2 = MultiProblem("dtlz2", _unit_cube(7), dtlz2, (1.1, 1.1, 1.1))
+# the fronts' hypervolumes: the reference box less what lies under the front (1/3 for ZDT1, 2/3
+# for ZDT2, an eighth of the unit ball for DTLZ2)
+ZDT1 = MultiProblem("zdt1", _unit_cube(10), zdt1, (1.1, 1.1), 1.1 ** 2 - 1 / 3)
+ZDT2 = MultiProblem("zdt2", _unit_cube(10), zdt2, (1.1, 1.1), 1.1 ** 2 - 2 / 3)
+DTLZ2 = MultiProblem("dtlz2", _unit_cube(7), dtlz2, (1.1, 1.1, 1.1), 1.1 ** 3 - math.pi / 6)

@@ -47,6 +47,8 @@ class ExperimentInfo:
     fingerprint: str | None = None
     #: Whether each run of a trial keeps a checkpoint directory of its own (PBT).
     versioned_checkpoints: bool = False
+    #: Where the driver listens for its workers (``host:port``).
+    rpc_address: str | None = None
 
 
 class Callback:

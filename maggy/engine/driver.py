@@ -157,7 +157,7 @@ class Driver:
                 self.config.name, self.exp_dir, self.config.to_dict(), self.total, self.num_workers,
                 tuple(t.view() for t in self.sched.trials.values()), self.resumes,
                 None if self.tracking is None else dataclasses.asdict(self.tracking), self.fingerprint,
-                self.sched.optimizer.versions_checkpoints))
+                self.sched.optimizer.versions_checkpoints, self.rpc["advertised"]))
             self.sched.prepare()
             self._flush()
             self.backend.start(spec, self.num_workers, self.config.name)
