@@ -6,12 +6,14 @@ import dataclasses
 import datetime
 import difflib
 import importlib.util
+import inspect
 import secrets
 import warnings
 from typing import Any, Callable, Sequence
 
 import cloudpickle
 
+from maggy.ablation import AblationStudy
 from maggy.callbacks import Callback
 from maggy.config import HyperparameterOptConfig, too_few_workers
 from maggy.engine.backends import Backend, make_backend
@@ -35,7 +37,7 @@ DEFAULT_ROOT = "maggy_experiments"
 LARGE_TRAIN_FN = 4 * 2**20
 
 
-def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | None = None, *,
+def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | AblationStudy | None = None, *,
           backend: str | Backend = "spark", verbose: bool = True,
           callbacks: Sequence[Callback] = (), **settings: Any) -> Result:
     """Tune ``train_fn`` over a searchspace and return the :class:`~maggy.result.Result`.
@@ -43,7 +45,9 @@ def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | No
     Args:
         train_fn: called as ``train_fn(**params)``, plus ``reporter=`` and ``budget=`` when its
             signature names them; returns a number or a dict holding ``optimization_key``.
-        config: a :class:`HyperparameterOptConfig`, or a :class:`Searchspace` for the defaults.
+        config: a :class:`HyperparameterOptConfig`, a :class:`Searchspace` for the defaults, or
+            an :class:`~maggy.ablation.AblationStudy` (one trial per feature or component left
+            out, and the base trial; ``train_fn`` takes ``ablation``).
         settings: fields of :class:`HyperparameterOptConfig` (``num_trials=20``,
             ``optimizer="tpe"``, ``searchspace=`` ...): they build the config with the
             searchspace, or replace those fields of the config given.
@@ -60,7 +64,31 @@ def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | No
     return build_driver(train_fn, config, backend=backend, verbose=verbose, callbacks=callbacks, **settings).run()
 
 
-def _config(config: HyperparameterOptConfig | Searchspace | None, settings: dict[str, Any]) -> HyperparameterOptConfig:
+def _check_ablation_fn(train_fn: Callable) -> None:
+    """An ablation study's ``train_fn`` takes ``ablation``: what its trial leaves out."""
+    try:
+        takes = "ablation" in inspect.signature(train_fn).parameters
+    except (TypeError, ValueError):
+        return  # inspect_train_fn says why
+    if not takes:
+        raise InvalidParameterError(
+            "An ablation study calls train_fn with 'ablation' (what the trial leaves out): add an 'ablation' parameter "
+            "and use ablation.drop(data) and ablation.apply(model) in it.")
+
+
+def _ablation_config(study: AblationStudy, settings: dict[str, Any]) -> HyperparameterOptConfig:
+    """The experiment an ablation study is: grid search over its trials' names, no early stopping."""
+    fixed = sorted({"searchspace", "optimizer", "num_trials", "points_to_evaluate", "warm_start"} & set(settings))
+    if fixed:
+        raise InvalidParameterError(
+            f"An ablation study runs each of its trials once, so {fixed} cannot be set; the study itself says what runs.")
+    settings = {"es_policy": "none", **settings}
+    return HyperparameterOptConfig(searchspace=Searchspace(ablation=("CATEGORICAL", study.names())),
+                                   optimizer="gridsearch", **settings)
+
+
+def _config(config: HyperparameterOptConfig | Searchspace | AblationStudy | None,
+            settings: dict[str, Any]) -> HyperparameterOptConfig:
     """The config a call means: the one given, with ``settings`` replacing its fields, or one
     built from the searchspace and ``settings``."""
     fields = [f.name for f in dataclasses.fields(HyperparameterOptConfig) if f.init]
@@ -71,6 +99,8 @@ def _config(config: HyperparameterOptConfig | Searchspace | None, settings: dict
         raise InvalidParameterError(
             f"lagom got {unknown[0]!r}, which is neither one of its own arguments (backend, verbose, callbacks) nor a "
             f"HyperparameterOptConfig field ({', '.join(fields)}).{hint}")
+    if isinstance(config, AblationStudy):
+        return _ablation_config(config, settings)
     if isinstance(config, HyperparameterOptConfig):
         if not settings:
             return config
@@ -134,7 +164,7 @@ class StoredExperiment:
         return dataclasses.replace(load_result(self.exp_dir), experiment_dir=as_given(self.exp_dir, self.given))
 
 
-def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | None = None, *,
+def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | AblationStudy | None = None, *,
                  backend: str | Backend = "spark", verbose: bool = True,
                  callbacks: Sequence[Callback] = (), **settings: Any) -> Driver | StoredExperiment:
     """Validate everything, then return the experiment's Driver, not yet started (see ``lagom``).
@@ -143,14 +173,18 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
     directory are created only once the config, ``train_fn``, storage, the experiment to resume,
     the tracking server and the backend have all passed.
     """
+    study = config if isinstance(config, AblationStudy) else None
     config = _config(config, settings)
+    if study is not None:
+        _check_ablation_fn(train_fn)
     signature = inspect_train_fn(train_fn, config.searchspace)
     if config.multi_fidelity and not signature.wants_budget:
         raise InvalidParameterError(
             f"The optimizer {config.optimizer_name!r} runs each trial with a growing budget; add a "
             "'budget' parameter to train_fn and train for that many epochs (or units of resource).")
     try:
-        size = len(cloudpickle.dumps(train_fn))
+        runnable = train_fn if study is None else study.bind(train_fn)  # what the workers call
+        size = len(cloudpickle.dumps(runnable))
     except Exception as exc:
         raise InvalidParameterError(
             f"train_fn cannot be serialised for the workers ({type(exc).__name__}: {exc}); "
@@ -252,5 +286,5 @@ def build_driver(train_fn: Callable, config: HyperparameterOptConfig | Searchspa
     if tracker is not None:
         watchers.append(tracker)  # before the journal: result.json then holds the MLflow run ids
     watchers += [Journal(storage, exp_dir), lease]
-    return Driver(config, train_fn, signature, runner, storage, exp_dir, callbacks=[*watchers, *callbacks],
+    return Driver(config, runnable, signature, runner, storage, exp_dir, callbacks=[*watchers, *callbacks],
                   tracking=tracking, previous=previous, fingerprint=code, warm=warm)

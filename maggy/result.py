@@ -223,6 +223,14 @@ class Result:
                          view.budget)
 
     @property
+    def ablation(self) -> pd.DataFrame:
+        """An ablation study's table: what each trial left out and what that cost against the
+        base trial, most harmful first (see :func:`maggy.ablation.table.ablation_table`)."""
+        from maggy.ablation.table import ablation_table
+
+        return ablation_table(self)
+
+    @property
     def pareto_front(self) -> pd.DataFrame:
         """The rows of :attr:`trials` that no other trial beats on every objective, best first by
         the first objective (with one objective: the best trial's row)."""

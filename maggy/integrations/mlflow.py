@@ -21,6 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from maggy.ablation.table import is_ablation
 from maggy.callbacks import Callback
 from maggy.exceptions import BackendUnavailableError
 from maggy.runtime.tracking import TrackingSpec, client_for, create_trial_run, fast_fail
@@ -244,6 +245,9 @@ class MlflowTracker(Callback):
         with tempfile.TemporaryDirectory(prefix="maggy-mlflow-") as tmp:
             result.trials.to_csv(os.path.join(tmp, "trials.csv"), index=False)
             self._client.log_artifact(self.parent_run_id, os.path.join(tmp, "trials.csv"))
+            if is_ablation(result):  # what each removal cost: the study's answer, beside the table
+                result.ablation.to_csv(os.path.join(tmp, "ablation.csv"), index=False)
+                self._client.log_artifact(self.parent_run_id, os.path.join(tmp, "ablation.csv"))
             if len(result.trials):
                 from maggy.ui import plot
                 try:  # a picture that cannot be drawn must not hold up the run's end

@@ -288,20 +288,47 @@ def pareto_front(result: Result, keys: Sequence[str] | None = None) -> go.Figure
     return fig
 
 
+def ablation(result: Result) -> go.Figure:
+    """An ablation study: each removal's change of the metric against the base trial, most
+    harmful at the top, coloured by kind (feature, component, group)."""
+    go = _go()
+    table = result.ablation
+    rows = table[table["ablated"].notna() & table["delta"].notna()].iloc[::-1]  # plotly draws bottom-up
+    colors = {"feature": "#1f77b4", "component": "#ff7f0e", "group": "#2ca02c"}
+    fig = go.Figure()
+    for kind, color in colors.items():
+        mine = rows[rows["kind"] == kind]
+        if len(mine):
+            fig.add_trace(go.Bar(x=mine["delta"], y=[f"{kind}: {a}" for a in mine["ablated"]], orientation="h",
+                                 name=kind, marker_color=color))
+    fig.update_layout(title=f"Ablation: {result.name}", barmode="overlay",
+                      xaxis_title=f"change of {_metric_column(result)} against the base trial (negative: it hurt)",
+                      yaxis={"categoryorder": "array", "categoryarray": [f"{k}: {a}" for k, a in
+                                                                         zip(rows["kind"], rows["ablated"])]})
+    return fig
+
+
 def figures(result: Result) -> dict[str, go.Figure]:
     """Every picture that the result has data for, by name. With several objectives the Pareto
     front comes first, in place of the history and the importance of one metric."""
-    multi = result.objectives.multi
-    out = {"pareto_front": pareto_front(result, result.objectives.keys[:3])} if multi else \
-        {"history": optimization_history(result)}
-    out["parallel_coordinates"] = parallel_coordinates(result)
+    from maggy.ablation.table import is_ablation
+
+    multi, study = result.objectives.multi, is_ablation(result)
+    if study:  # one trial per removal: the table's picture, not a search's
+        out = {"ablation": ablation(result)}
+    elif multi:
+        out = {"pareto_front": pareto_front(result, result.objectives.keys[:3])}
+    else:
+        out = {"history": optimization_history(result)}
+    if not study:
+        out["parallel_coordinates"] = parallel_coordinates(result)
     if any(t.history for t in result.views):
         out["learning_curves"] = learning_curves(result)
     if any(t.rungs for t in result.views):
         out["rungs"] = rungs(result)
     if any(t.runs for t in result.views):
         out["timeline"] = timeline(result)
-    if not multi and result.trials["metric"].notna().sum() >= 2:
+    if not multi and not study and result.trials["metric"].notna().sum() >= 2:
         out["importance"] = importance(result)
     return out
 

@@ -15,7 +15,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2] / "maggy"
 #: What the executor side starts from: the task and process entry points, and the wire.
-WORKER_SIDE = ["maggy.runtime.entry", "maggy.runtime.worker", "maggy.rpc.client", "maggy.rpc.messages"]
+WORKER_SIDE = ["maggy.runtime.entry", "maggy.runtime.worker", "maggy.rpc.client", "maggy.rpc.messages",
+               "maggy.ablation"]  # an ablation study's train_fn is unpickled on the executors
 #: The driver side: never imported on an executor.
 DRIVER_SIDE = ("maggy.engine", "maggy.ui", "maggy.integrations", "maggy.experiment", "maggy.result",
                "maggy.callbacks", "maggy.config", "maggy.store.journal", "maggy.store.lease", "maggy.store.resume",
