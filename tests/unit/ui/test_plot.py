@@ -195,3 +195,15 @@ def test_the_report_of_several_objectives_opens_with_the_pareto_front(tmp_path):
     page = open(paths[0], encoding="utf-8").read()
     assert page.count('class="plotly-graph-div"') == 3 and "Pareto front (acc (max), ms (min)): 4 trials" in page
     assert page.index('id="maggy-pareto_front"') < page.index('id="maggy-parallel_coordinates"')
+
+
+def test_the_ablation_plot_ranks_removals_by_harm_coloured_by_kind(tmp_path):
+    trials = [Trial(n, {"ablation": n}, state=TrialState.FINALIZED, metric=m, start=i, end=i + 1, number=i + 1)
+              for i, (n, m) in enumerate([("base", 0.9), ("feature:age", 0.6), ("component:head", 0.85),
+                                          ("group:ab", 0.5), ("feature:id", 0.9)])]
+    result = Result.of("abl", "max", trials, ["ablation"], "/tmp/abl", {})
+    fig = plot.ablation(result)
+    assert list(fig.layout.yaxis.categoryarray) == ["feature: id", "component: head", "feature: age", "group: ab"]
+    by_kind = {t.name: dict(zip(t.y, t.x)) for t in fig.data}
+    assert by_kind["group"] == {"group: ab": pytest.approx(-0.4)} and by_kind["component"]["component: head"] < 0
+    assert list(plot.figures(result)) == ["ablation"]  # no search pictures for a study (nor history, runs)
