@@ -86,6 +86,7 @@ class ASHA(Optimizer):
         return [Ladder(self.budgets, self.eta)]
 
     def reset(self) -> None:
+        self._tpe.multivariate = not self.multi  # as TPE chooses: per dimension for several objectives
         self.ladders = self._make_ladders()
         self._owner: dict[str, Ladder] = {}  # trial id -> its bracket
         self._params: dict[str, dict[str, Any]] = {}

@@ -251,8 +251,11 @@ class TPE(Optimizer):
     """Bayesian optimisation with Parzen estimators; random for the first ``n_startup`` trials.
     Optimises several objectives too (multi-objective TPE).
 
-    ``multivariate=False`` models each dimension on its own (the original TPE); the other
-    arguments are :class:`TPESampler`'s.
+    ``multivariate=False`` models each dimension on its own (the original TPE); the default,
+    None, is multivariate for one objective and per dimension for several, as Optuna 5 chooses:
+    with several objectives the per-dimension kernels find far larger fronts (DTLZ2's hypervolume
+    after 100 trials: 0.48 against 0.30, bench/optimizer_quality.py). The other arguments are
+    :class:`TPESampler`'s.
 
     >>> from maggy import Searchspace
     >>> opt = TPE(n_startup=2)
@@ -262,16 +265,17 @@ class TPE(Optimizer):
     """
 
     def __init__(self, n_startup: int = 10, n_candidates: int = 48, gamma: float = 0.1,
-                 multivariate: bool = True, bandwidth: float = 0.6, prior_weight: float = 2.0) -> None:
+                 multivariate: bool | None = None, bandwidth: float = 0.6, prior_weight: float = 2.0) -> None:
         self.n_startup = check_int("n_startup", n_startup, low=1)
-        self.sampler = TPESampler(n_candidates=n_candidates, gamma=gamma, multivariate=multivariate,
-                                  bandwidth=bandwidth, prior_weight=prior_weight)
+        self.multivariate = multivariate
+        self.sampler = TPESampler(n_candidates=n_candidates, gamma=gamma, bandwidth=bandwidth, prior_weight=prior_weight)
         self._done: list[FrozenTrial] = []
 
     multi_objective = True
 
     def reset(self) -> None:
         self._done = []
+        self.sampler.multivariate = not self.multi if self.multivariate is None else self.multivariate
 
     def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         obs = self.observations(self._done)
