@@ -38,12 +38,10 @@ def net():
     return torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
 
 
-def test_each_removal_is_one_trial_and_the_table_ranks_them_by_harm(spark, tmp_path, monkeypatch):
+def test_each_removal_is_one_trial_and_the_table_ranks_them_by_harm(spark, tmp_path, tracking_uri):
     seen = tmp_path / "seen"
     seen.mkdir()
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
+    uri = tracking_uri
 
     def train(ablation):
         frame = ablation.drop(data())

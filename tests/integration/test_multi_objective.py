@@ -25,12 +25,10 @@ def latency(x, y):
     return 10 * x + 5 * y
 
 
-def test_two_objectives_give_the_pareto_front_in_the_result_the_journal_and_mlflow(spark, tmp_path, monkeypatch):
+def test_two_objectives_give_the_pareto_front_in_the_result_the_journal_and_mlflow(spark, tmp_path, tracking_uri):
     calls = tmp_path / "calls"
     calls.mkdir()
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
+    uri = tracking_uri
 
     def train(x, y):
         (calls / f"{os.getpid()}-{x:.12f}-{y:.12f}").touch()

@@ -12,19 +12,6 @@ from tests.helpers import ThreadBackend
 mlflow = pytest.importorskip("mlflow")
 
 
-@pytest.fixture
-def tracking_uri(tmp_path, monkeypatch):
-    """A fresh sqlite tracking store; the environment variable is restored after the test (the
-    in-process workers set it too), and artifacts go to ./mlruns of the test's own directory."""
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    # the in-process workers call mlflow.set_tracking_uri: put MLflow's own setting back afterwards
-    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
-    return uri
-
-
 def config(tmp_path, name, **kw):
     return HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=3, seed=0,
                                    es_policy="none", hb_interval=0.05, experiment_dir=str(tmp_path / "exp"),

@@ -1,4 +1,5 @@
-"""An ASHA experiment on the platform's Spark standalone master with its directory on HDFS.
+"""An ASHA experiment on the platform's Spark standalone master with its directory on HDFS, then
+an ablation study in the same application.
 
 Run by test_standalone.py in a process of its own (one SparkContext per process); prints JSON.
 """
@@ -42,6 +43,22 @@ def train(q, budget, reporter):
     return {"metric": q * budget, "epochs_run": state["epochs_run"], "pid": os.getpid()}
 
 
+def ablate(ablation):
+    """A linear fit of y = 3 a + b on the columns the trial keeps: R², and the executor's pid."""
+    import os
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "noise"])
+    frame["y"] = 3 * frame["a"] + frame["b"] + 0.1 * rng.normal(size=300)
+    kept = ablation.drop(frame)
+    x = np.column_stack([kept[c] for c in kept.columns if c != "y"] + [np.ones(len(kept))])
+    coef, *_ = np.linalg.lstsq(x, kept["y"], rcond=None)
+    return {"metric": float(1 - (kept["y"] - x @ coef).var() / kept["y"].var()), "pid": os.getpid()}
+
+
 def main() -> None:
     master, root = sys.argv[1], sys.argv[2]
     PEERS["path"] = os.environ.get("MAGGY_TEST_PEERS", "")
@@ -53,9 +70,15 @@ def main() -> None:
     backend = SparkBackend(master=master)
     result = experiment.lagom(train, cfg, backend=backend, verbose=False)
     sc = backend.spark.sparkContext
+    jobs = len(sc.statusTracker().getJobIdsForGroup(backend.job_group))
+    from maggy.ablation import AblationStudy
+    study = experiment.lagom(ablate, AblationStudy(features=["a", "b", "noise"]), backend=backend, num_workers=2,
+                             hb_interval=0.1, name="standalone-ablation", experiment_dir=root, verbose=False)
     print("RESULT " + json.dumps({
+        "ablation": json.loads(study.ablation[["ablated", "delta"]].to_json(orient="records")),
+        "ablation_pids": sorted(set(study.trials["pid"])),
         "experiment_dir": result.experiment_dir, "master": sc.master,
-        "jobs": len(sc.statusTracker().getJobIdsForGroup(backend.job_group)),
+        "jobs": jobs,
         "executors": sc._jsc.sc().getExecutorMemoryStatus().size() - 1,  # minus the driver
         "trials": json.loads(result.trials[["trial_id", "state", "budget", "steps", "epochs_run", "pid"]]
                              .to_json(orient="records")),

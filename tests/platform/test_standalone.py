@@ -39,6 +39,10 @@ def test_asha_on_standalone_with_hdfs_checkpoints(platform, hdfs, tmp_path):
     promoted = next(t for t in trials if t["budget"] > 1)
     ckpt = hdfs.join(exp, "trials", promoted["trial_id"])
     assert json.loads(hdfs.read_text(hdfs.join(ckpt, "state.json")))["epoch"] == promoted["budget"]
+    # the ablation study ran on the same executors: 'a' matters most, 'noise' not at all
+    assert [row["ablated"] for row in res["ablation"]][:2] == ["a", "b"] and set(res["ablation_pids"]) <= {
+        t["pid"] for t in trials}
+    assert abs(next(r["delta"] for r in res["ablation"] if r["ablated"] == "noise")) < 0.01
 
 
 def test_unreachable_master_is_named_before_any_work():
