@@ -18,7 +18,8 @@ the best accuracy it keeps. Population-based training (a model whose best learni
 during training): PBT's best accuracy beside random search with the same budget and the best
 fixed learning rate there is. Several objectives (ZDT1 and ZDT2 on 10 dimensions, DTLZ2 with
 three objectives on 7, all minimised): the hypervolume of the non-dominated set after 50 and 100
-trials (reference (1.1, 11) for ZDT, whose f2 reaches 10; 1.1 on each objective for DTLZ2), of maggy's multi-objective TPE and random search
+trials (reference (1.1, 11) for ZDT, whose f2 reaches 10; 1.1 on each objective for DTLZ2), of
+maggy's multi-objective TPE and random search
 beside Optuna's TPESampler and NSGAIISampler at their defaults, all measured by
 ``maggy.search.pareto.hypervolume``, and the ratio of maggy's TPE median to Optuna's. Warm starts
 (``mixed4`` and ``hartmann6-mixed``): the best value after 5, 10 and 20 trials of a TPE run given

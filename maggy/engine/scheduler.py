@@ -52,7 +52,7 @@ class Scheduler:
         self.exhausted = False
         #: Runs that ended and that the optimizer has not been told of yet (between
         #: :meth:`record_end` and :meth:`learn`): its DONE waits for them.
-        self._untold: set[str] = set()
+        self._untold: dict[str, None] = {}  # in the order the runs ended
         self.max_retries = max_retries
         #: Trials started from scratch: what ``total`` bounds (PBT's children start from a
         #: parent's checkpoint and do not count).
@@ -95,13 +95,12 @@ class Scheduler:
         while not self.ready and not self.exhausted:
             if self.started >= self.total and not self.optimizer.resumes_trials:
                 return
+            self._tell_untold()
             answer = self.optimizer.ask(self._pending())
             if answer == WAIT:
                 return
-            if answer == DONE:
-                # not before it has heard of every run that ended: the driver hands the next trial
-                # out before it tells the optimizer, and a PAUSED run may yet continue
-                self.exhausted = not self._untold
+            if answer == DONE:  # having heard of every run that ended (above)
+                self.exhausted = True
                 return
             trial = self._accept(answer)
             if trial is None:
@@ -274,7 +273,7 @@ class Scheduler:
             return None
         if not state.finished:
             raise IllegalTransition(f"a run cannot end in state {state.value}")
-        self._untold.add(trial_id)
+        self._untold[trial_id] = None
         self.stopping.discard(trial_id)
         trial.update(metric=metric, values=values, extra=extra, error=error, start=start, end=end, handoff=handoff)
         if state is TrialState.FINALIZED and metric is not None and trial.budget is not None:
@@ -323,10 +322,21 @@ class Scheduler:
         return trial_id in self.stopping
 
     def learn(self, trial: Trial) -> None:
-        """Tell the optimizer about an ended run and prepare the next suggestion."""
-        self._untold.discard(trial.trial_id)
-        self.optimizer.tell(trial.view())
+        """Tell the optimizer about an ended run (unless an ask told it already) and prepare the
+        next suggestion."""
+        if self._untold.pop(trial.trial_id, False) is None:
+            self.optimizer.tell(trial.view())
         self.prepare()
+
+    def _tell_untold(self) -> None:
+        """Tell the optimizer every ended run before it is asked: it then knows what the journal
+        shows as ended, and a resume, which replays the journal in order, asks it the same
+        questions (an ASHA that was asked before it heard of a run's end promoted otherwise on
+        resume, and lost a trial)."""
+        while self._untold:
+            trial_id = next(iter(self._untold))
+            del self._untold[trial_id]
+            self.optimizer.tell(self.trials[trial_id].view())
 
     def _no_more_starts(self) -> bool:
         return self.exhausted or (self.started >= self.total and not self.optimizer.resumes_trials)

@@ -130,9 +130,11 @@ def test_run_sequential_asks_the_policy_after_each_step_of_a_stepwise_objective(
     assert trials[1].metric == 1 and trials[1].history == ((0, 1.0),) and trials[9].metric == 45
 
 
-def test_the_last_run_to_end_paused_still_continues_when_the_next_trial_is_handed_out_before_it_is_told():
-    """The driver answers a worker's FINAL with its next trial, then tells the optimizer: when
-    that run was the last one going, the optimizer's DONE must wait until it has heard of it."""
+def test_the_optimizer_hears_of_each_run_before_it_is_asked_for_the_next_trial():
+    """The driver answers a worker's FINAL with its next trial and only then calls learn: the
+    ask tells the optimizer of the ended run first, so that a resume, which replays the journal
+    in order, asks it the same questions; a paused run continues at once, and DONE comes only
+    once every run is complete."""
     pbt = PBT(perturbation_interval=1, resource_max=2, quantile_fraction=0.5)
     pbt.setup(SP, direction="max", seed=0, num_trials=2)
     sched = Scheduler(pbt, NoStopping(), total=2, direction="max")
@@ -144,14 +146,12 @@ def test_the_last_run_to_end_paused_still_continues_when_the_next_trial_is_hande
         sched.learn(ended)
         return reply
 
-    assert final(a, 0, 0.9) == WAIT  # b is running: nothing to decide for a yet
-    a2 = sched.next_trial(worker=0)  # the worker asks again: a continues
+    a2 = final(a, 0, 0.9)  # PBT heard of a's end before the ask: a continues at once
     assert (a2.trial_id, a2.budget) == (a.trial_id, 2)
     assert final(a2, 0, 0.95) == WAIT  # a is complete; b still runs
-    assert final(b, 1, 0.1) == WAIT  # b paused, the last run going: not DONE before PBT hears of it
-    b2 = sched.next_trial(worker=1)  # b continues (a, at the end, is no one to copy)
+    b2 = final(b, 1, 0.1)  # b paused, the last run going: it continues (a, at the end, is no one to copy)
     assert (b2.trial_id, b2.budget) == (b.trial_id, 2)
-    assert final(b2, 1, 0.2) == WAIT and sched.next_trial(worker=1) == DONE and sched.finished()
+    assert final(b2, 1, 0.2) == DONE and sched.finished()
     assert sorted(t.budget for t in sched.trials.values() if t.state is TrialState.FINALIZED) == [2, 2]
 
 
@@ -184,3 +184,52 @@ def test_a_resumed_scheduler_does_not_run_the_given_points_that_already_started(
     in_flight = again.restore([t.view() for t in (a, b)])
     assert [t.trial_id for t in in_flight] == [b.trial_id]
     assert [dict(again.next_trial(worker=0).params) for _ in range(2)][1] == {"x": 0.3}
+
+
+def serve(sched, rng, ends, running=None):
+    """Two workers in the driver's order, their events interleaved by ``rng``: a run ends (the
+    scheduler records it, hands out the next trial, then learns) or a waiting worker asks again;
+    until ``ends`` runs ended or nothing is left."""
+    running = dict(running or {})
+    waiting = [w for w in (0, 1) if w not in running]
+    while ends and (running or waiting):
+        kind, worker = rng.choice([("end", w) for w in running] + [("ask", w) for w in waiting])
+        if kind == "end":
+            trial = running.pop(worker)
+            ended = sched.record_end(trial.trial_id, TrialState.FINALIZED, metric=trial.params["x"] * trial.budget)
+            reply = sched.next_trial(worker=worker)
+            sched.learn(ended)
+            ends -= 1
+        else:
+            waiting.remove(worker)
+            reply = sched.next_trial(worker=worker)
+        if reply == WAIT:
+            waiting.append(worker)
+        elif reply != DONE:
+            running[worker] = reply
+
+
+def test_a_resumed_asha_asks_the_questions_it_was_asked_and_starts_every_trial(caplog):
+    """The driver killed after k runs ended, for many interleavings of two workers: a scheduler
+    restored from the journal's changes replays the same asks and finishes every trial. Before
+    an ask told the optimizer of the runs that had ended, the live ASHA was asked before it heard
+    of a run that the journal shows as ended; restored, it promoted otherwise and then offered a
+    running trial again (IllegalTransition), or started a trial fewer."""
+    import random
+
+    def fresh():
+        opt = ASHA(reduction_factor=2, resource_min=1, resource_max=4)
+        opt.setup(SP, direction="max", seed=3, num_trials=8)
+        changes = []
+        return Scheduler(opt, NoStopping(), total=8, direction="max",
+                         on_change=lambda t: changes.append(t.view())), changes
+
+    for seed in range(40):
+        for kill_after in range(3, 12):
+            live, journal = fresh()
+            serve(live, random.Random(seed), kill_after)
+            restored, _ = fresh()
+            restored.restore(journal)
+            serve(restored, random.Random(seed + 1000), 100)
+            assert "on resume the optimizer" not in caplog.text, (seed, kill_after)
+            assert restored.finished() and restored.started == len(restored.trials) == 8, (seed, kill_after)
