@@ -228,8 +228,10 @@ def test_frames_in_progress_are_capped_together(make_server):
         for sock, answer, send in peers:  # each starts a 2 MiB frame and stalls half-way
             frame = send.encode(MsgType.LOG, 0, {"worker": 0, "trial_id": "t", "lines": ["z" * 1000] * 2000})
             sock.sendall(answer + frame[:len(frame) // 2])
-        wait_for(lambda: server.bad_frames["overloaded"] == 1, timeout=5, what="the third frame refused")
-        assert server.connections == 2 and server.buffered <= 5 * 1024 * 1024
+        # counted, then closed by the server's thread: wait for both, not for the count alone
+        wait_for(lambda: server.bad_frames["overloaded"] == 1 and server.connections == 2, timeout=5,
+                 what="the third frame refused and its connection closed")
+        assert server.buffered <= 5 * 1024 * 1024 and server.bad_frames["overloaded"] == 1
     finally:
         for sock, _, _ in peers:
             sock.close()
