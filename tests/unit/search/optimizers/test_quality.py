@@ -14,9 +14,9 @@ from maggy.optimizers import GP, TPE, RandomSearch
 SEEDS = range(5)
 
 
-def median_best(factory, problem, trials):
+def median_best(factory, problem, trials, seeds=SEEDS):
     bests = []
-    for seed in SEEDS:
+    for seed in seeds:
         opt = factory()
         opt.setup(problem.searchspace, direction=problem.direction, seed=seed, num_trials=trials)
         result = run_sequential(lambda p, b, t: problem.objective(p), opt, NoStopping(), total=trials,
@@ -32,6 +32,8 @@ def test_tpe_beats_random(problem):
 
 @pytest.mark.parametrize("problem", [BRANIN, HARTMANN6], ids=lambda p: p.name)
 def test_gp_beats_random_by_far(problem):
-    random = median_best(RandomSearch, problem, 30)
-    gp = median_best(lambda: GP(n_candidates=500, n_refine=2), problem, 30)
+    # 3 seeds of 25 trials, a lighter maximisation of EI: 21 s in all where 5 seeds of 30 took 68 s; the GP's
+    # regret is 0.03 (Branin) and 0.25 (Hartmann-6) of random search's, well inside the bound
+    random = median_best(RandomSearch, problem, 25, range(3))
+    gp = median_best(lambda: GP(n_candidates=300, n_refine=1), problem, 25, range(3))
     assert gp - problem.optimum < 0.5 * (random - problem.optimum)
