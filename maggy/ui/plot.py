@@ -27,7 +27,7 @@ With several objectives :func:`pareto_front` draws the trade-off, the front high
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -72,12 +72,16 @@ def _label(result: Result, number: int) -> str:
     return f"{result.name}-{number}"
 
 
+def _params(pairs: Iterable[tuple[str, Any]], digits: int = 4) -> str:
+    """Parameters as a legend or a hover shows them: ``lr=0.01, opt=adam``."""
+    return ", ".join(f"{k}={v:.{digits}g}" if isinstance(v, float) else f"{k}={v}" for k, v in pairs)
+
+
 def _hover(result: Result, df: pd.DataFrame) -> list[str]:
     """Each row's trial, named as MLflow names it, and its parameters: what a point shows on hover."""
     names = [n for n in result.searchspace_names if n in df]
-    return [_label(result, int(number)) + "<br>" + ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in zip(names, values))
-        for number, values in zip(df["number"], df[names].itertuples(index=False, name=None))]
+    return [_label(result, int(number)) + "<br>" + _params(zip(names, values))
+            for number, values in zip(df["number"], df[names].itertuples(index=False, name=None))]
 
 
 def optimization_history(result: Result) -> go.Figure:
@@ -146,8 +150,7 @@ def learning_curves(result: Result) -> go.Figure:
         steps, values = zip(*t.history)
         stopped = t.state is TrialState.EARLY_STOPPED
         name = _label(result, t.number)
-        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
-        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{name} ({params})"[:80],
+        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=f"{name} ({_params(t.params.items(), 3)})"[:80],
                                  legendgroup=t.state.value,
                                  line={"dash": "dash" if stopped else "solid",
                                        "color": STATE_COLORS.get(t.state.value, "#7f7f7f")},
