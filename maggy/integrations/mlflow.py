@@ -25,6 +25,7 @@ from maggy.ablation.table import is_ablation
 from maggy.callbacks import Callback
 from maggy.exceptions import BackendUnavailableError
 from maggy.runtime.tracking import TrackingSpec, client_for, create_trial_run, fast_fail
+from maggy.search.objectives import Objectives
 from maggy.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -376,15 +377,13 @@ def describe(params: Mapping[str, Any]) -> str:
     - objective: acc (max)
     - searchspace: lr DOUBLE [0.001, 0.1] log
     """
-    keys, directions = params.get("optimization_key", "metric"), params.get("direction", "max")
-    objectives = ", ".join(f"{k} ({d})" for k, d in zip(*(([keys], [directions]) if isinstance(keys, str)
-                                                          else (keys, directions))))
+    objectives = Objectives.of(params.get("optimization_key", "metric"), params.get("direction", "max"))
     space = "; ".join(f"{n} {hp.get('type')} {hp.get('values')}" + (" log" if hp.get("log") else "")
                       for n, hp in params.get("searchspace", {}).items())
     trials = f", {params['num_trials']} trials" if params.get("num_trials") else ""
     head = f"maggy experiment '{params.get('name')}'" + (f": {params['description']}" if params.get("description") else "")
     return "\n".join([head, "", f"- optimizer: {params.get('optimizer')}{trials}",
-                      f"- objective{'s' if not isinstance(keys, str) else ''}: {objectives}", f"- searchspace: {space}"])
+                      f"- objective{'s' if objectives.multi else ''}: {objectives.describe()}", f"- searchspace: {space}"])
 
 
 def _flat(params: Mapping[str, Any]) -> dict[str, str]:
