@@ -94,12 +94,18 @@ def test_exclusive_create_and_the_lease_on_hdfs(hdfs):
     lease = hdfs.join(base, "lease.json")
     held = json.loads(hdfs.read_text(lease))
     assert held["token"] == owner.token
-    # the owner as a driver on another host: renewed just now, so alive whatever its pid means here
+    # the owner as a driver on another host whose RPC address answers: alive, whatever its pid means here
     elsewhere = f"not-{socket.gethostname()}"
-    hdfs.write_text(lease, json.dumps({**held, "host": elsewhere}))
-    other = Lease(hdfs, base)
-    with pytest.raises(ExperimentLockedError, match=rf"Another driver runs this experiment \(host {re.escape(elsewhere)},"):
-        other.acquire()
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        rpc = f"127.0.0.1:{listening.getsockname()[1]}"
+        hdfs.write_text(lease, json.dumps({**held, "host": elsewhere, "rpc": rpc}))
+        other = Lease(hdfs, base)
+        with pytest.raises(ExperimentLockedError,
+                           match=rf"Another driver runs this experiment \(the driver on host {re.escape(elsewhere)}, "
+                                 rf"pid \d+, RPC {re.escape(rpc)}"):
+            other.acquire()
     owner.on_experiment_end(None, "finished")
     other.acquire()
     assert json.loads(hdfs.read_text(lease))["token"] == other.token
