@@ -144,11 +144,12 @@ class Lease(Callback):
             now = self._holder()
             if not now or now.get("token") != holder.get("token"):
                 return  # released, or taken by another driver: try to create it again
-            if float(now.get("renewed", 0)) > float(holder.get("renewed", 0)) or self._gone(now) is False:
+            gone = self._gone(now)  # one probe a round: it may wait PROBE_TIMEOUT for an answer
+            if float(now.get("renewed", 0)) > float(holder.get("renewed", 0)) or gone is False:
                 raise ExperimentLockedError(
                     f"Another driver runs this experiment ({_who(now)}): it renewed its lease while this one waited "
                     f"({self.path}). Wait for it to end, stop it, or start a separate experiment with resume=False.")
-            if self._gone(now):
+            if gone:
                 return
 
     def _gone(self, holder: dict[str, Any]) -> bool | None:
@@ -165,13 +166,15 @@ class Lease(Callback):
     def on_experiment_start(self, info: ExperimentInfo) -> None:
         """The driver listens now: the lease says where, so that a driver elsewhere can tell."""
         self.rpc = info.rpc_address
-        self.storage.write_text(self.path, self._record())
-        self._renewed = time.monotonic()
+        self._renew()
 
     def on_step_end(self) -> None:
         if time.monotonic() - self._renewed > self.ttl / 4:
-            self.storage.write_text(self.path, self._record())
-            self._renewed = time.monotonic()
+            self._renew()
+
+    def _renew(self) -> None:
+        self.storage.write_text(self.path, self._record())
+        self._renewed = time.monotonic()
 
     def release(self) -> None:
         """Give the lease back."""
