@@ -55,7 +55,15 @@ def create_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_
                       run_name: str | None = None, world_size: int = 1) -> str:
     """The one place a trial's MLflow run is created: nested in the experiment's parent run,
     named ``<experiment>-<n>`` (the trial's place in the experiment), its id as a tag, and the
-    size of its gang (``maggy.world_size``) when it trains on several workers."""
+    size of its gang (``maggy.world_size``) when it trains on several workers.
+
+    A run the trial already has is taken up again, not doubled: a worker or driver that opened it
+    may have died before its id reached the journal (a lost executor, a killed application master)."""
+    found = client.search_runs([experiment_id], max_results=1, order_by=["attributes.start_time ASC"],
+                               filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and "
+                                             f"tags.`maggy.trial_id` = '{trial_id}'")
+    if found:
+        return found[0].info.run_id
     tags = {"mlflow.parentRunId": parent_run_id, "maggy.trial_id": trial_id}
     if world_size > 1:
         tags["maggy.world_size"] = str(world_size)

@@ -13,9 +13,9 @@ mlflow = pytest.importorskip("mlflow")
 
 
 def config(tmp_path, name, **kw):
-    return HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=3, seed=0,
-                                   es_policy="none", hb_interval=0.05, experiment_dir=str(tmp_path / "exp"),
-                                   name=name, **kw)
+    kw = {"num_trials": 3, "seed": 0, "es_policy": "none", "hb_interval": 0.05, **kw}
+    return HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])),
+                                   experiment_dir=str(tmp_path / "exp"), name=name, **kw)
 
 
 def runs_of(client, result):
@@ -150,3 +150,26 @@ def test_the_experiment_opens_as_model_development_and_the_parent_run_describes_
             f"maggy experiment '{name}': a sweep\n\n- optimizer: tpe, 3 trials\n- objective: metric (max)\n"
             "- searchspace: x DOUBLE [0.0, 1.0]")
     assert exp.experiment_id == older
+
+
+def test_a_trial_whose_worker_died_before_reporting_its_run_keeps_that_one_run(tmp_path, tracking_uri):
+    """The worker opens the trial's run before ``train_fn`` starts, but the run's id reaches the
+    driver only with a heartbeat: a worker that dies first leaves the run unknown to the journal.
+    The trial's next worker takes it up again instead of opening a second run."""
+    from maggy.backends import LocalBackend
+
+    died = tmp_path / "died"
+
+    def train(x):
+        import os
+        if not os.path.exists(died):
+            open(died, "w").close()
+            os._exit(9)  # at once: the heartbeat that would carry the run's id is a second away
+        return x
+
+    result = experiment.lagom(train, config(tmp_path, "revived", num_trials=2, num_workers=1,
+                                                     hb_interval=1.0), backend=LocalBackend(), verbose=False)
+    assert sorted(result.trials["restarts"]) == [0, 1] and set(result.trials["state"]) == {"FINALIZED"}
+    (parent,), children = runs_of(mlflow.tracking.MlflowClient(tracking_uri), result)
+    assert sorted(r.data.tags["maggy.trial_id"] for r in children) == sorted(result.trials["trial_id"])
+    assert {r.info.status for r in children} == {"FINISHED"}

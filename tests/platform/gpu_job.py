@@ -1,9 +1,8 @@
 """Spark's GPU scheduling with maggy: each worker's task gets one GPU address and pins it.
 
 Run by test_gpu_scheduling.py in a process of its own against the platform's standalone master,
-whose worker offers two GPU addresses through spark-conf/gpu-discovery.sh, or its YARN (settings
-in PYSPARK_SUBMIT_ARGS). Arguments: master, experiment directory, [seconds each trial sleeps].
-Prints JSON.
+whose worker offers two GPU addresses through spark-conf/gpu-discovery.sh. Arguments: master,
+experiment directory. Prints JSON.
 """
 
 from __future__ import annotations
@@ -21,12 +20,9 @@ from maggy.engine.backends.spark import get_or_create
 
 def main() -> None:
     master, root = sys.argv[1], sys.argv[2]
-    pause = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
 
     def train(k):
         import os
-        import time
-        time.sleep(pause)
         return {"metric": k, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", ""), "pid": os.getpid()}
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
