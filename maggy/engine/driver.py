@@ -63,6 +63,8 @@ SHUTDOWN_GRACE = 30.0
 #: Seconds a free worker waits unanswered for enough others to form a gang, before it hears WAIT
 #: and asks again (well within the worker's request timeout).
 GANG_WAIT = 2.0
+#: At most this many queued messages are handled before the workers' silence is judged again.
+MAX_DRAIN = 10_000
 
 
 class Replies(Protocol):
@@ -186,6 +188,10 @@ class Driver:
         while not self.sched.finished():
             try:
                 self.handle(self.inbox.get(timeout=0.2))
+                # what queued while the driver was busy (a journal write waiting on a paused
+                # DataNode) is heard before silence is judged: those workers were not silent
+                for _ in range(MAX_DRAIN):
+                    self.handle(self.inbox.get_nowait())
             except queue.Empty:
                 pass
             now = time.monotonic()

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 import re
+import signal
 import socket
+import threading
+import time
 import uuid
 
 import pytest
@@ -167,3 +172,58 @@ def test_pbt_children_start_from_a_copy_of_their_parents_checkpoint_on_hdfs(plat
                          env={**os.environ, "WEBHDFS_URL": platform["WEBHDFS_URL"]})
     assert out.returncode == 0 and result.best_trial_id in out.stdout, out.stderr
     assert {"history.html", "rungs.html", "parallel_coordinates.html"} <= set(os.listdir(tmp_path / "pics"))
+
+
+def test_a_datanode_paused_past_the_clients_timeout_costs_time_not_work(platform, hdfs, tmp_path):
+    """The DataNode frozen (SIGSTOP) for longer than the HDFS client's socket timeout while
+    checkpoints upload and the journal grows: writes wait and go through once it is back, the
+    experiment finishes, and the journal and the checkpoints on HDFS hold every trial whole."""
+    from maggy import HyperparameterOptConfig, Searchspace, experiment
+    from tests.conftest import wait_for
+    from tests.helpers import ThreadBackend
+
+    datanode = int((pathlib.Path(__file__).resolve().parents[2] / ".platform" / "pids" / "datanode").read_text())
+
+    def train(k, reporter):
+        path = os.path.join(reporter.checkpoint_dir, "state.txt")
+        start = int(open(path).read()) if os.path.exists(path) else 0
+        for epoch in range(start, 6):
+            time.sleep(0.3)
+            reporter.broadcast(k + epoch, step=epoch)
+            with open(path, "w") as f:
+                f.write(str(epoch + 1))
+            reporter.checkpoint()
+        return k
+
+    root = f"webhdfs://{platform['WEBHDFS_URL'][7:]}/paused-{tmp_path.name}"
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(k=("DISCRETE", [0, 1, 2, 3])), optimizer="gridsearch",
+                                  num_workers=2, es_policy="none", hb_interval=0.1, name="paused", experiment_dir=root)
+    out: dict = {}
+    runner = threading.Thread(target=lambda: out.update(result=experiment.lagom(train, cfg, backend=ThreadBackend(2),
+                                                                                 verbose=False)), daemon=True)
+    runner.start()
+
+    def checkpointed():
+        base = hdfs.join(root, "paused")
+        if not hdfs.exists(base) or not hdfs.listdir(base):
+            return False
+        trials = hdfs.join(base, hdfs.listdir(base)[0], "trials")
+        return hdfs.exists(trials) and any(hdfs.exists(hdfs.join(trials, t, "state.txt")) for t in hdfs.listdir(trials)
+                                           if not t.endswith(".log"))
+
+    wait_for(checkpointed, timeout=120, interval=0.1, what="a checkpoint on HDFS")
+    os.kill(datanode, signal.SIGSTOP)
+    try:
+        time.sleep(30)  # the fault itself: longer than the client's 20 s socket timeout
+        assert runner.is_alive()  # the experiment could not have ended: its writes wait on the DataNode
+    finally:
+        os.kill(datanode, signal.SIGCONT)
+    runner.join(300)
+    assert not runner.is_alive() and "result" in out
+    result = out["result"]
+    assert len(result.trials) == 4 and set(result.trials["state"]) == {"FINALIZED"}
+    saved = json.loads(hdfs.read_text(hdfs.join(result.experiment_dir, "result.json")))
+    assert saved["outcome"] == "finished"
+    for t in saved["trials"]:
+        assert [s for s, _ in t["history"]] == list(range(6))
+        assert hdfs.read_text(hdfs.join(result.experiment_dir, "trials", t["trial_id"], "state.txt")) == "6"

@@ -289,3 +289,30 @@ def test_a_run_past_trial_timeout_ends_as_error(tmp_path):
     driver.handle(Inbound(1, final(first.trial_id, state=TrialState.EARLY_STOPPED)))
     trial = driver.sched.trials[first.trial_id]
     assert trial.state is TrialState.ERROR and trial.error["type"] == "TrialTimeout"
+
+
+class Stall(Callback):
+    """Holds the driver's loop up once, when the first trial starts, as a journal write waiting on
+    a paused DataNode does."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.stalled = False
+
+    def on_trial_start(self, trial):
+        if not self.stalled:
+            self.stalled = True
+            time.sleep(self.seconds)
+
+
+def test_heartbeats_that_queued_while_the_driver_was_held_up_are_heard_before_silence_is_judged(tmp_path):
+    def train(x, reporter):
+        for step in range(8):  # runs on well past the stall, heartbeating all along
+            reporter.broadcast(x, step=step)
+            time.sleep(0.5)
+        return x
+
+    cfg = HyperparameterOptConfig(searchspace=SP, num_trials=2, num_workers=2, es_policy="none", seed=0,
+                                  experiment_dir=str(tmp_path), hb_interval=0.05, hb_timeout=1.0)
+    result = experiment.lagom(train, cfg, backend=ThreadBackend(), verbose=False, callbacks=[Stall(2.5)])
+    assert list(result.trials["restarts"]) == [0, 0] and set(result.trials["state"]) == {"FINALIZED"}
