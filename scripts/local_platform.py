@@ -6,8 +6,9 @@
 
 HDFS is Apache Hadoop's own NameNode and DataNode, their jars resolved from Maven Central with
 scripts/hadoop-pom.xml and cached in .platform/hadoop/lib; its configuration comes from the
-templates in spark-conf/. YARN is Hadoop's own ResourceManager and one NodeManager (6 GiB, 4
-vcores: an application master and two executors fit), whose containers take Spark's jars from
+templates in spark-conf/. YARN is Hadoop's own ResourceManager and two NodeManagers, two nodes
+on 127.0.0.1 with their own ports and directories (6 GiB, 4 vcores each: an application master and
+two executors fit on one; a test can lose a whole node), whose containers take Spark's jars from
 an archive on HDFS (``spark.yarn.archive``, in the properties file it prints as
 SPARK_YARN_PROPERTIES, for ``spark-submit --properties-file`` or a session's config) and Python
 from the repo's .venv, the node's own interpreter. Spark standalone is a master and one 2-core worker from the installed
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".platform"
 LIB = STATE / "hadoop" / "lib"
 CONF = STATE / "hadoop" / "conf"
+CONF2 = STATE / "hadoop" / "conf-node2"  # the second NodeManager's
 DATA = STATE / "data"
 LOGS = STATE / "logs"
 PIDS = STATE / "pids"
@@ -77,14 +79,14 @@ def hadoop_jars() -> None:
     stamp.touch()
 
 
-def write_conf(values: dict[str, str]) -> None:
-    shutil.rmtree(CONF, ignore_errors=True)
+def write_conf(values: dict[str, str], conf: Path = CONF) -> None:
+    shutil.rmtree(conf, ignore_errors=True)
     for webapp in ("hdfs", "datanode", "static"):  # Hadoop's HTTP server wants these to exist
-        (CONF / "webapps" / webapp).mkdir(parents=True)
+        (conf / "webapps" / webapp).mkdir(parents=True)
     for name in ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "capacity-scheduler.xml", "resource-types.xml"):
         text = string.Template((ROOT / "spark-conf" / name).read_text()).substitute(values)
-        (CONF / name).write_text(text)
-    shutil.copy(ROOT / "spark-conf" / "log4j.properties", CONF / "log4j.properties")
+        (conf / name).write_text(text)
+    shutil.copy(ROOT / "spark-conf" / "log4j.properties", conf / "log4j.properties")
 
 
 def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
@@ -96,8 +98,8 @@ def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
     (PIDS / name).write_text(str(proc.pid))
 
 
-def hadoop(name: str, main: str, *args: str) -> list[str]:
-    return ["java", "-Xmx384m", *JAVA_OPENS, f"-Dproc_{name}", "-cp", f"{CONF}:{LIB}/*", main, *args]
+def hadoop(name: str, main: str, *args: str, conf: Path = CONF) -> list[str]:
+    return ["java", "-Xmx384m", *JAVA_OPENS, f"-Dproc_{name}", "-cp", f"{conf}:{LIB}/*", main, *args]
 
 
 def spark_class() -> str:
@@ -122,14 +124,18 @@ def get(url: str, timeout: float = 2.0) -> bytes | None:
         return None
 
 
-def wait(what: str, check, timeout: float = 120.0) -> None:
+def wait(what: str, check, daemons: tuple[str, ...], timeout: float = 120.0) -> None:
+    """Until ``check()``; else stop everything and exit naming ``what``, with its daemons' log tails."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.5)
     down()
-    sys.exit(f"platform: {what} did not come up within {timeout:.0f}s; logs in {LOGS}")
+    tails = "".join(f"\n--- {LOGS / name}.log (last lines) ---\n" +
+                    "\n".join((LOGS / f"{name}.log").read_text(errors="replace").splitlines()[-15:])
+                    for name in daemons if (LOGS / f"{name}.log").exists())
+    sys.exit(f"platform: {what} did not come up within {timeout:.0f}s{tails}")
 
 
 def webhdfs_create(webhdfs: str, path: str, body, size: int) -> bool:
@@ -204,19 +210,23 @@ def up() -> None:
     hadoop_jars()
     names = ("rpc_port", "http_port", "dn_port", "dn_http_port", "dn_ipc_port", "spark_port", "spark_ui", "worker_ui",
              "mlflow_port", "rm_port", "rm_scheduler_port", "rm_tracker_port", "rm_admin_port", "rm_web_port", "nm_port",
-             "nm_localizer_port", "nm_web_port")
+             "nm_localizer_port", "nm_web_port", "nm2_port", "nm2_localizer_port", "nm2_web_port")
     ports = dict(zip(names, map(str, free_ports(len(names)))))
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
-    write_conf({**ports, "data_dir": str(DATA)})
+    write_conf({**ports, "data_dir": str(DATA), "nm_name": "yarn"})
+    # the second node: the same cluster, its own NodeManager ports and directories
+    write_conf({**ports, "data_dir": str(DATA), "nm_name": "yarn2", "nm_port": ports["nm2_port"],
+                "nm_localizer_port": ports["nm2_localizer_port"], "nm_web_port": ports["nm2_web_port"]}, CONF2)
     subprocess.run(hadoop("format", "org.apache.hadoop.hdfs.server.namenode.NameNode", "-format", "-force",
                           "-nonInteractive"), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     spawn("namenode", hadoop("namenode", "org.apache.hadoop.hdfs.server.namenode.NameNode"))
     spawn("datanode", hadoop("datanode", "org.apache.hadoop.hdfs.server.datanode.DataNode"))
     spawn("resourcemanager", hadoop("resourcemanager", "org.apache.hadoop.yarn.server.resourcemanager.ResourceManager"))
     # As on a real node, containers inherit HADOOP_CONF_DIR (YARN's env whitelist passes it on).
-    spawn("nodemanager", hadoop("nodemanager", "org.apache.hadoop.yarn.server.nodemanager.NodeManager"),
-          {"HADOOP_CONF_DIR": str(CONF)})
+    for name, conf in (("nodemanager", CONF), ("nodemanager2", CONF2)):
+        spawn(name, hadoop(name, "org.apache.hadoop.yarn.server.nodemanager.NodeManager", conf=conf),
+              {"HADOOP_CONF_DIR": str(conf)})
     spark_env = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(LOGS), "PYSPARK_PYTHON": sys.executable}
     # Spark's GPU scheduling runs for real: the worker offers two GPU addresses found by the
     # discovery script (simulated here; on a GPU host nvidia-smi supplies them).
@@ -234,16 +244,17 @@ def up() -> None:
     spawn("mlflow", mlflow_server(int(ports["mlflow_port"]), DATA / "mlflow", artifacts))
     webhdfs = f"http://127.0.0.1:{ports['http_port']}"
     ui = f"http://127.0.0.1:{ports['spark_ui']}"
-    wait("HDFS", lambda: hdfs_writable(webhdfs))
-    wait("Spark standalone", lambda: spark_workers(ui) >= 1)
-    wait("MLflow", lambda: get(f"{mlflow}/health") is not None)
+    wait("HDFS", lambda: hdfs_writable(webhdfs), ("namenode", "datanode"))
+    wait("Spark standalone", lambda: spark_workers(ui) >= 1, ("spark-master", "spark-worker"))
+    wait("MLflow", lambda: get(f"{mlflow}/health") is not None, ("mlflow",))
     yarn = f"http://127.0.0.1:{ports['rm_web_port']}"
-    wait("YARN", lambda: yarn_nodes(yarn) >= 1)
+    wait("YARN", lambda: yarn_nodes(yarn) >= 2, ("resourcemanager", "nodemanager", "nodemanager2"))
     hdfs = f"hdfs://127.0.0.1:{ports['rpc_port']}"
     write_spark_conf(hdfs, spark_jars_archive(webhdfs))
     lines = [f"HDFS_URI={hdfs}", f"WEBHDFS_URL={webhdfs}",
              f"MLFLOW_TRACKING_URI={mlflow}", f"SPARK_MASTER={master}", f"SPARK_MASTER_UI={ui}",
-             f"HADOOP_CONF_DIR={CONF}", f"PYSPARK_PYTHON={sys.executable}", f"YARN_RM={yarn}",
+             f"HADOOP_CONF_DIR={CONF}", f"YARN_NODE2_CONF_DIR={CONF2}", f"PYSPARK_PYTHON={sys.executable}",
+             f"YARN_RM={yarn}",
              f"SPARK_YARN_PROPERTIES={SPARK_CONF / 'spark-defaults.conf'}"]
     ENV.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -47,7 +47,7 @@ def platform():
         stdout, stderr = proc.communicate(timeout=600)
         if proc.returncode != 0:
             pytest.fail(f"scripts/platform up failed:\n{stdout}\n{stderr}")
-        env = dict(re.findall(r"^([A-Z_]+)=(\S+)$", stdout, flags=re.MULTILINE))
+        env = dict(re.findall(r"^([A-Z0-9_]+)=(\S+)$", stdout, flags=re.MULTILINE))
         assert {"HDFS_URI", "WEBHDFS_URL", "MLFLOW_TRACKING_URI", "SPARK_MASTER", "YARN_RM"} <= set(env), stdout
         yield env
     finally:

@@ -49,7 +49,7 @@ def train(k, reporter):
             with open(path, "w") as f:
                 json.dump({"epoch": epoch + 1}, f)
             reporter.checkpoint()
-    return {"metric": k, "pid": os.getpid()}
+    return {"metric": k, "pid": os.getpid(), "container": os.environ.get("CONTAINER_ID", "")}
 
 
 def main() -> None:
@@ -71,7 +71,8 @@ def main() -> None:
         "active_jobs": list(sc.statusTracker().getActiveJobsIds()),
         "jobs": len(sc.statusTracker().getJobIdsForGroup(backend.job_group)),
         "workers": result.stats["workers"],
-        "trials": json.loads(result.trials[["trial_id", "k", "state", "restarts", "executor", "pid", "steps"]]
+        "trials": json.loads(result.trials[["trial_id", "k", "state", "restarts", "executor", "pid", "container",
+                                            "steps"]]
                              .to_json(orient="records")),
         "histories": {t["trial_id"]: [s for s, _ in t["history"]] for t in saved["trials"]},
     }))

@@ -1,4 +1,4 @@
-"""Executors die under a running experiment on the standalone cluster; the work survives."""
+"""Executors die, or a whole YARN node is lost, under a running experiment; the work survives."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.helpers import job_result
-from tests.platform.yarn import yarn_env
+from tests.platform.yarn import rm_get, yarn_env, yarn_site
 
 HERE = pathlib.Path(__file__).resolve().parent
 JOB = HERE / "lost_executor_job.py"
+PIDS = HERE.parents[1] / ".platform" / "pids"  # the platform's daemons, by name
 
 
 def calls(path):
@@ -49,14 +50,65 @@ def result_of(proc):
     return job_result(out, err, proc.returncode)
 
 
+def parents() -> dict[int, int]:
+    """Every process's parent, from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    found[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:  # ended meanwhile
+                pass
+    return found
+
+
+def container_of(pid: int) -> str | None:
+    """The YARN container a process runs in (its ``CONTAINER_ID``), None if it ended."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        return None
+    return next((v.split(b"=", 1)[1].decode() for v in env if v.startswith(b"CONTAINER_ID=")), None)
+
+
+def lose_node(executor: int) -> tuple[int, set[str]]:
+    """SIGKILL the platform's NodeManager that runs ``executor`` and every process under it (each
+    container is a session of its own, so not one process group): a whole node lost, as in a
+    preemption. Returns the node (1 or 2) and the containers that ran on it."""
+    nodes = {int((PIDS / name).read_text()): n for n, name in ((1, "nodemanager"), (2, "nodemanager2"))}
+    up = parents()
+    nm = executor
+    while nm not in nodes:
+        nm = up[nm]  # no NodeManager above it: a KeyError at pid 1
+    under, grew = {nm}, True
+    while grew:
+        more = {pid for pid, parent in up.items() if parent in under} - under
+        under |= more
+        grew = bool(more)
+    containers = {c for c in map(container_of, under) if c}
+    for pid in [nm, *(under - {nm})]:  # the NodeManager first: it must not clean up or report anything
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return nodes[nm], containers
+
+
 @pytest.mark.parametrize("cluster", ["standalone", "yarn"])
-def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_path, cluster):
-    """On YARN the executor is a container that YARN or a node may kill; the AM asks for another."""
+def test_a_lost_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_path, cluster):
+    """On the standalone cluster the executor's JVM is SIGKILLed. On YARN its whole node is lost:
+    the NodeManager and every container on it (the common case of preemption and spot loss), then
+    YARN's liveness monitor declares the node lost; the AM asks the other node for a container. If
+    the AM itself was on the lost node, YARN's second attempt (``spark.yarn.maxAppAttempts=2``)
+    brings new executors, and every running trial continues from its checkpoint."""
     calls_file = tmp_path / "calls.txt"
     root = platform["HDFS_URI"] + f"/lost-{tmp_path.name}"
-    yarn = yarn_env(platform, "spark.executor.instances=2")
+    yarn = yarn_env(platform, "spark.executor.instances=2", "spark.yarn.maxAppAttempts=2")
     proc = run_job(platform, root, calls_file, 4, 2, **({"env": yarn, "master": "yarn"} if cluster == "yarn" else {}))
     journal = None
+    records: list[dict] = []
 
     def checkpoint_recorded():  # trial k=0 computed epoch 4 and its checkpoint at epoch 3 is safe on HDFS
         nonlocal journal
@@ -64,7 +116,8 @@ def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_pat
             return False
         base = hdfs.join(hdfs.normalize(root), "lost-executors")
         journal = hdfs.join(base, hdfs.listdir(base)[0], "journal.jsonl")
-        records = [json.loads(line) for line in hdfs.read_text(journal).splitlines(keepends=True) if line.endswith("\n")]
+        records[:] = [json.loads(line) for line in hdfs.read_text(journal).splitlines(keepends=True)
+                      if line.endswith("\n")]
         mine = [r for r in records if r.get("params") == {"k": 0}]
         assert not any(r["state"] == "FINALIZED" for r in mine), "trial 0 ended before its executor was killed"
         return any(r.get("checkpoint_step") == 3 for r in mine)
@@ -72,7 +125,12 @@ def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_pat
     try:
         wait_for(checkpoint_recorded, timeout=180, interval=0.1, what="trial 0's checkpoint on HDFS")
         pid = next(p for k, e, p in calls(calls_file) if k == 0 and e == 4)
-        os.kill(executor_jvm(pid), signal.SIGKILL)
+        ended = {r["params"]["k"] for r in records if r.get("state") == "FINALIZED"}  # before the fault
+        if cluster == "yarn":
+            where = {k: container_of(p) for k, _, p in calls(calls_file)}  # each trial's latest container
+            node, lost = lose_node(executor_jvm(pid))
+        else:
+            os.kill(executor_jvm(pid), signal.SIGKILL)
         res = result_of(proc)
     finally:
         if proc.poll() is None:
@@ -84,13 +142,30 @@ def test_a_killed_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_pat
     assert res["histories"][victim["trial_id"]] == list(range(6))
     epochs = collections.Counter(e for k, e, _ in calls(calls_file) if k == 0)
     assert all(epochs[e] == 1 for e in range(4)), epochs  # nothing before the checkpoint ran again
-    assert {t["restarts"] for k, t in trials.items() if k != 0} == {0}
+    restarted = {k for k, t in trials.items() if t["restarts"]}
+    if cluster == "yarn":  # the trials in the lost node's containers, or any that ran if the AM was there
+        am_lost = any(c.endswith("_000001") for c in lost)
+        assert restarted <= (set(trials) if am_lost else {k for k, c in where.items() if c in lost}), (where, lost)
+    else:
+        assert restarted == {0}
+    assert not restarted & ended
+    for k in ended:  # a trial that had ended before the fault never ran again
+        assert sorted(e for j, e, _ in calls(calls_file) if j == k) == list(range(6))
     # the victim's run went on in another executor (the survivor, or a replacement if it came first)
     killed = next(w["executor"] for w in res["workers"] if w["pid"] == pid)
     assert victim["executor"] not in (None, killed)
     assert all(w["executor"] not in (None, "driver") for w in res["workers"])
     assert res["active_jobs"] == []
     assert res["master"] == ("yarn" if cluster == "yarn" else platform["SPARK_MASTER"])
+    if cluster == "yarn":  # the victim went on in a container of the other node; YARN saw the node go
+        assert victim["container"] and victim["container"] not in lost
+        port = yarn_site(platform, "yarn.nodemanager.address", node).rsplit(":", 1)[1]
+
+        def states():  # each node's state by its NodeManager's port
+            every = "NEW,RUNNING,UNHEALTHY,DECOMMISSIONING,DECOMMISSIONED,LOST,REBOOTED,SHUTDOWN"
+            nodes = (rm_get(platform, f"nodes?states={every}")["nodes"] or {}).get("node", [])
+            return {n["id"].rsplit(":", 1)[1]: n["state"] for n in nodes}
+        wait_for(lambda: states().get(port) == "LOST", timeout=60, what=f"node :{port} to be LOST (nodes then: {states()})")
 
 
 def test_the_experiment_grows_when_an_executor_joins_and_leaves_nothing_running(platform, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import itertools
 import json
 import os
 import pathlib
@@ -30,7 +31,7 @@ def _finished(platform, app_id):
 def _gpus_used(platform) -> int:
     """How many ``yarn.io/gpu`` YARN has granted to running containers, over all its nodes."""
     used = 0
-    for node in rm_get(platform, "nodes")["nodes"]["node"]:
+    for node in rm_get(platform, "nodes?states=RUNNING")["nodes"]["node"]:  # not a node a test lost
         infos = node["usedResource"]["resourceInformations"]["resourceInformation"]
         used += sum(int(r["value"]) for r in infos if r["name"] == "yarn.io/gpu")
     return used
@@ -65,7 +66,8 @@ def test_client_mode_asks_yarn_for_two_gpu_containers_for_waiting_workers_and_gi
 
     try:
         app_id = job.expect("READY", timeout=240)
-        assert containers() == 1  # the application master alone: no executor before there is work
+        # the application master alone (once it has registered): no executor before there is work
+        wait_for(lambda: containers() == 1, timeout=60, interval=0.2, what="the application master's container")
         job.go()
         wait_for(lambda: len(waiting()) == 2, timeout=240, interval=0.2, what="a trial in each of two containers")
         assert containers() == 3 and _gpus_used(platform) == 2  # two executors, one GPU each
@@ -80,8 +82,10 @@ def test_client_mode_asks_yarn_for_two_gpu_containers_for_waiting_workers_and_gi
         # after the experiment the executors go idle and go back to YARN, the application lives on
         wait_for(lambda: containers() == 1, timeout=60, interval=0.5, what="the executors' containers released")
         assert rm_get(platform, f"apps/{app_id}")["app"]["state"] == "RUNNING"
-    finally:
-        assert job.close() == 0, open(job.log).read()[-3000:]
+    except BaseException:
+        job.proc.kill()  # its trials wait at the gate: no use waiting for it
+        raise
+    assert job.close() == 0, open(job.log).read()[-3000:]
     assert res["master"] == "yarn" and res["jobs"] == 1 and res["app_id"] == app_id
     app = _finished(platform, app_id)
     assert app["applicationType"] == "SPARK" and app["queue"] in ("tuning", "root.tuning") and app["finalStatus"] == "SUCCEEDED"
@@ -122,11 +126,11 @@ def _aggregated_logs(platform, hdfs, app_id) -> bytes:
 
 
 def _node_files(platform, app_id) -> bytes:
-    """What the NodeManager wrote for the application: each container's launch script (its
+    """What the NodeManagers wrote for the application: each container's launch script (its
     command line and environment), tokens and local logs; not the localized jars."""
     blob = b""
-    for key in ("yarn.nodemanager.local-dirs", "yarn.nodemanager.log-dirs"):
-        for top, _, names in os.walk(yarn_site(platform, key)):
+    for key, node in itertools.product(("yarn.nodemanager.local-dirs", "yarn.nodemanager.log-dirs"), (1, 2)):
+        for top, _, names in os.walk(yarn_site(platform, key, node)):
             if app_id.split("_", 1)[1] not in top or "filecache" in top:
                 continue
             for name in names:

@@ -30,9 +30,10 @@ def rm_get(platform: dict, path: str) -> dict:
         return json.loads(r.read())
 
 
-def yarn_site(platform: dict, name: str) -> str:
-    """A value of the platform's yarn-site.xml."""
-    root = ET.parse(os.path.join(platform["HADOOP_CONF_DIR"], "yarn-site.xml")).getroot()
+def yarn_site(platform: dict, name: str, node: int = 1) -> str:
+    """A value of the yarn-site.xml of the platform's first or second NodeManager (``node``)."""
+    conf = platform["HADOOP_CONF_DIR"] if node == 1 else platform["YARN_NODE2_CONF_DIR"]
+    root = ET.parse(os.path.join(conf, "yarn-site.xml")).getroot()
     return next(p.findtext("value") for p in root.iter("property") if p.findtext("name") == name)
 
 
