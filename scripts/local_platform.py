@@ -277,6 +277,53 @@ def alive() -> bool:
     return bool(found) and all(running(pid) for pid in found.values())
 
 
+def parents() -> dict[int, int]:
+    """Every process's parent, from /proc."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    found[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:  # ended meanwhile
+                pass
+    return found
+
+
+def container_of(pid: int) -> str | None:
+    """The YARN container a process runs in (its ``CONTAINER_ID``), None if it ended."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        return None
+    return next((v.split(b"=", 1)[1].decode() for v in env if v.startswith(b"CONTAINER_ID=")), None)
+
+
+def lose_node(executor: int) -> tuple[int, set[str]]:
+    """SIGKILL the platform's NodeManager that runs ``executor`` and every process under it (each
+    container is a session of its own, so not one process group): a whole node lost, as in a
+    preemption. Returns the node (1 or 2) and the containers that ran on it. For the tests and
+    bench/chaos.py; the platform stays one node short until the next ``up``."""
+    nodes = {pid: n for n, name in ((1, "nodemanager"), (2, "nodemanager2")) if (pid := pids().get(name))}
+    parent_of = parents()
+    nm = executor
+    while nm not in nodes:
+        nm = parent_of[nm]  # no NodeManager above it: a KeyError at pid 1
+    under, grew = {nm}, True
+    while grew:
+        more = {pid for pid, parent in parent_of.items() if parent in under} - under
+        under |= more
+        grew = bool(more)
+    containers = {c for c in map(container_of, under) if c}
+    for pid in [nm, *(under - {nm})]:  # the NodeManager first: it must not clean up or report anything
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return nodes[nm], containers
+
+
 def status() -> None:
     if not alive() or not ENV.exists():
         sys.exit("platform: down")

@@ -17,9 +17,11 @@ from tests.conftest import wait_for
 from tests.helpers import job_result
 from tests.platform.yarn import rm_get, yarn_env, yarn_site
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
+from local_platform import container_of, lose_node  # noqa: E402
+
 HERE = pathlib.Path(__file__).resolve().parent
 JOB = HERE / "lost_executor_job.py"
-PIDS = HERE.parents[1] / ".platform" / "pids"  # the platform's daemons, by name
 
 
 def calls(path):
@@ -48,52 +50,6 @@ def run_job(platform, root, calls_file, trials, workers, env=None, master=None):
 def result_of(proc):
     out, err = proc.communicate(timeout=400)
     return job_result(out, err, proc.returncode)
-
-
-def parents() -> dict[int, int]:
-    """Every process's parent, from /proc."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    found[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:  # ended meanwhile
-                pass
-    return found
-
-
-def container_of(pid: int) -> str | None:
-    """The YARN container a process runs in (its ``CONTAINER_ID``), None if it ended."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            env = f.read().split(b"\0")
-    except OSError:
-        return None
-    return next((v.split(b"=", 1)[1].decode() for v in env if v.startswith(b"CONTAINER_ID=")), None)
-
-
-def lose_node(executor: int) -> tuple[int, set[str]]:
-    """SIGKILL the platform's NodeManager that runs ``executor`` and every process under it (each
-    container is a session of its own, so not one process group): a whole node lost, as in a
-    preemption. Returns the node (1 or 2) and the containers that ran on it."""
-    nodes = {int((PIDS / name).read_text()): n for n, name in ((1, "nodemanager"), (2, "nodemanager2"))}
-    up = parents()
-    nm = executor
-    while nm not in nodes:
-        nm = up[nm]  # no NodeManager above it: a KeyError at pid 1
-    under, grew = {nm}, True
-    while grew:
-        more = {pid for pid, parent in up.items() if parent in under} - under
-        under |= more
-        grew = bool(more)
-    containers = {c for c in map(container_of, under) if c}
-    for pid in [nm, *(under - {nm})]:  # the NodeManager first: it must not clean up or report anything
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return nodes[nm], containers
 
 
 @pytest.mark.parametrize("cluster", ["standalone", "yarn"])
@@ -169,7 +125,6 @@ def test_a_lost_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_path,
 
 
 def test_the_experiment_grows_when_an_executor_joins_and_leaves_nothing_running(platform, tmp_path):
-    sys.path.insert(0, str(HERE.parents[1] / "scripts"))
     from local_platform import free_port, free_ports, spark_class, spark_workers
 
     master_port, ui = free_ports(2)
