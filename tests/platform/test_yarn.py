@@ -215,7 +215,9 @@ def test_cluster_mode_runs_the_driver_in_the_application_master_and_its_second_a
     tracking = stats["tracking"]
     runs = client.search_runs([tracking["experiment_id"]], max_results=200)
     mine = [r for r in runs if tracking["parent_run_id"] in (r.info.run_id, r.data.tags.get("mlflow.parentRunId"))]
-    assert [r.info.run_id for r in runs if r.data.tags.get("maggy.role") == "experiment"] == [tracking["parent_run_id"]]
+    # (the MLflow experiment also holds the runs of other tests' experiments with the example's name)
+    assert [r.info.run_id for r in runs if r.data.tags.get("maggy.role") == "experiment"
+            and r.data.params.get("experiment_dir") == root] == [tracking["parent_run_id"]]
     children = [r for r in mine if r.info.run_id != tracking["parent_run_id"]]
     assert collections.Counter(r.data.tags["maggy.trial_id"] for r in children) == {
         t["trial_id"]: 1 for t in saved["trials"]}
