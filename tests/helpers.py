@@ -1,7 +1,10 @@
-"""Helpers that tests share: an in-process backend."""
+"""Helpers that tests share: an in-process backend, journal and result readers."""
 
 from __future__ import annotations
 
+import glob
+import json
+import os
 import threading
 
 from maggy.backends import Backend
@@ -79,8 +82,21 @@ def job_result(stdout: str, stderr: str = "", returncode: int | None = 0) -> dic
     """The JSON a job script printed on its ``RESULT `` line; fails the test with the job's
     output tails when the line is missing or the job did not exit with ``returncode`` (None:
     any exit, for a job that was interrupted on purpose)."""
-    import json
-
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     assert lines and (returncode is None or returncode == 0), stdout[-2000:] + stderr[-4000:]
     return json.loads(lines[0][len("RESULT "):])
+
+
+def journal_records(root) -> list[dict]:
+    """Every trial record, in order, from the complete lines of each experiment's journal under
+    ``root`` (the ``experiment_dir``): a driver may be mid-append, or killed there."""
+    records = []
+    for path in sorted(glob.glob(os.path.join(str(root), "*", "*", "journal.jsonl"))):
+        with open(path) as f:
+            records += [e for e in map(json.loads, (line for line in f if line.endswith("\n"))) if e["event"] == "trial"]
+    return records
+
+
+def trial_states(root) -> dict[str, dict]:
+    """The latest journaled record of each trial under ``root``, by trial id."""
+    return {e["trial_id"]: e for e in journal_records(root)}

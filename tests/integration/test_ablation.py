@@ -18,7 +18,7 @@ from maggy import experiment
 from maggy.ablation import AblationStudy
 from maggy.backends import SparkBackend
 from tests.conftest import wait_for
-from tests.helpers import job_result
+from tests.helpers import job_result, trial_states
 
 mlflow = pytest.importorskip("mlflow")
 torch = pytest.importorskip("torch")
@@ -82,13 +82,15 @@ def test_a_study_resumes_after_a_driver_kill_without_rerunning_finished_ablation
     calls, root = tmp_path / "calls.txt", tmp_path / "exp"
     cmd = [sys.executable, str(HERE / "ablation_job.py"), str(root), str(calls)]
     driver = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for(lambda: calls.exists() and len(calls.read_text().splitlines()) >= 2, timeout=120, interval=0.05,
-                 what="two ablations to end")
+    def finalized():  # the names train_fn writes: "feature:a" is "a", the base "None"
+        return {e["params"]["ablation"].partition(":")[2] or "None" for e in trial_states(root).values()
+                if e["state"] == "FINALIZED"}
+    try:  # finished means journaled: train_fn may have ended on a trial whose end the kill cut off
+        wait_for(lambda: len(finalized()) >= 2, timeout=120, interval=0.05, what="two ablations to end")
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(30)
-    before = calls.read_text().splitlines()
+    before = finalized()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     result = job_result(out.stdout, out.stderr, out.returncode)
     ran = collections.Counter(calls.read_text().splitlines())

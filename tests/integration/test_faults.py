@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import collections
 import glob
 import json
 import os
@@ -15,6 +16,7 @@ from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import LocalBackend, SparkBackend
 from maggy.rpc.protocol import MsgType
 from tests.conftest import wait_for
+from tests.helpers import journal_records
 from tests.unit.rpc.peers import BAD_STREAMS, connect_for_replies, read_reply, send_and_expect_close
 
 
@@ -54,15 +56,6 @@ def test_bad_frames_are_dropped_and_workers_carry_on(backend, tmp_path):
     assert len(result.trials) == 6 and set(result.trials["state"]) == {"FINALIZED"}
 
 
-def _journal_states(root) -> list[str]:
-    states = []
-    for path in glob.glob(os.path.join(str(root), "*", "*", "journal.jsonl")):
-        with open(path) as f:
-            complete = [line for line in f if line.endswith("\n")]  # the driver may be mid-append
-            states += [e["state"] for e in map(json.loads, complete) if e["event"] == "trial"]
-    return states
-
-
 def test_ctrl_c_cancels_workers_and_keeps_finished_trials(backend, tmp_path):
     sp = Searchspace(k=("DISCRETE", list(range(8))))
 
@@ -79,8 +72,9 @@ def test_ctrl_c_cancels_workers_and_keeps_finished_trials(backend, tmp_path):
                                   es_policy="none", experiment_dir=str(tmp_path), hb_interval=0.1)
 
     def interrupt_after_two_finished():
-        wait_for(lambda: _journal_states(tmp_path).count("FINALIZED") >= 2 and
-                 _journal_states(tmp_path).count("RUNNING") >= 4, what="two finished, two long running")
+        def counts():
+            return collections.Counter(e["state"] for e in journal_records(tmp_path))
+        wait_for(lambda: counts()["FINALIZED"] >= 2 and counts()["RUNNING"] >= 4, what="two finished, two long running")
         _thread.interrupt_main()
 
     watcher = threading.Thread(target=interrupt_after_two_finished, daemon=True)
@@ -95,7 +89,7 @@ def test_ctrl_c_cancels_workers_and_keeps_finished_trials(backend, tmp_path):
         assert isinstance(backend, LocalBackend)
         wait_for(lambda: not backend.running(), timeout=10, what="worker processes ended")
     assert time.monotonic() - interrupted < 10
-    assert _journal_states(tmp_path).count("FINALIZED") == 2
+    assert sum(e["state"] == "FINALIZED" for e in journal_records(tmp_path)) == 2
     (result_json,) = glob.glob(os.path.join(str(tmp_path), "*", "*", "result.json"))
     saved = json.load(open(result_json))
     assert saved["outcome"] == "interrupted"
@@ -121,7 +115,7 @@ def test_trial_of_a_dead_worker_is_requeued(tmp_path):
     saved = json.load(open(os.path.join(result.experiment_dir, "result.json")))
     attempts = {t["params"]["k"]: t["attempts"] for t in saved["trials"]}
     assert attempts == {0: 0, 1: 0, 2: 0, 3: 1, 4: 0, 5: 0}
-    assert "LOST" in _journal_states(tmp_path / "exp")
+    assert any(e["state"] == "LOST" for e in journal_records(tmp_path / "exp"))
 
 
 def test_a_dead_local_worker_is_relaunched(tmp_path):

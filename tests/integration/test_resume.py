@@ -21,26 +21,13 @@ from maggy.store.journal import Journal
 from maggy.store.replay import ExperimentLog
 from maggy.store.storage import LocalStorage
 from tests.conftest import wait_for
-from tests.helpers import job_result
+from tests.helpers import job_result, trial_states
 
 HERE = pathlib.Path(__file__).resolve().parent
 
 
 def job(backend, optimizer, root, calls, *extra):
     return [sys.executable, str(HERE / "resume_job.py"), backend, optimizer, str(root), str(calls), *map(str, extra)]
-
-
-def journal_states(root):
-    """The latest state of each trial in the only experiment under ``root``, from complete lines."""
-    (exp_dir,) = (root / "resumable").iterdir()
-    text = (exp_dir / "journal.jsonl").read_text() if (exp_dir / "journal.jsonl").exists() else ""
-    states = {}
-    for line in text.splitlines(keepends=True):
-        if line.endswith("\n"):
-            e = json.loads(line)
-            if e["event"] == "trial":
-                states[e["trial_id"]] = e
-    return states
 
 
 def finish(cmd, env=None):
@@ -59,12 +46,12 @@ def test_a_killed_driver_is_resumed_and_no_finished_work_runs_again(tmp_path, ba
                               stderr=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **gang})
     try:
         wait_for(lambda: (root / "resumable").exists() and sum(
-            e["state"] in ("FINALIZED", "PAUSED") for e in journal_states(root).values()) >= 3,
+            e["state"] in ("FINALIZED", "PAUSED") for e in trial_states(root).values()) >= 3,
             timeout=120, interval=0.05, what="three trials to end")
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the workers it started
         driver.wait(30)
-    before = journal_states(root)
+    before = trial_states(root)
     ended = {tid: e for tid, e in before.items() if e["state"] in ("FINALIZED", "PAUSED", "EARLY_STOPPED", "ERROR")}
     in_flight = {tid for tid, e in before.items() if e["state"] in ("RUNNING", "PENDING")}
     epochs_before = collections.Counter(tuple(line.split()) for line in calls.read_text().splitlines())
@@ -223,7 +210,7 @@ def test_a_driver_killed_on_another_host_is_taken_over_at_once(tmp_path):
         except ValueError:  # caught mid-write
             return {}
     try:
-        wait_for(lambda: lease().get("rpc") and sum(e["state"] == "FINALIZED" for e in journal_states(root).values()) >= 2,
+        wait_for(lambda: lease().get("rpc") and sum(e["state"] == "FINALIZED" for e in trial_states(root).values()) >= 2,
                  timeout=120, interval=0.05, what="the driver on node-a to listen and two trials to end")
         held = lease()
     finally:
