@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import threading
 
 from maggy.backends import Backend
@@ -100,3 +101,14 @@ def journal_records(root) -> list[dict]:
 def trial_states(root) -> dict[str, dict]:
     """The latest journaled record of each trial under ``root``, by trial id."""
     return {e["trial_id"]: e for e in journal_records(root)}
+
+
+def chromium() -> str:
+    """Debian's chromium, which ./scripts/test installs; the browser tests are skipped, with the
+    reason, on a machine where it could not be installed (no apt-get, or not as root)."""
+    import pytest
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("no chromium: ./scripts/test installs Debian's (apt-get install chromium) where it runs as root")
+    return path

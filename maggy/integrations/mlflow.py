@@ -180,6 +180,10 @@ class MlflowTracker(Callback):
         now = int(time.time() * 1000)
         key = self.optimization_key
         metrics = [(f"final_{key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
+        if trial.values is None and trial.metric is not None and trial.history and trial.history[-1][1] != trial.metric:
+            # the result under the key at the last step, later than the last broadcast: MLflow's
+            # latest value, the one its runs table shows, is then the trial's result (e.g. its best epoch)
+            metrics.append((key, trial.metric, now, trial.history[-1][0]))
         if trial.values is not None:  # several objectives: each under its own key
             metrics += [(k, v, now, trial.steps) for k, v in zip(self.keys, trial.values)]
         metrics += [(k, float(v), now, trial.steps) for k, v in trial.extra.items()
@@ -286,7 +290,8 @@ class MlflowTracker(Callback):
         report: dict[str, Any] = {
             "tracking_uri": self.uri, "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id,
             "delivered": self.delivered, "retries": self.retries, "lost": list(self.lost),
-            "best_run_id": self._runs.get(best.trial_id) if best is not None else None, "model_uri": None}
+            "best_run_id": self._runs.get(best.trial_id) if best is not None else None, "model_uri": None,
+            "url": runs_url(self.uri, self.experiment_id)}
         if report["best_run_id"]:
             try:
                 with fast_fail():
@@ -363,6 +368,20 @@ class MlflowTracker(Callback):
 #: experiment is model development, where the runs table, metrics and charts are.
 _KIND_TAG = "mlflow.experimentKind"
 _KIND = {_KIND_TAG: "custom_model_development"}
+
+
+def runs_url(uri: str, experiment_id: str | None) -> str | None:
+    """Where MLflow's UI lists the experiment's runs: its training view, which MLflow 3.x does not
+    open by default (it opens the GenAI overview); None for a store with no UI (a file or database).
+
+    >>> runs_url("http://mlflow.example.com:5000/", "7")
+    'http://mlflow.example.com:5000/#/experiments/7/runs?workflowType=machine_learning'
+    >>> runs_url("sqlite:///mlflow.db", "7") is None
+    True
+    """
+    if experiment_id is None or not uri.startswith(("http://", "https://")):
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def describe(params: Mapping[str, Any]) -> str:

@@ -122,8 +122,8 @@ def test_one_metric_column_sorts_every_run_the_best_run_is_marked_and_unset_sett
                                                                                                      tracking_uri):
     def train(x, reporter):
         for step in range(2):
-            reporter.broadcast(x * (step + 1) / 2, step)
-        return {"acc": x}
+            reporter.broadcast(x / (step + 1), step)
+        return {"acc": x}  # the best epoch's, not the last one's: the column shows the result all the same
 
     result = experiment.lagom(train, config(tmp_path, "columns", optimization_key="acc"), backend=ThreadBackend(2),
                               verbose=False)

@@ -68,7 +68,10 @@ def test_parent_and_child_runs_with_statuses_and_histories(platform, tmp_path):
     by_k = {int(c.data.params["k"]): c for c in children}
     assert {k: c.info.status for k, c in by_k.items()} == {0: "FINISHED", 1: "FAILED", 2: "KILLED", 3: "FINISHED"}
     history = client.get_metric_history(by_k[3].info.run_id, "metric")
-    assert [m.step for m in sorted(history, key=lambda m: m.step)] == [0, 1, 2, 3, 4]
+    # the broadcasts 3.0 to 3.4, then the result 3 at the last step: the latest value, the runs table's
+    assert [(m.step, m.value) for m in sorted(history, key=lambda m: (m.step, m.timestamp))] == [
+        (0, 3.0), (1, 3.1), (2, 3.2), (3, 3.3), (4, 3.4), (4, 3.0)]
+    assert by_k[3].data.metrics["metric"] == 3
     assert by_k[3].data.metrics["final_metric"] == 3 and by_k[3].data.metrics["aux"] == 6
     assert by_k[3].data.metrics["inside_train_fn"] == 30  # plain mlflow calls land in the trial's run
     assert "k=1 fails" in by_k[1].data.tags["maggy.error"]

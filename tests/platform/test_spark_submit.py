@@ -11,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import job_result
+from tests.conftest import wait_for
+from tests.helpers import chromium, job_result
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -27,7 +28,7 @@ def submitted(platform):
                           "--experiment-dir", platform["HDFS_URI"] + "/scheduled", "--trials", "4",
                           "--register", "digits-mlp"],
                          env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
-    return job_result(out.stdout, out.stderr, out.returncode)
+    return {**job_result(out.stdout, out.stderr, out.returncode), "stdout": out.stdout}
 
 
 def test_the_trials_ran_on_the_standalone_cluster(submitted, platform, hdfs):
@@ -82,3 +83,51 @@ def test_mlflow_has_the_runs_and_the_champion_loads_from_hdfs(submitted, platfor
     out = subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "MLFLOW_TRACKING_URI": uri})
     assert "OUT 10" in out.stdout, out.stderr[-3000:]
+
+
+def test_a_browser_shows_every_run_with_its_objective_and_the_plots_render_in_mlflow(submitted, platform):
+    """What a data scientist sees: the link the summary prints opens MLflow's runs table, which
+    lists the parent and every trial's run with the objective in one column, and the report
+    attached to the parent draws its figures inside MLflow's artifact view (no network needed)."""
+    from mlflow.tracking import MlflowClient
+    from playwright.sync_api import sync_playwright
+
+    uri, tracking = platform["MLFLOW_TRACKING_URI"], submitted["tracking"]
+    url = f"{uri}/#/experiments/{tracking['experiment_id']}/runs?workflowType=machine_learning"
+    assert tracking["url"] == url and f"MLflow: {url}" in submitted["stdout"]
+    parent = tracking["parent_run_id"]
+    children = MlflowClient(uri).search_runs([tracking["experiment_id"]],
+                                             filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    result_of = {t["trial_id"]: t["metric"] for t in submitted["trials"]}
+    expected = {parent: submitted["best_metric"],
+                **{c.info.run_id: result_of[c.data.tags["maggy.trial_id"]] for c in children}}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(60_000)  # each wait below fails the test after a minute
+            page.goto(url)
+            page.locator(f'.ag-row[row-id="{parent}"]').first.wait_for()
+            page.get_by_role("button", name="Columns").click()
+            page.get_by_text("metric", exact=True).click()  # the objective's column: metrics are not shown by default
+            page.keyboard.press("Escape")
+            page.locator(f'.ag-row[row-id="{parent}"] button').first.click()  # the trials nest under the parent
+            for run in expected:
+                page.locator(f'.ag-row[row-id="{run}"]').first.wait_for()
+            cells = page.locator(".ag-cell").evaluate_all(
+                "cs => cs.map(c => [c.closest('.ag-row').getAttribute('row-id'), c.getAttribute('col-id'), c.innerText])")
+            shown = {row: float(text) for row, col, text in cells if col == "metrics.`metric`" and row in expected}
+            names = {row: text.splitlines()[-1] for row, col, text in cells if col == "attributes.`Run Name`"}
+            assert shown == pytest.approx(expected)
+            assert sorted(names[c.info.run_id] for c in children) == [f"digits-torch-{n}" for n in range(1, 5)]
+
+            page.goto(f"{uri}/#/experiments/{tracking['experiment_id']}/runs/{parent}/artifacts/plots/report.html")
+            report = page.frame_locator("iframe").first
+            report.locator(".main-svg").first.wait_for()
+            figures = report.locator(".plotly-graph-div")
+            wait_for(lambda: figures.count() >= 4 and all(
+                figures.nth(i).locator(".main-svg").count() for i in range(figures.count())),
+                timeout=60, what="every figure of the report drawn")
+            assert report.locator("g.trace, g.parcoords").count() >= figures.count()  # each draws its data
+        finally:
+            browser.close()

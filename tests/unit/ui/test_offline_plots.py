@@ -3,12 +3,10 @@ offline cluster opens them (scripts/test installs Debian's chromium)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
-import pytest
-
 from maggy import plot
+from tests.helpers import chromium
 from tests.unit.ui.test_plot import make_result
 
 #: Chromium as the machine's probe runs it offline: no background connections to Google's hosts.
@@ -19,10 +17,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 def rendered_plots(path, tmp_path) -> int:
     """How many plotly figures the page drew (each draws its SVG layers: three per figure)."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("the browser test needs Debian's chromium: ./scripts/test installs it (apt-get install chromium)")
-    out = subprocess.run([chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"file://{path}"],
+    out = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"file://{path}"],
                          capture_output=True, text=True, timeout=90)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout.count('class="main-svg"') // 3
