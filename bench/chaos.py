@@ -29,7 +29,7 @@ import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from local_platform import lose_node  # noqa: E402
+from local_platform import executor_jvm, lose_node  # noqa: E402
 
 EPOCH_SECONDS = 0.1
 #: Set by job(); train travels by value with it (executors do not share the driver's environment).
@@ -67,19 +67,6 @@ def job(master: str, root: str, trials: int) -> None:
                                   name="chaos", experiment_dir=root, resume=False)
     result = experiment.lagom(train, cfg, backend=SparkBackend(master=master), verbose=False)
     print("RESULT " + json.dumps({"states": result.stats["states"], "restarts": int(result.trials["restarts"].sum())}))
-
-
-def executor_jvm(pid: int) -> int | None:
-    for _ in range(3):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"CoarseGrainedExecutorBackend" in f.read():
-                    return pid
-        except OSError:
-            return None
-    return None
 
 
 def run(env: dict, args, calls: pathlib.Path, yarn: bool, fault: bool) -> tuple[float, dict, int]:

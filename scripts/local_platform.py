@@ -290,6 +290,21 @@ def parents() -> dict[int, int]:
     return found
 
 
+def executor_jvm(pid: int) -> int | None:
+    """The Spark executor JVM above a Python worker process (worker, daemon, JVM); None if it ended
+    or runs in no executor."""
+    for _ in range(3):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"CoarseGrainedExecutorBackend" in f.read():
+                    return pid
+        except OSError:  # ended meanwhile
+            return None
+    return None
+
+
 def container_of(pid: int) -> str | None:
     """The YARN container a process runs in (its ``CONTAINER_ID``), None if it ended."""
     try:

@@ -106,7 +106,7 @@ def optimization_history(result: Result) -> go.Figure:
                                  marker={"symbol": "star", "size": 16, "color": "#ffbf00",
                                          "line": {"color": "black", "width": 1}}))
     fig.update_layout(title=f"Optimisation history: {result.name}", xaxis_title="trial (MLflow run <name>-<n>)",
-                      yaxis_title=f"{col} ({direction}imised)")
+                      yaxis_title=f"{result.objectives.primary} ({direction}imised)")
     return fig
 
 
@@ -130,10 +130,11 @@ def parallel_coordinates(result: Result) -> go.Figure:
             labels = sorted({str(v) for v in col})
             dims.append({"label": name, "values": [labels.index(str(v)) for v in col],
                          "tickvals": list(range(len(labels))), "ticktext": labels})
-    dims += [{"label": key, "values": df[key]} for key in (objectives.keys if objectives.multi else [metric])]
+    dims += [{"label": key, "values": df[col]} for key, col in zip(objectives.keys, objectives.keys if objectives.multi
+                                                                    else [metric])]
     fig = go.Figure(go.Parcoords(dimensions=dims, line={
         "color": df[metric], "colorscale": "Viridis", "showscale": True,
-        "colorbar": {"title": {"text": f"{metric} ({objectives.directions[0]})"}}}))
+        "colorbar": {"title": {"text": f"{objectives.primary} ({objectives.directions[0]})"}}}))
     fig.update_layout(title=f"Parallel coordinates: {result.name}")
     return fig
 
@@ -160,7 +161,7 @@ def learning_curves(result: Result) -> go.Figure:
             fig.add_trace(go.Scatter(x=[s for s, _ in ends], y=[v for _, v in ends], mode="markers",
                                      marker={"symbol": "triangle-up", "size": 9}, name=f"{name} promoted",
                                      showlegend=False))
-    fig.update_layout(title=f"Learning curves: {result.name}", xaxis_title="step", yaxis_title=_metric_column(result))
+    fig.update_layout(title=f"Learning curves: {result.name}", xaxis_title="step", yaxis_title=result.objectives.primary)
     return fig
 
 

@@ -18,7 +18,7 @@ from tests.helpers import job_result
 from tests.platform.yarn import rm_get, yarn_env, yarn_site
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
-from local_platform import container_of, lose_node  # noqa: E402
+from local_platform import container_of, executor_jvm, lose_node  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 JOB = HERE / "lost_executor_job.py"
@@ -28,17 +28,6 @@ def calls(path):
     if not path.exists():
         return []
     return [tuple(int(x) for x in line.split()) for line in path.read_text().splitlines() if line.count(" ") == 2]
-
-
-def executor_jvm(pid: int) -> int:
-    """The executor JVM above a Python worker process (Python worker -> daemon -> JVM)."""
-    for _ in range(3):
-        with open(f"/proc/{pid}/stat") as f:
-            pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            if b"CoarseGrainedExecutorBackend" in f.read():
-                return pid
-    raise AssertionError("no executor JVM above the worker")
 
 
 def run_job(platform, root, calls_file, trials, workers, env=None, master=None):
@@ -82,11 +71,13 @@ def test_a_lost_executor_costs_one_checkpoint_interval(platform, hdfs, tmp_path,
         wait_for(checkpoint_recorded, timeout=180, interval=0.1, what="trial 0's checkpoint on HDFS")
         pid = next(p for k, e, p in calls(calls_file) if k == 0 and e == 4)
         ended = {r["params"]["k"] for r in records if r.get("state") == "FINALIZED"}  # before the fault
+        jvm = executor_jvm(pid)
+        assert jvm is not None, f"no executor JVM above trial 0's worker {pid}"
         if cluster == "yarn":
             where = {k: container_of(p) for k, _, p in calls(calls_file)}  # each trial's latest container
-            node, lost = lose_node(executor_jvm(pid))
+            node, lost = lose_node(jvm)
         else:
-            os.kill(executor_jvm(pid), signal.SIGKILL)
+            os.kill(jvm, signal.SIGKILL)
         res = result_of(proc)
     finally:
         if proc.poll() is None:

@@ -75,16 +75,23 @@ def test_save_writes_a_self_contained_report_and_pages_that_share_one_local_plot
         assert 'src="plotly.min.js"' in text and 'src="https://cdn.plot.ly' not in text
 
 
-def test_log_scale_parameters_get_log_axes_and_the_best_trial_is_marked_by_number():
+def test_log_scale_parameters_get_log_axes_the_best_trial_is_marked_by_number_and_axes_name_the_key():
+    from maggy.search.objectives import Objectives
+
     trials = [Trial(f"t{i}", {"lr": 10.0 ** -(i % 4 + 1), "opt": "sgd"}, state=TrialState.FINALIZED, start=i,
-                    end=i + 1, metric=float(i % 4), number=i + 1) for i in range(8)]
-    result = Result.of("logs", "max", trials, ["lr", "opt"], "/tmp/logs", {}, log_scale=["lr"])
+                    end=i + 1, metric=float(i % 4), number=i + 1, history=((0, 0.0), (1, float(i % 4))))
+              for i in range(8)]
+    result = Result.of("logs", Objectives.of("accuracy", "max"), trials, ["lr", "opt"], "/tmp/logs", {},
+                       log_scale=["lr"])
     lr = next(d for d in plot.parallel_coordinates(result).data[0].dimensions if d.label.startswith("lr"))
     assert lr.label == "lr (log)" and sorted(set(lr.values)) == [-4.0, -3.0, -2.0, -1.0]
     assert list(lr.ticktext) == ["1e-4", "1e-3", "1e-2", "1e-1"]
     colorbar = plot.parallel_coordinates(result).data[0].line.colorbar
-    assert colorbar.title.text == "metric (max)"
+    assert colorbar.title.text == "accuracy (max)"  # the user's optimization_key, as in MLflow
+    assert plot.parallel_coordinates(result).data[0].dimensions[-1].label == "accuracy"
+    assert plot.learning_curves(result).layout.yaxis.title.text == "accuracy"
     history = plot.optimization_history(result)
+    assert history.layout.yaxis.title.text == "accuracy (maximised)"
     (best,) = [t for t in history.data if t.name == "best"]
     numbers = {t.trial_id: t.number for t in result.views}
     assert list(best.x) == [numbers[result.best_trial_id]] and best.text[0].endswith(f"-{numbers[result.best_trial_id]}")
