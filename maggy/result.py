@@ -275,9 +275,9 @@ class Result:
             lines.append(f"Wall time: {self.stats['makespan']:.1f} s on {self.stats.get('num_workers')} workers{busy}")
         if self.model_uri:
             lines.append(f"Model: {self.model_uri}")
-        if self.stats.get("tracking", {}).get("url"):
-            lines.append(f"MLflow: {self.stats['tracking']['url']}")
         lines.append(f"Results: {self.experiment_dir}")
+        if (self.stats.get("tracking") or {}).get("url"):
+            lines.append(f"MLflow: {self.stats['tracking']['url']}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -86,6 +86,7 @@ class MlflowTracker(Callback):
         self._runs: dict[str, str] = {}  # trial id -> run id
         self._paused: dict[str, int] = {}  # trial id -> steps when its run ended PAUSED
         self._early: dict[str, list] = {}  # trial id -> system metrics sampled before its run was known
+        self._latest: dict[str, tuple[int, int, float]] = {}  # trial id -> (step, ms, value) last under the key
 
     # ---- set-up (synchronous) ------------------------------------------------------------------
 
@@ -140,6 +141,7 @@ class MlflowTracker(Callback):
             return
         now = int(time.time() * 1000)
         batch = [(self.optimization_key, float(v), now, int(s)) for s, v in points]
+        self._keep_latest(trial.trial_id, batch)
         if batch:
             self._submit("metrics", lambda: self._log(self._run_of(trial), metrics=batch))
 
@@ -155,6 +157,12 @@ class MlflowTracker(Callback):
         if trial.trial_id in self._runs:  # else kept until the worker's run is known
             batch = self._early.pop(trial.trial_id)
             self._submit("system metrics", lambda: self._log(self._run_of(trial), metrics=batch))
+
+    def _keep_latest(self, trial_id: str, points: list) -> None:
+        """The point under the key that MLflow takes for the run's value: the greatest (step, time)."""
+        for _, value, ms, step in points:
+            if trial_id not in self._latest or (step, ms) >= self._latest[trial_id][:2]:
+                self._latest[trial_id] = (step, ms, value)
 
     def _bind(self, trial: FrozenTrial) -> None:
         """The run a worker opened for ``trial``."""
@@ -180,10 +188,12 @@ class MlflowTracker(Callback):
         now = int(time.time() * 1000)
         key = self.optimization_key
         metrics = [(f"final_{key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
-        if trial.values is None and trial.metric is not None and trial.history and trial.history[-1][1] != trial.metric:
-            # the result under the key at the last step, later than the last broadcast: MLflow's
-            # latest value, the one its runs table shows, is then the trial's result (e.g. its best epoch)
-            metrics.append((key, trial.metric, now, trial.history[-1][0]))
+        latest = self._latest.get(trial.trial_id)
+        if trial.values is None and trial.metric is not None and (latest is None or latest[2] != trial.metric):
+            # the result as the run's latest value under the key, which MLflow's runs table shows (a
+            # best epoch returned, or no broadcast at all): at the highest step, after every point there
+            step, after = (latest[0], latest[1] + 1) if latest else (0, 0)
+            metrics.append((key, trial.metric, max(now, after), step))
         if trial.values is not None:  # several objectives: each under its own key
             metrics += [(k, v, now, trial.steps) for k, v in zip(self.keys, trial.values)]
         metrics += [(k, float(v), now, trial.steps) for k, v in trial.extra.items()
@@ -240,6 +250,7 @@ class MlflowTracker(Callback):
             self._runs[trial.trial_id] = run_id
             self._log(run_id, params=_flat(trial.params))
             history = [(self.optimization_key, v, int(time.time() * 1000), s) for s, v in trial.history]
+            self._keep_latest(trial.trial_id, history)
             self._log(run_id, metrics=history)
         return self._runs[trial.trial_id]
 
@@ -364,8 +375,8 @@ class MlflowTracker(Callback):
                 self._queue.popleft()
 
 
-#: MLflow 3's UI files an experiment of no kind under its GenAI views ("Evaluations"): a tuning
-#: experiment is model development, where the runs table, metrics and charts are.
+#: A tuning experiment is model development (MLflow 3's kinds); the UI of 3.17 still opens every
+#: experiment on its GenAI overview, hence the view named in :func:`runs_url`.
 _KIND_TAG = "mlflow.experimentKind"
 _KIND = {_KIND_TAG: "custom_model_development"}
 

@@ -306,7 +306,7 @@ def ablation(result: Result) -> go.Figure:
             fig.add_trace(go.Bar(x=mine["delta"], y=[f"{kind}: {a}" for a in mine["ablated"]], orientation="h",
                                  name=kind, marker_color=color))
     fig.update_layout(title=f"Ablation: {result.name}", barmode="overlay",
-                      xaxis_title=f"change of {_metric_column(result)} against the base trial (negative: it hurt)",
+                      xaxis_title=f"change of {result.objectives.primary} against the base trial (negative: it hurt)",
                       yaxis={"categoryorder": "array", "categoryarray": [f"{k}: {a}" for k, a in
                                                                          zip(rows["kind"], rows["ablated"])]})
     return fig

@@ -122,8 +122,8 @@ def test_one_metric_column_sorts_every_run_the_best_run_is_marked_and_unset_sett
                                                                                                      tracking_uri):
     def train(x, reporter):
         for step in range(2):
-            reporter.broadcast(x / (step + 1), step)
-        return {"acc": x}  # the best epoch's, not the last one's: the column shows the result all the same
+            reporter.broadcast(x + 1 + step, step)
+        return {"acc": x}  # not the last broadcast, and below it: the column shows the result all the same
 
     result = experiment.lagom(train, config(tmp_path, "columns", optimization_key="acc"), backend=ThreadBackend(2),
                               verbose=False)
@@ -135,6 +135,13 @@ def test_one_metric_column_sorts_every_run_the_best_run_is_marked_and_unset_sett
     params = parent.data.params
     assert "tracking_uri" not in params and "target" not in params and "None" not in params.values()
     assert params["optimization_key"] == "acc" and params["num_trials"] == "3"
+
+
+def test_a_trial_that_never_broadcast_has_its_result_in_the_objectives_column(tmp_path, tracking_uri):
+    result = experiment.lagom(lambda x: x, config(tmp_path, "silent", num_trials=2), backend=ThreadBackend(2),
+                              verbose=False)
+    _, children = runs_of(mlflow.tracking.MlflowClient(tracking_uri), result)
+    assert sorted(c.data.metrics["metric"] for c in children) == sorted(result.trials["metric"])
 
 
 def test_the_experiment_opens_as_model_development_and_the_parent_run_describes_the_search(tmp_path, tracking_uri):

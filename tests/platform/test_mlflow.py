@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import signal
 import socket
@@ -19,6 +18,7 @@ from maggy.backends import LocalBackend
 from maggy.earlystop import EarlyStopPolicy
 from maggy.exceptions import BackendUnavailableError
 from tests.conftest import wait_for
+from tests.helpers import journal_records
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
 from local_platform import free_port, mlflow_server  # noqa: E402
@@ -135,9 +135,7 @@ def test_an_mlflow_outage_loses_no_trial_and_no_data(tmp_path):
         runner = threading.Thread(target=lambda: out.setdefault(
             "r", experiment.lagom(gated, cfg, backend=LocalBackend(), verbose=False)))
         runner.start()
-        journal = lambda: [json.loads(x) for p in glob.glob(str(tmp_path / "exp" / "*" / "*" / "journal.jsonl"))
-                           for x in open(p) if x.endswith("\n")]  # skip a line still being appended
-        finished = lambda: sum(e.get("state") == "FINALIZED" for e in journal())
+        finished = lambda: sum(e["state"] == "FINALIZED" for e in journal_records(tmp_path / "exp"))
         wait_for(lambda: finished() >= 2, timeout=60, what="two trials before the outage")
         stop(server)
         gate.touch()

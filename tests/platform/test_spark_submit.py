@@ -108,10 +108,12 @@ def test_a_browser_shows_every_run_with_its_objective_and_the_plots_render_in_ml
             page.set_default_timeout(60_000)  # each wait below fails the test after a minute
             page.goto(url)
             page.locator(f'.ag-row[row-id="{parent}"]').first.wait_for()
-            page.get_by_role("button", name="Columns").click()
-            page.get_by_text("metric", exact=True).click()  # the objective's column: metrics are not shown by default
+            page.get_by_role("button", name="Columns", exact=True).click()
+            # the objective's column (no metric is a column by default), picked in the column selector
+            page.get_by_test_id("column-selector-tree").get_by_text("metric", exact=True).click()
             page.keyboard.press("Escape")
-            page.locator(f'.ag-row[row-id="{parent}"] button').first.click()  # the trials nest under the parent
+            # the trials nest under the parent: its name cell's plus unfolds them
+            page.locator(f'.ag-row[row-id="{parent}"] [col-id="attributes.`Run Name`"] button').click()
             for run in expected:
                 page.locator(f'.ag-row[row-id="{run}"]').first.wait_for()
             cells = page.locator(".ag-cell").evaluate_all(
