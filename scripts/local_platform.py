@@ -277,14 +277,19 @@ def alive() -> bool:
     return bool(found) and all(running(pid) for pid in found.values())
 
 
+def parent_of(pid: int) -> int:
+    """A process's parent, from /proc (OSError if it ended)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])  # after the command name, which may hold spaces
+
+
 def parents() -> dict[int, int]:
     """Every process's parent, from /proc."""
     found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                with open(f"/proc/{entry}/stat") as f:
-                    found[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                found[int(entry)] = parent_of(int(entry))
             except OSError:  # ended meanwhile
                 pass
     return found
@@ -295,8 +300,7 @@ def executor_jvm(pid: int) -> int | None:
     or runs in no executor."""
     for _ in range(3):
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+            pid = parent_of(pid)
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if b"CoarseGrainedExecutorBackend" in f.read():
                     return pid
