@@ -130,8 +130,7 @@ def parallel_coordinates(result: Result) -> go.Figure:
             labels = sorted({str(v) for v in col})
             dims.append({"label": name, "values": [labels.index(str(v)) for v in col],
                          "tickvals": list(range(len(labels))), "ticktext": labels})
-    dims += [{"label": key, "values": df[col]} for key, col in zip(objectives.keys, objectives.keys if objectives.multi
-                                                                    else [metric])]
+    dims += [{"label": key, "values": df[key if objectives.multi else metric]} for key in objectives.keys]
     fig = go.Figure(go.Parcoords(dimensions=dims, line={
         "color": df[metric], "colorscale": "Viridis", "showscale": True,
         "colorbar": {"title": {"text": f"{objectives.primary} ({objectives.directions[0]})"}}}))
