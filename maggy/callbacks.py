@@ -22,7 +22,7 @@ Pass your own with ``lagom(train_fn, config, callbacks=[Ends()])``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from maggy.trial import FrozenTrial
 
@@ -86,3 +86,46 @@ class Callback:
         A callback that has something to add to the result returns an amended copy
         (``dataclasses.replace(result, ...)``), which the callbacks after it and ``lagom`` get;
         none changes the result it was given."""
+
+
+class CallbackList:
+    """The driver's callbacks in order, and the events of its current step: queued while it
+    decides and replies, delivered together at the step's end (:meth:`flush`).
+
+    >>> class Seen(Callback):
+    ...     def on_trial_end(self, trial):
+    ...         print("ended", trial.trial_id)
+    ...     def on_step_end(self):
+    ...         print("step")
+    >>> cbs = CallbackList([Seen()])
+    >>> cbs.queue("on_trial_end", FrozenTrial("a1", {}))
+    >>> cbs.flush()
+    ended a1
+    step
+    """
+
+    def __init__(self, callbacks: Iterable[Callback]) -> None:
+        self.callbacks = list(callbacks)
+        self._events: list[tuple[str, tuple[Any, ...]]] = []
+
+    def queue(self, hook: str, *args: Any) -> None:
+        """Deliver ``hook(*args)`` at the step's end."""
+        self._events.append((hook, args))
+
+    def notify(self, hook: str, *args: Any) -> None:
+        """Deliver ``hook(*args)`` now, to every callback in order."""
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)
+
+    def flush(self) -> None:
+        """Deliver the step's events, then end the step."""
+        events, self._events = self._events, []
+        for hook, args in events:
+            self.notify(hook, *args)
+        self.notify("on_step_end")
+
+    def end(self, result: "Result", outcome: str) -> "Result":
+        """The experiment's end: each callback may hand on an amended result (MLflow's run ids)."""
+        for cb in self.callbacks:
+            result = cb.on_experiment_end(result, outcome) or result
+        return result

@@ -74,6 +74,10 @@ class HyperparameterOptConfig:
         log_trials: which trials get an MLflow run of their own: ``"all"`` (default; each is
             named ``<name>-<n>``), ``"best"`` (one run, for the best trial, made at the end) or
             ``"none"``; the parent run always holds the trial table and the plots.
+        tensorboard: also write TensorBoard event files under the experiment directory
+            (``<experiment dir>/tensorboard``): one run per trial, named ``<name>-<n>``, with the
+            objective at every reported step, and the HParams table of every trial's parameters
+            and result (``tensorboard --logdir <experiment dir>/tensorboard``).
         resume: what to do when ``experiment_dir`` already holds an experiment of this ``name``:
             ``"auto"`` (default) continues it if it did not finish, runs only the missing trials
             if ``num_trials`` grew, and returns its stored result if it finished them all;
@@ -128,6 +132,7 @@ class HyperparameterOptConfig:
     tracking_uri: str | None = None
     register_model: str | None = None
     log_trials: str = "all"
+    tensorboard: bool = False
     resume: bool | str = "auto"
     system_metrics: bool | None = None
     workers_per_trial: int = 1
@@ -188,6 +193,8 @@ class HyperparameterOptConfig:
         if self.tracking_uri is not None:
             check_str("tracking_uri", self.tracking_uri)
         self.log_trials = check_choice("log_trials", self.log_trials, ("all", "best", "none"))
+        if not isinstance(self.tensorboard, bool):
+            raise invalid("tensorboard", self.tensorboard, "True or False", "pass tensorboard=True to write event files")
         if self.register_model is not None:
             check_str("register_model", self.register_model)
             if self.log_trials != "all":
@@ -328,7 +335,7 @@ class HyperparameterOptConfig:
             "timeout": self.timeout, "target": self.target, "patience": self.patience, "fail_fast": self.fail_fast,
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
             "tracking_uri": self.tracking_uri, "register_model": self.register_model, "log_trials": self.log_trials,
-            "resume": self.resume, "system_metrics": self.system_metrics,
+            "tensorboard": self.tensorboard, "resume": self.resume, "system_metrics": self.system_metrics,
             "workers_per_trial": self.workers_per_trial, "dist_backend": self.dist_backend,
             "dist_timeout": self.dist_timeout, "points_to_evaluate": self.points_to_evaluate,
             "warm_start": _describe(self.warm_start),

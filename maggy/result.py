@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Iterable
 
-import numpy as np
 import pandas as pd
 
-from maggy.search.direction import Direction
+from maggy.ablation.table import ablation_table
+from maggy.search.best import pareto_front
 from maggy.search.objectives import NoSingleBestError, Objectives
-from maggy.search.pareto import pareto_mask
 from maggy.trial import FrozenTrial, Trial, TrialState, checkpoint_name
-
-T = TypeVar("T", bound="Trial | FrozenTrial")
 
 _BASE_COLUMNS = ["trial_id", "state"]
 _TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "executor", "host", "restarts", "error"]
@@ -23,53 +20,6 @@ _TAIL_COLUMNS = ["metric", "steps", "start", "end", "duration", "worker", "execu
 USAGE_COLUMNS = ["cpu_util", "mem", "gpu_util", "gpu_mem"]
 #: Trials of a Pareto front that the summary lists.
 _FRONT_SHOWN = 5
-
-
-def _contenders(trials: Iterable[T], has: Callable[[T], bool]) -> list[T]:
-    """The trials that compete for best: completed ones with a result (EARLY_STOPPED ones only
-    when none completed); among multi-fidelity trials only those that reached the largest
-    budget, since a metric at a small budget is not comparable with one at a large budget."""
-    trials = [t for t in trials if has(t)]
-    for states in ((TrialState.FINALIZED, TrialState.PAUSED), (TrialState.EARLY_STOPPED,)):
-        pool = [t for t in trials if t.state in states]
-        budgets = [t.budget for t in pool if t.budget is not None]
-        if budgets:
-            top = max(budgets)
-            pool = [t for t in pool if t.budget == top]
-        if pool:
-            return pool
-    return []
-
-
-def best_trial(trials: Iterable[T], direction: str) -> T | None:
-    """The best completed trial (see :func:`_contenders` for which compete)."""
-    pool = _contenders(trials, lambda t: t.metric is not None)
-    if not pool:
-        return None
-    pick = max if Direction(direction) is Direction.MAX else min
-    return pick(pool, key=lambda t: float(t.metric or 0.0))  # all have a metric (above)
-
-
-def pareto_front(trials: Iterable[T], objectives: Objectives) -> list[T]:
-    """The trials no other contender beats on every objective, in the order of the first
-    objective, best first; with one objective, the best trial.
-
-    >>> from maggy.trial import FrozenTrial
-    >>> o = Objectives.of(["acc", "ms"], ["max", "min"])
-    >>> done = [FrozenTrial(n, {}, state=TrialState.FINALIZED, metric=a, values=(a, ms))
-    ...         for n, a, ms in [("a", 0.9, 30.0), ("b", 0.8, 10.0), ("c", 0.7, 20.0)]]
-    >>> [t.trial_id for t in pareto_front(done, o)]
-    ['a', 'b']
-    """
-    if not objectives.multi:
-        best = best_trial(trials, str(objectives.directions[0]))
-        return [] if best is None else [best]
-    pool = _contenders(trials, lambda t: t.values is not None)
-    if not pool:
-        return []
-    scores = np.array([objectives.scores(t.values or ()) for t in pool])
-    front = [t for t, keep in zip(pool, pareto_mask(scores)) if keep]
-    return sorted(front, key=lambda t: -objectives.scores(t.values or ())[0])
 
 
 def trials_frame(trials: Iterable[Trial | FrozenTrial], param_names: list[str],
@@ -225,9 +175,14 @@ class Result:
     @property
     def ablation(self) -> pd.DataFrame:
         """An ablation study's table: what each trial left out and what that cost against the
-        base trial, most harmful first (see :func:`maggy.ablation.table.ablation_table`)."""
-        from maggy.ablation.table import ablation_table
+        base trial, most harmful first (see :func:`maggy.ablation.table.ablation_table`).
 
+        >>> trials = [Trial(n, {"ablation": n}, state=TrialState.FINALIZED, metric=m, start=i)
+        ...           for i, (n, m) in enumerate([("base", 0.9), ("feature:age", 0.7), ("feature:id", 0.91)])]
+        >>> result = Result.of("s", "max", trials, ["ablation"], "/tmp/s", {})
+        >>> result.ablation[["ablated", "delta"]].round(2).values.tolist()
+        [['age', -0.2], [None, 0.0], ['id', 0.01]]
+        """
         return ablation_table(self)
 
     @property

@@ -25,7 +25,7 @@ import json
 import traceback as tb
 import types
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 #: Characters of a traceback kept with a failed trial (its end).
 TRACEBACK_LIMIT = 64 * 1024
@@ -80,6 +80,16 @@ def checkpoint_name(trial_id: str, budget: float | None, versioned: bool) -> str
     ('a1@4', 'a1')
     """
     return f"{trial_id}@{budget:g}" if versioned else trial_id
+
+
+def run_name(experiment: str, number: int) -> str:
+    """A trial as people read it (the console, MLflow's run, TensorBoard's run, the plots):
+    ``<experiment>-<n>``, ``n`` its place in the experiment.
+
+    >>> run_name("mnist", 3)
+    'mnist-3'
+    """
+    return f"{experiment}-{number}"
 
 
 def error_record(kind: str, message: str, traceback: str = "") -> dict[str, str]:
@@ -265,6 +275,12 @@ class Trial:
             raise TypeError(f"Trial.update cannot set {sorted(unknown | {'state'} & set(changes))}")
         object.__setattr__(self, "_facts", dataclasses.replace(
             self._facts, **{k: _read(k, v) for k, v in changes.items()}))
+
+    def extend_history(self, points: Sequence[tuple[int, float]]) -> None:
+        """Append reported (step, value) points; only the new points are read (a trial's history
+        grows at every heartbeat, and reading it all again each time costs what it holds)."""
+        new = _READ["history"](points)
+        object.__setattr__(self, "_facts", dataclasses.replace(self._facts, history=self._facts.history + new))
 
     def transition(self, new: TrialState) -> None:
         """Move to ``new``; raises IllegalTransition when the state machine forbids it."""

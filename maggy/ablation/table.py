@@ -1,41 +1,49 @@
-"""The outcome of an ablation study: what each removal cost, against the base trial."""
+"""The outcome of an ablation study: what each removal cost, against the base trial.
+
+The table reads an experiment's outcome through :class:`Outcome`, the few attributes of
+:class:`maggy.result.Result` it needs, not through the result module: ``result.ablation``
+calls the table, and imports point one way.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pandas as pd
 
 from maggy.ablation.study import BASE
-from maggy.search.direction import Direction
-
-if TYPE_CHECKING:
-    from maggy.result import Result
+from maggy.search.objectives import Objectives
 
 
-def is_ablation(result: Result) -> bool:
-    """Whether ``result`` is an ablation study's (its one dimension is ``ablation``)."""
-    return tuple(result.searchspace_names) == ("ablation",)
+class Outcome(Protocol):
+    """What the table reads of an experiment's outcome (a :class:`maggy.result.Result` has it)."""
+
+    @property
+    def searchspace_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def trials(self) -> pd.DataFrame: ...
+
+    @property
+    def objectives(self) -> Objectives: ...
 
 
-def ablation_table(result: Result) -> pd.DataFrame:
+def is_ablation(outcome: Outcome) -> bool:
+    """Whether ``outcome`` is an ablation study's (its one dimension is ``ablation``)."""
+    return tuple(outcome.searchspace_names) == ("ablation",)
+
+
+def ablation_table(outcome: Outcome) -> pd.DataFrame:
     """One row per trial that ended: ``ablated`` (None for the base), ``kind``, ``state``,
     ``metric`` and ``delta``, the change against the base oriented by the direction (negative:
-    leaving it out made the model worse), most harmful removal first; trials without a metric last.
-
-    >>> from maggy.trial import Trial, TrialState
-    >>> trials = [Trial(n, {"ablation": n}, state=TrialState.FINALIZED, metric=m, start=i)
-    ...           for i, (n, m) in enumerate([("base", 0.9), ("feature:age", 0.7), ("feature:id", 0.91)])]
-    >>> from maggy.result import Result
-    >>> ablation_table(Result.of("s", "max", trials, ["ablation"], "/tmp/s", {}))[["ablated", "delta"]].round(2).values.tolist()
-    [['age', -0.2], [None, 0.0], ['id', 0.01]]
-    """
-    if not is_ablation(result):
+    leaving it out made the model worse), most harmful removal first; trials without a metric
+    last (an example: :attr:`maggy.result.Result.ablation`)."""
+    if not is_ablation(outcome):
         raise AttributeError("result.ablation: this result is not an ablation study's; run "
                              "experiment.lagom(train_fn, AblationStudy(...)) for one")
-    trials = result.trials
-    sign = Direction(result.objectives.directions[0]).sign
-    metric = "metric" if "metric" in trials else result.objectives.primary
+    trials = outcome.trials
+    sign = outcome.objectives.directions[0].sign
+    metric = "metric" if "metric" in trials else outcome.objectives.primary
     base = trials.loc[(trials["ablation"] == BASE) & trials[metric].notna(), metric]
     kind_name = trials["ablation"].str.partition(":")
     table = pd.DataFrame({

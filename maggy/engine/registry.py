@@ -1,4 +1,5 @@
-"""The workers the driver knows: who is connected, which trial each runs, when each last spoke.
+"""The workers the driver knows: who is connected, which trial each runs, when each last spoke,
+which wait for a trial, and which ranks of a gang wait for their rank 0 (the gang's one home).
 
 Pure bookkeeping with no I/O and no clock of its own (the caller passes ``now``), so that every
 rule about lost, stale and overdue workers is tested with plain calls. A trial is held by a
@@ -25,8 +26,11 @@ run ends when all its ranks have ended.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
+
+from maggy.engine.gangs import IdlePool
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,32 @@ class WorkerRegistry:
     registered: list[WorkerInfo] = field(default_factory=list)
     last_seen: dict[int, float] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
+    #: Free workers waiting for a trial.
+    pool: IdlePool = field(default_factory=IdlePool)
+    #: The other ranks of each gang whose rank 0 has not yet said where its store is, each with
+    #: its assignment (handed out when it has).
+    held: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         #: The partition each connection served, also after it dropped.
         self._partition: dict[int, int] = {}
+        self._attempts = itertools.count(1)
+
+    def next_attempt(self) -> int:
+        """A new id for a run of a gang: a stale attempt's messages are told apart by it."""
+        return next(self._attempts)
+
+    def park(self, conn: int, now: float) -> None:
+        """The registered worker on ``conn`` waits for a trial."""
+        self.pool.park(conn, self.workers[conn].host, now)
+
+    def rendezvous(self, conn: int, trial_id: str, attempt: int) -> list[tuple[int, Any]] | None:
+        """Rank 0 of the current attempt of ``trial_id`` opened its store: the held ranks and
+        their assignments, now handed out; None for a message of an attempt that is over."""
+        run = self.runs.get(trial_id)
+        if run is None or run.attempt != attempt or run.conns[0] != conn or trial_id not in self.held:
+            return None
+        return self.held.pop(trial_id)
 
     def register(self, conn: int, info: WorkerInfo, now: float) -> list[str]:
         """A worker introduced itself on ``conn``. Returns the trials whose run a connection of the
@@ -123,13 +149,18 @@ class WorkerRegistry:
             return None
         return self.runs.pop(trial_id)
 
-    def release(self, trial_id: str) -> Run | None:
-        """The run of ``trial_id`` was lost: its connections are free."""
+    def release(self, trial_id: str, now: float) -> Run | None:
+        """The run of ``trial_id`` was lost: its connections are free, and ranks still held for
+        its gang wait for a trial again."""
+        for member, _ in self.held.pop(trial_id, []):
+            if member in self.workers:
+                self.park(member, now)
         return self.runs.pop(trial_id, None)
 
     def dropped(self, conn: int) -> str | None:
         """``conn``'s connection closed: the worker is gone; returns the trial whose run it held,
         which is lost (only that one: see :meth:`register`)."""
+        self.pool.remove(conn)
         self.workers.pop(conn, None)
         self.last_seen.pop(conn, None)
         trial_id = self.trial_of(conn)

@@ -254,7 +254,7 @@ class Scheduler:
     # ---- reports ---------------------------------------------------------------------------
 
     def record_points(self, trial: Trial, points: Sequence[tuple[int, float]]) -> None:
-        trial.update(history=trial.history + tuple(points))
+        trial.extend_history(points)
         for step, value in points:
             self.optimizer.on_metric(trial.trial_id, int(step), float(value))
 

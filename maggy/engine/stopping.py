@@ -2,8 +2,11 @@
 
 Pure decisions on the trials that ended, as the driver sees them end; the driver stops handing
 out trials and asks the running ones to stop (through their heartbeat) when :meth:`reason`
-names one. Fail-fast is the exception to "a failing trial fails only itself": when the first
-trials all fail the same way, ``train_fn`` has a bug, and running the rest would only repeat it.
+names one. The target and patience judge the best trial so far as the progress view and the
+result do (:mod:`maggy.search.best`): an early-stopped trial's partial metric, or one at a smaller
+budget, never beats a completed one at the top budget. Fail-fast is the exception to "a failing
+trial fails only itself": when the first trials all fail the same way, ``train_fn`` has a bug,
+and running the rest would only repeat it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from maggy.exceptions import TrialsFailedError
+from maggy.search.best import beats, competes
 from maggy.search.direction import Direction
 from maggy.trial import FrozenTrial, TrialState
 
@@ -29,13 +33,11 @@ class StoppingRules:
                  fail_fast: int) -> None:
         self.direction, self.target, self.patience, self.timeout = direction, target, patience, timeout
         self.fail_fast = fail_fast
-        self.best: float | None = None
+        #: The best trial so far, and how many competing trials ended since it did.
+        self._best: FrozenTrial | None = None
         self.since_best = 0
         self._first: list[FrozenTrial] = []  # the first ended trials, for fail-fast
         self.error: TrialsFailedError | None = None
-
-    def _better(self, value: float, than: float | None) -> bool:
-        return than is None or Direction(self.direction).better(value, than)
 
     def observe(self, trial: FrozenTrial) -> None:
         """A trial's run ended (FINALIZED, PAUSED, EARLY_STOPPED or ERROR)."""
@@ -43,10 +45,10 @@ class StoppingRules:
             self._first.append(trial)
             if len(self._first) == self.fail_fast:
                 self.error = _same_failure(self._first)
-        if trial.state not in (TrialState.FINALIZED, TrialState.EARLY_STOPPED) or trial.metric is None:
+        if not competes(trial):
             return
-        if self._better(trial.metric, self.best):
-            self.best, self.since_best = trial.metric, 0
+        if beats(trial, self._best, self.direction):
+            self._best, self.since_best = trial, 0
         else:
             self.since_best += 1
 
@@ -56,8 +58,9 @@ class StoppingRules:
             return f"the first {self.fail_fast} trials failed with the same error (fail_fast={self.fail_fast})"
         if self.timeout is not None and elapsed >= self.timeout:
             return f"timeout of {self.timeout:g}s reached"
-        if self.target is not None and self.best is not None and not self._better(self.target, self.best):
-            return f"target {self.target:g} reached (best metric {self.best:g})"
+        best = None if self._best is None else self._best.metric
+        if self.target is not None and best is not None and not Direction(self.direction).better(self.target, best):
+            return f"target {self.target:g} reached (best metric {best:g})"
         if self.patience is not None and self.since_best >= self.patience:
             return f"no improvement in {self.since_best} finished trials (patience={self.patience})"
         return None

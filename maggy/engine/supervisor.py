@@ -1,13 +1,34 @@
-"""Keeping an experiment's workers going: the backend's failed workers are relaunched, workers
-that all ended while a lost trial came back are started again, and an experiment left without
-any worker for too long fails (its finished trials kept, for a resume)."""
+"""Keeping an experiment's workers going, and knowing which are alive: silent workers lose their
+trials, overlong trials are stopped, the backend's failed workers are relaunched, workers that
+all ended while a lost trial came back are started again, and an experiment left without any
+worker for too long fails (its finished trials kept, for a resume)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from maggy.engine.backends.base import Backend
+from maggy.engine.registry import WorkerRegistry
 
 #: Seconds between two resubmissions of all the workers.
 RESUBMIT_PAUSE = 2.0
+#: Seconds a free worker waits unanswered for enough others to form a gang, before it hears WAIT
+#: and asks again (well within the worker's request timeout).
+GANG_WAIT = 2.0
+
+
+@dataclass
+class Liveness:
+    """What one look at the workers found, for the driver to act on."""
+
+    #: Workers that waited GANG_WAIT for a gang: they hear WAIT and ask again.
+    ask_again: list[int] = field(default_factory=list)
+    #: Runs whose workers went silent past the heartbeat timeout (trial id, silence): lost.
+    silent: list[tuple[str, float]] = field(default_factory=list)
+    #: Runs that just passed ``trial_timeout``: they are stopped.
+    overdue: list[str] = field(default_factory=list)
+    #: Why the experiment cannot go on, if it cannot.
+    failure: str | None = None
 
 
 class Supervisor:
@@ -19,10 +40,18 @@ class Supervisor:
         self._no_worker_since: float | None = None
         self._resubmitted = float("-inf")
 
+    def look(self, now: float, registry: WorkerRegistry, *, hb_timeout: float, trial_timeout: float | None,
+             per_trial: int, finished: bool, quiet: bool) -> Liveness:
+        """One look at the workers of ``registry`` at ``now`` (monotonic): see :class:`Liveness`."""
+        workers = len(registry.workers)
+        return Liveness(registry.pool.waited(now, GANG_WAIT), registry.stale(now, hb_timeout),
+                        registry.overdue(now, trial_timeout),
+                        self.check(now, finished=finished, quiet=quiet, workers=workers if workers >= per_trial else 0))
+
     def check(self, now: float, *, finished: bool, quiet: bool, workers: int) -> str | None:
-        """One look, with ``now`` (monotonic), whether the experiment is ``finished``, whether no
-        message waits (``quiet``) and how many ``workers`` are registered. Returns None, or why
-        the experiment cannot go on."""
+        """One look at the backend, with ``now`` (monotonic), whether the experiment is
+        ``finished``, whether no message waits (``quiet``) and how many ``workers`` can run a
+        trial. Returns None, or why the experiment cannot go on."""
         self.backend.relaunch_failed()
         # the last FINAL may have just finished the experiment and its worker ended on DONE
         idle = not finished and not self.backend.running() and quiet and now - self._resubmitted > RESUBMIT_PAUSE

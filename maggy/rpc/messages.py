@@ -38,9 +38,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
 from maggy.rpc.protocol import MsgType
-from maggy.runtime.reporter import MAX_TEXT
 from maggy.trial import TRACEBACK_LIMIT, TrialState
 
+#: Characters of one log line or error message: the worker cuts longer ones (see
+#: ``maggy.runtime.reporter.truncate``) before they are sent.
+MAX_TEXT = 16 * 1024
 #: Log lines in one LOG or FINAL, and metric points in one METRIC or FINAL: workers send more
 #: in several messages.
 MAX_LINES = 20

@@ -8,6 +8,7 @@ import threading
 from typing import Any, Callable
 
 from maggy.exceptions import EarlyStopped
+from maggy.rpc.messages import MAX_TEXT
 
 
 class Reporter:
@@ -121,10 +122,6 @@ class Reporter:
         """Put back what :meth:`take` returned and could not be sent, ahead of anything newer."""
         with self._lock:
             self._points[:0], self._logs[:0] = points, logs
-
-
-#: Characters of one log line or error message sent to the driver.
-MAX_TEXT = 16 * 1024
 
 
 def truncate(text: str, limit: int = MAX_TEXT) -> str:

@@ -1,119 +1,38 @@
-"""The worker's side of MLflow tracking: the active MLflow run in which ``train_fn`` runs.
+"""The worker's side of tracking: what a tracker does around each ``train_fn`` call on a worker.
 
-Workers open their trial's run themselves, so that plain ``mlflow.log_metric`` or
-``mlflow.<flavor>.log_model`` calls inside ``train_fn`` land in it; the run id goes back to the
-driver with the trial's metrics. The driver's tracker is :mod:`maggy.integrations.mlflow`.
+A tracker (see :mod:`maggy.integrations.tracker`) may hand the workers a :class:`TrialTracking`,
+which travels in the :class:`~maggy.runtime.worker.WorkerSpec`; the worker enters it around every
+trial. A tracker that opens a record of the trial there (MLflow's run, so that ``mlflow`` calls in
+``train_fn`` land in it) yields its id, which goes back to the driver with the trial's metrics.
+
+>>> with trial_runs((TrialTracking(),), "t1", None, "exp-1") as run_id:
+...     print(run_id)
+None
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
-from dataclasses import dataclass
-from typing import Any, Iterator
-
-log = logging.getLogger(__name__)
-
-# maggy's own MLflow calls: no long retry loops, and no "View run ... at" line on stdout for each
-# trial's run (the parent run and result.best_run_id say where the runs are)
-_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-         "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+from typing import Iterator, Sequence
 
 
-@contextlib.contextmanager
-def fast_fail() -> Iterator[None]:
-    """No long retry loops for calls that must not hold anything up, and no links printed."""
-    old = {k: os.environ.get(k) for k in _FAST}
-    os.environ.update(_FAST)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+class TrialTracking:
+    """A tracker's worker-side half; it must pickle (it travels to the executors) and may import
+    only what the worker side may (no driver-side maggy module)."""
 
-
-@dataclass(frozen=True)
-class TrackingSpec:
-    """What a worker needs to open trial runs; travels in the WorkerSpec."""
-
-    uri: str
-    experiment_id: str
-    parent_run_id: str
-    log_trials: str = "all"
-
-
-def client_for(uri: str) -> Any:
-    from mlflow.tracking import MlflowClient
-    return MlflowClient(tracking_uri=uri)
-
-
-def create_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_id: str,
-                      run_name: str | None = None, world_size: int = 1) -> str:
-    """The one place a trial's MLflow run is created: nested in the experiment's parent run,
-    named ``<experiment>-<n>`` (the trial's place in the experiment), its id as a tag, and the
-    size of its gang (``maggy.world_size``) when it trains on several workers.
-
-    A run the trial already has is taken up again, not doubled: a worker or driver that opened it
-    may have died before its id reached the journal (a lost executor, a killed application master)."""
-    found = client.search_runs([experiment_id], max_results=1, order_by=["attributes.start_time ASC"],
-                               filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and "
-                                             f"tags.`maggy.trial_id` = '{trial_id}'")
-    if found:
-        return found[0].info.run_id
-    tags = {"mlflow.parentRunId": parent_run_id, "maggy.trial_id": trial_id}
-    if world_size > 1:
-        tags["maggy.world_size"] = str(world_size)
-    return client.create_run(experiment_id, run_name=run_name or f"trial-{trial_id}", tags=tags).info.run_id
-
-
-@contextlib.contextmanager
-def trial_run(spec: TrackingSpec | None, trial_id: str, run_id: str | None,
-              run_name: str | None = None, world_size: int = 1, chief: bool = True) -> Iterator[str | None]:
-    """On a worker: make ``run_id`` (or a new nested run, ``run_name``) the active MLflow run for
-    ``train_fn``.
-
-    Yields the run id, or None when MLflow cannot be reached (the trial runs anyway) or the trial's
-    run is not this worker's: trials get no run of their own (``log_trials`` other than ``"all"``),
-    or this worker holds a rank other than 0 of a gang (``chief`` False). With tracking on, any run
-    still active afterwards is ended, also one that ``mlflow`` calls in ``train_fn`` started by
-    themselves, so that none leaks into this worker's next trial.
-    """
-    if spec is None:
+    @contextlib.contextmanager
+    def trial(self, trial_id: str, run_id: str | None, run_name: str | None, world_size: int = 1,
+              chief: bool = True) -> Iterator[str | None]:
+        """Around one run of ``train_fn`` for ``trial_id`` (``run_id``: the trial's record from an
+        earlier run, if any; ``chief``: rank 0 of its gang). Yields the trial's record id, or None."""
         yield None
-        return
-    if spec.log_trials == "all" and chief:
-        run_id = _activate(spec, trial_id, run_id, run_name, world_size)
-    else:
-        run_id = None
-    try:
-        yield run_id
-    finally:
-        with contextlib.suppress(Exception), fast_fail():
-            import mlflow
-            while mlflow.active_run() is not None:
-                mlflow.end_run()
 
 
-def _activate(spec: TrackingSpec, trial_id: str, run_id: str | None, run_name: str | None,
-              world_size: int) -> str | None:
-    """The trial's run (created if it has none yet) as MLflow's active run; None when it fails."""
-    if run_id is None:
-        try:
-            with fast_fail():
-                run_id = create_trial_run(client_for(spec.uri), spec.experiment_id, spec.parent_run_id, trial_id,
-                                           run_name, world_size)
-        except Exception as exc:  # an outage must not stop the trial
-            log.warning("maggy: could not open an MLflow run for trial %s: %s", trial_id, exc)
-    if run_id is not None:
-        try:  # an active run, so that log_model & co. attach to it
-            import mlflow
-            with fast_fail():
-                mlflow.set_tracking_uri(spec.uri)
-                mlflow.start_run(run_id=run_id)
-        except Exception as exc:
-            log.warning("maggy: could not activate MLflow run %s: %s", run_id, exc)
-    return run_id
+@contextlib.contextmanager
+def trial_runs(halves: Sequence[TrialTracking], trial_id: str, run_id: str | None, run_name: str | None,
+               world_size: int = 1, chief: bool = True) -> Iterator[str | None]:
+    """Every tracker's worker half around one run of ``train_fn``; yields the first record id
+    one of them gives (the trial's run, reported back to the driver)."""
+    with contextlib.ExitStack() as stack:
+        ids = [stack.enter_context(h.trial(trial_id, run_id, run_name, world_size, chief)) for h in halves]
+        yield next((i for i in ids if i is not None), None)

@@ -37,7 +37,7 @@ from maggy.rpc.messages import (
 from maggy.runtime.checkpoint import TrialCheckpoint
 from maggy.runtime.gang import GangAborted, ProcessGroup, Rank, peer_failure
 from maggy.runtime.reporter import Reporter, truncate
-from maggy.runtime.tracking import TrackingSpec, trial_run
+from maggy.runtime.tracking import TrialTracking, trial_runs
 from maggy.runtime.trainfn import Signature, parse_return
 from maggy.runtime.usage import UsageSampler
 from maggy.trial import TrialState, error_record, exception_record
@@ -56,7 +56,8 @@ class WorkerSpec:
     signature: Signature
     optimization_key: str | list[str]
     hb_interval: float
-    tracking: TrackingSpec | None = None
+    #: The trackers' worker halves, entered around every run of ``train_fn``.
+    trackers: tuple[TrialTracking, ...] = ()
     #: Sample system metrics (see maggy.runtime.usage): True, False, or None for "where a GPU is visible".
     system_metrics: bool | None = None
     #: The process group of a gang (see maggy.runtime.gang): its backend, and how long a rank waits for a peer.
@@ -224,17 +225,17 @@ class _Worker:
         gang.init()
 
     def _call(self, trial: Assignment, rep: Reporter) -> tuple[TrialState, float | None, dict, dict | None, bool]:
-        """Run ``train_fn`` in the trial's MLflow run; its exceptions fail the trial. Returns the
+        """Run ``train_fn`` inside the trackers' worker halves (MLflow's run); its exceptions fail the trial. Returns the
         state, metric, extra values, error, and whether the error came from a failed peer. In a
-        gang only rank 0 has an MLflow run and a returned value that counts."""
+        gang only rank 0 has a tracked run and a returned value that counts."""
         kwargs = dict(trial.params)
         if self.spec.signature.wants_reporter:
             kwargs["reporter"] = rep
         if self.spec.signature.wants_budget:
             kwargs["budget"] = trial.budget
         chief = trial.rank == 0
-        with trial_run(self.spec.tracking, rep.trial_id, trial.run_id, trial.run_name, trial.world_size,
-                       chief) as run_id:
+        with trial_runs(self.spec.trackers, rep.trial_id, trial.run_id, trial.run_name,
+                        trial.world_size, chief) as run_id:
             self.run_id = run_id
             self.current = rep
             try:

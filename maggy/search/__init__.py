@@ -1,1 +1,2 @@
-"""What to try next: the searchspace, the optimizers and the early-stopping policies (no I/O)."""
+"""What to try next and which trials are best so far: the searchspace, the optimizers, the
+early-stopping policies and the best-trial rule (no I/O)."""

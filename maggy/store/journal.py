@@ -2,9 +2,10 @@
 
 Every trial change is one event; replaying the events (:mod:`maggy.store.replay`) rebuilds the
 trial table, which is how an experiment resumes and how a finished one is read back. As a
-callback, the journal buffers the changes of one driver step and appends them in one durable
-write after the step's reply has gone out, and writes ``result.json`` and ``trials.parquet``
-when the experiment ends.
+callback, the journal hands the changes of each driver step to the experiment's
+:class:`~maggy.store.writer.StorageWriter`, which appends them off the driver's loop, in order,
+batched; it writes ``result.json`` and ``trials.parquet`` when the experiment ends, once every
+event before is written.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from maggy.callbacks import Callback, ExperimentInfo
 from maggy.store.events import Event, ExperimentEnded, ExperimentStarted, Outcome, TrialChanged, decode, encode
 from maggy.store.storage import Storage
+from maggy.store.writer import StorageWriter
 from maggy.trial import FrozenTrial
 
 log = logging.getLogger(__name__)
@@ -25,18 +27,24 @@ if TYPE_CHECKING:
 
 
 class Journal(Callback):
-    """Appends events to ``journal.jsonl`` in ``exp_dir``; each append is durable when it returns."""
+    """Appends events to ``journal.jsonl`` in ``exp_dir``: through ``writer`` when given (an
+    append is then durable once the writer has flushed), else durable when it returns."""
 
-    def __init__(self, storage: Storage, exp_dir: str) -> None:
+    def __init__(self, storage: Storage, exp_dir: str, writer: StorageWriter | None = None) -> None:
         self.storage = storage
         self.exp_dir = exp_dir
+        self.writer = writer
         self.path = storage.join(exp_dir, "journal.jsonl")
         self._changes: list[Event] = []
         self._latest: dict[str, FrozenTrial] = {}
 
     def append(self, *events: Event) -> None:
-        """Record ``events`` in one durable append."""
-        self.storage.append_lines(self.path, [json.dumps(encode(e), default=str) for e in events])
+        """Record ``events`` in one append."""
+        lines = [json.dumps(encode(e), default=str) for e in events]
+        if self.writer is not None:
+            self.writer.append(self.path, lines)
+        else:
+            self.storage.append_lines(self.path, lines)
 
     def records(self) -> list[dict[str, Any]]:
         """Every line as its JSON object; a torn last line (the driver died while appending) is
@@ -85,6 +93,8 @@ class Journal(Callback):
 
     def on_experiment_end(self, result: "Result", outcome: str) -> None:
         self.on_step_end()
+        if self.writer is not None:  # the files below then follow every event in the journal
+            self.writer.flush()
         self.storage.write_text(self.storage.join(self.exp_dir, "result.json"),
                                 json.dumps({**result.to_dict(), "outcome": outcome,
                                             "trials": [t.to_record() for t in self._latest.values()]},

@@ -49,8 +49,11 @@ class ExperimentLog:
         return self.starts[-1].total
 
     @property
-    def tracking(self) -> Mapping[str, Any] | None:
-        return self.starts[-1].tracking
+    def tracking(self) -> Mapping[str, Mapping[str, Any]]:
+        """Each tracker's state (by its name) as the last driver left it, for a resume. Journals
+        written before trackers were plug-ins hold MLflow's alone, unnamed."""
+        state = self.starts[-1].tracking or {}
+        return {"mlflow": state} if "parent_run_id" in state else state
 
     @property
     def fingerprint(self) -> str | None:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from maggy.search.direction import Direction
-from maggy.trial import TrialState
+from maggy.trial import TrialState, run_name
 
 if TYPE_CHECKING:  # plotly is imported when a picture is drawn
     import plotly.graph_objects as go
@@ -69,7 +69,7 @@ def _ended(result: Result) -> pd.DataFrame:
 
 def _label(result: Result, number: int) -> str:
     """A trial as the console and MLflow name it."""
-    return f"{result.name}-{number}"
+    return run_name(result.name, number)
 
 
 def _params(pairs: Iterable[tuple[str, Any]], digits: int = 4) -> str:

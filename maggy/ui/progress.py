@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from maggy.callbacks import Callback, ExperimentInfo
-from maggy.result import best_trial, pareto_front
+from maggy.search.best import COMPETING, Tier, best_trial, competes, pareto_front, tier
 from maggy.search.direction import Direction
 from maggy.search.objectives import Objectives
 from maggy.trial import FrozenTrial, TrialState
 
 _DONE = (TrialState.FINALIZED, TrialState.PAUSED, TrialState.EARLY_STOPPED, TrialState.ERROR)
-_COMPETING = (TrialState.FINALIZED, TrialState.PAUSED, TrialState.EARLY_STOPPED)  # for the best metric
-_ON_FRONT = (TrialState.FINALIZED, TrialState.PAUSED)  # for the Pareto front, with several objectives
 
 
 @dataclass
@@ -64,11 +62,11 @@ class Progress(Callback):
         self.objectives: Objectives | None = None
         self._states: dict[str, TrialState] = {}
         self._counts: collections.Counter[TrialState] = collections.Counter()
-        # ended trials with a metric, by the pool they compete in (see best_trial), and each
-        # pool's best while known: a refresh looks at one trial per pool, not at every trial
-        self._pools: dict[tuple, dict[str, FrozenTrial]] = collections.defaultdict(dict)
-        self._pool_of: dict[str, tuple] = {}
-        self._best: dict[tuple, FrozenTrial] = {}
+        # ended trials with a metric, by the tier they compete in (see maggy.search.best), and
+        # each tier's best while known: a refresh looks at one trial per tier, not at every trial
+        self._pools: dict[Tier, dict[str, FrozenTrial]] = collections.defaultdict(dict)
+        self._pool_of: dict[str, Tier] = {}
+        self._best: dict[Tier, FrozenTrial] = {}
         # with several objectives: the ended trials with values, the front as of the last refresh
         # and the trials that joined since; the front of (front + joined) is the front of all,
         # unless a trial of the front left (stale): a refresh looks at few trials, not at every one
@@ -153,8 +151,8 @@ class Progress(Callback):
             del self._pools[key][trial.trial_id]
             if self._best.get(key) is not None and self._best[key].trial_id == trial.trial_id:
                 del self._best[key]  # found again when next needed
-        if trial.state in _COMPETING and trial.metric is not None:
-            key = (trial.state is TrialState.EARLY_STOPPED, trial.budget)
+        if competes(trial):
+            key = tier(trial)
             self._pools[key][trial.trial_id] = trial
             self._pool_of[trial.trial_id] = key
             if key in self._best:
@@ -166,7 +164,7 @@ class Progress(Callback):
         if self._valued.pop(trial.trial_id, None) is not None:
             self._joined.pop(trial.trial_id, None)
             self._stale |= self._front.pop(trial.trial_id, None) is not None
-        if trial.state in _ON_FRONT and trial.values is not None:
+        if trial.state in COMPETING and trial.values is not None:
             self._valued[trial.trial_id] = self._joined[trial.trial_id] = trial
 
     def _front_size(self, objectives: Objectives) -> int | None:

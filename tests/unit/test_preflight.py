@@ -133,7 +133,7 @@ def test_a_failed_backend_preflight_leaves_nothing_behind(tmp_path):
 
 def test_deciding_that_nothing_is_tracked_does_not_import_mlflow():
     code = ("import sys, os; os.environ.pop('MLFLOW_TRACKING_URI', None);"
-            "from maggy.integrations.mlflow import configured_uri; print(configured_uri(None), 'mlflow' in sys.modules)")
+            "from maggy.integrations.mlflow.tracker import configured_uri; print(configured_uri(None), 'mlflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["None", "False"], out.stderr
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from maggy.result import Result, best_trial, trials_frame
+from maggy.result import Result, trials_frame
+from maggy.search.best import best_trial
 from maggy.trial import Trial, TrialState
 
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from maggy import experiment
-from maggy.engine import driver as driver_module
+from maggy.engine import supervisor as supervisor_module
 from maggy.engine.gangs import IdlePool
 from maggy.engine.server import Inbound
 from maggy.exceptions import InvalidParameterError, MaggyWarning
@@ -56,13 +56,13 @@ def test_a_gang_is_assigned_whole_or_not_at_all(tmp_path):
 
 
 def test_a_leftover_worker_hears_wait_after_the_gang_wait_and_done_when_no_trial_can_come(tmp_path, monkeypatch):
-    monkeypatch.setattr(driver_module, "GANG_WAIT", 0.0)
+    monkeypatch.setattr(supervisor_module, "GANG_WAIT", 0.0)
     driver = gang_driver(tmp_path, num_trials=2)
     for conn in (0, 1, 2):
         driver.handle(Inbound(conn, Get(worker=conn)))
     assert replies_to(driver, 2) == []  # the second trial is ready, but no second worker for it
     driver.check_workers(time.monotonic() + 0.01)
-    assert replies_to(driver, 2) == [Wait(retry_after=0.0)] and 2 not in driver.pool
+    assert replies_to(driver, 2) == [Wait(retry_after=0.0)] and 2 not in driver.registry.pool
     (tmp_path / "one").mkdir()
     one = gang_driver(tmp_path / "one", num_trials=1)
     for conn in (0, 1, 2):
@@ -106,7 +106,7 @@ def test_a_rank_lost_before_the_rendezvous_frees_the_others_and_requeues_the_tri
     driver.handle(Inbound(0, None))  # rank 0's worker dropped
     trial = driver.sched.trials[first.trial_id]
     assert trial.state is TrialState.PENDING and trial.attempts == 1
-    assert 1 in driver.pool and replies_to(driver, 1) == []
+    assert 1 in driver.registry.pool and replies_to(driver, 1) == []
     driver.handle(Inbound(2, Get(worker=2)))  # a new gang forms from the freed worker and another
     again = [m for m in replies_to(driver, 1) + replies_to(driver, 2) if isinstance(m, Assignment)]
     assert [(a.trial_id, a.rank) for a in again] == [(first.trial_id, 0)]
@@ -132,7 +132,7 @@ def test_only_rank_zero_speaks_and_the_trial_ends_when_every_rank_has(tmp_path):
     driver.handle(Inbound(0, final(trial_id, 0, metric=0.7, points=((1, 0.7),))))
     trial = driver.sched.trials[trial_id]
     assert trial.state is TrialState.RUNNING  # rank 1 still runs
-    assert 0 in driver.pool  # rank 0's worker is free: it waits for the next gang
+    assert 0 in driver.registry.pool  # rank 0's worker is free: it waits for the next gang
     driver.handle(Inbound(1, final(trial_id, 1, metric=None)))
     assert trial.state is TrialState.FINALIZED and trial.metric == 0.7
     assert trial.history == ((0, 0.1), (1, 0.7))

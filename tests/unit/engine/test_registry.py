@@ -17,7 +17,7 @@ def test_a_run_is_held_by_its_connections_and_released_at_its_end():
     reg.assign("t", (1, 2), now=0.0)  # a gang of two
     assert reg.holds(1, "t") and reg.holds(2, "t") and not reg.holds(3, "t")
     assert reg.trial_of(2) == "t" and reg.trial_of(3) is None
-    assert reg.release("t").conns == (1, 2) and reg.release("t") is None
+    assert reg.release("t", now=0.0).conns == (1, 2) and reg.release("t", now=0.0) is None
     assert not reg.holds(1, "t")
 
 

@@ -3,9 +3,9 @@
 The driver never waits on MLflow while answering a worker: :class:`MlflowTracker` queues what
 to log and one thread of its own sends it, in batches, retrying while the server is away, so
 an outage slows or loses no trial; what could not be delivered by the end is counted and
-reported. Workers open their trial's run themselves (see :func:`maggy.runtime.tracking.trial_run`) so that plain
+reported. Workers open their trial's run themselves (see :mod:`maggy.integrations.mlflow.worker`) so that plain
 ``mlflow.log_metric`` or ``mlflow.<flavor>.log_model`` calls inside ``train_fn`` land in it; the
-run id comes back with the trial's metrics. The tracker is a :class:`~maggy.callbacks.Callback`.
+run id comes back with the trial's metrics. The tracker is a :class:`~maggy.integrations.tracker.Tracker`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from maggy.ablation.table import is_ablation
-from maggy.callbacks import Callback
-from maggy.exceptions import BackendUnavailableError
-from maggy.runtime.tracking import TrackingSpec, client_for, create_trial_run, fast_fail
+from maggy.exceptions import BackendUnavailableError, InvalidParameterError
+from maggy.integrations.mlflow.worker import MlflowTrialTracking, client_for, create_trial_run, fast_fail
+from maggy.integrations.tracker import Tracker
 from maggy.search.objectives import Objectives
-from maggy.trial import FrozenTrial, TrialState
+from maggy.trial import FrozenTrial, TrialState, run_name
 
 if TYPE_CHECKING:
+    from maggy.config import HyperparameterOptConfig
     from maggy.result import Result
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,27 @@ def configured_uri(explicit: str | None) -> str | None:
     return mlflow.get_tracking_uri() if is_tracking_uri_set() else None
 
 
-class MlflowTracker(Callback):
+def configured(config: "HyperparameterOptConfig") -> "MlflowTracker | None":
+    """The MLflow tracker when a tracking URI is set (see :func:`configured_uri`)."""
+    uri = configured_uri(config.tracking_uri)
+    if config.register_model and not uri:
+        raise InvalidParameterError(
+            f"register_model={config.register_model!r} needs MLflow tracking: set tracking_uri or "
+            "MLFLOW_TRACKING_URI.")
+    if not uri:
+        return None
+    return MlflowTracker(uri, config.name, config.optimization_key, config.register_model, config.log_trials)
+
+
+class MlflowTracker(Tracker):
     """Logs an experiment to MLflow from a thread of its own; see the module docstring.
 
     ``check()`` is the preflight (no side effect), ``start()`` opens the parent run; the rest
     are callback hooks that never block the driver, but the experiment's end, which waits for
     the queue to drain and hands the best model to the registry.
     """
+
+    name = "mlflow"
 
     def __init__(self, uri: str, experiment_name: str, optimization_key: str | Sequence[str] = "metric",
                  register_model: str | None = None, log_trials: str = "all") -> None:
@@ -109,9 +124,9 @@ class MlflowTracker(Callback):
                 f"{str(exc)[:300]}. Start it, fix MLFLOW_TRACKING_URI / tracking_uri, or unset it "
                 "to run without tracking.") from None
 
-    def start(self, params: dict[str, Any], resume: Mapping[str, Any] | None = None) -> TrackingSpec:
+    def start(self, params: Mapping[str, Any], resume: Mapping[str, Any] | None = None) -> None:
         """Open the parent run (after :meth:`check`) and the sending thread; ``resume`` (the
-        :class:`TrackingSpec` fields of an earlier run of this experiment) re-opens its parent run."""
+        :meth:`state` of an earlier run of this experiment) re-opens its parent run."""
         with fast_fail():
             if resume is not None and resume.get("uri") == self.uri:
                 reopen = True
@@ -127,10 +142,16 @@ class MlflowTracker(Callback):
                     "maggy.role": "experiment", "mlflow.note.content": describe(params)}).info.run_id
         self.experiment_id, self.parent_run_id = exp_id, parent_id
         if not reopen:  # MLflow params are immutable: a re-opened run keeps its first ones; unset ones are left out
-            given = {k: v for k, v in params.items() if v is not None}
+            given = {k: v for k, v in params.items() if v is not None and v != "" and v != [] and v != {}}
             self._submit("parent params", lambda: self._log(self.parent_run_id, params=_flat(given)))
+        self._spec = MlflowTrialTracking(self.uri, exp_id, self.parent_run_id, self.log_trials)
         self._thread.start()
-        return TrackingSpec(self.uri, exp_id, self.parent_run_id, self.log_trials)
+
+    def state(self) -> Mapping[str, Any]:
+        return dataclasses.asdict(self._spec)
+
+    def worker(self) -> MlflowTrialTracking:
+        return self._spec
 
     # ---- callback hooks (never block) ----------------------------------------------------------
 
@@ -245,7 +266,7 @@ class MlflowTracker(Callback):
     def _run_of(self, trial: FrozenTrial) -> str:
         """The trial's run, created here when its worker could not open one."""
         if trial.trial_id not in self._runs:
-            name = f"{self.experiment_name}-{trial.number}" if trial.number else None
+            name = run_name(self.experiment_name, trial.number) if trial.number else None
             run_id = create_trial_run(self._client, self.experiment_id, self.parent_run_id, trial.trial_id, name)
             self._runs[trial.trial_id] = run_id
             self._log(run_id, params=_flat(trial.params))
