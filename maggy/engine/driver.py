@@ -11,16 +11,16 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 from maggy.callbacks import Callback, CallbackList, ExperimentInfo
 from maggy.config import HyperparameterOptConfig
 from maggy.engine.backends.base import Backend
 from maggy.engine.dispatch import Dispatcher
-from maggy.engine.gangs import gang_outcome
 from maggy.engine.registry import WorkerInfo, WorkerRegistry
+from maggy.engine.reports import TrialReports
 from maggy.engine.scheduler import Scheduler
-from maggy.engine.server import Inbound, RpcServer
+from maggy.engine.server import Inbound, Replies, RpcServer
 from maggy.engine.stats import RunStats
 from maggy.engine.stopping import StoppingRules
 from maggy.engine.supervisor import Supervisor
@@ -28,7 +28,7 @@ from maggy.engine.unreported import UnreportedMetrics
 from maggy.exceptions import ExperimentFailedError
 from maggy.integrations.tracker import Tracker
 from maggy.result import Result
-from maggy.rpc.messages import Final, Get, Log, Message, Metric, Ok, Register, Rendezvous, Stop, Wait, WorkerError
+from maggy.rpc.messages import Final, Get, Log, Message, Metric, Ok, Register, Rendezvous, Wait, WorkerError
 from maggy.rpc.protocol import new_secret
 from maggy.runtime.trainfn import Signature
 from maggy.runtime.worker import WorkerSpec
@@ -36,7 +36,7 @@ from maggy.store.events import Outcome
 from maggy.store.replay import ExperimentLog
 from maggy.store.storage import Storage, as_given
 from maggy.store.writer import StorageWriter
-from maggy.trial import Trial, TrialState, error_record
+from maggy.trial import Trial, TrialState
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,6 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 30.0
 #: At most this many queued messages are handled before the workers' silence is judged again.
 MAX_DRAIN = 10_000
-
-
-class Replies(Protocol):
-    """Where the driver's replies go: the RPC server, or a test's stand-in."""
-
-    def reply(self, conn: int, message: Message) -> None: ...
-
-    def close_connection(self, conn: int) -> None: ...
 
 
 class Driver:
@@ -92,24 +84,25 @@ class Driver:
         self.callbacks = CallbackList(watchers)
         self.inbox: queue.Queue[Inbound] = queue.Queue()
         self.registry = WorkerRegistry()
+        self.stats = RunStats(self.num_workers, len(previous.starts) if previous is not None else 0)
         self.dispatcher = Dispatcher(self.sched, self.registry, self._reply, per_trial=self.per_trial,
                                      trials_dir=storage.join(exp_dir, "trials"), join=storage.join,
                                      experiment=config.name, before=lambda: self._check_stop(time.monotonic()))
+        self.reports = TrialReports(self.sched, self.registry, self.dispatcher, self.callbacks, self.stats, self._reply,
+                                    self._changed, self.writer, storage.join(exp_dir, "trials"), storage.join,
+                                    config.trial_timeout, self.objectives)
         self.supervisor = Supervisor(backend, config.worker_timeout)
         self.stopping = StoppingRules(direction=direction, target=config.target, patience=config.patience,
                                       timeout=config.timeout, fail_fast=config.fail_fast)
-        #: Why the experiment stopped before its trials ran out (a stopping rule), if it did.
-        self.stop_reason: str | None = None
         self._began = time.monotonic()
         self.secret = new_secret()
         self.server: Replies | None = None
         self.rpc: dict[str, str] = {}
         self.trackers = list(trackers)
         self.previous, self.fingerprint = previous, fingerprint
-        self.stats = RunStats(self.num_workers, len(previous.starts) if previous is not None else 0)
         self._handlers: dict[type, Callable[[int, Any], None]] = {
-            Register: self._on_register, Get: self._on_get, Metric: self._on_metric,
-            Final: self._on_final, Log: self._on_log, WorkerError: self._on_error,
+            Register: self._on_register, Get: self._on_get, Metric: self.reports.on_metric,
+            Final: self.reports.on_final, Log: self.reports.on_log, WorkerError: self._on_error,
             Rendezvous: self.dispatcher.rendezvous}
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -140,7 +133,7 @@ class Driver:
             self._loop()
             self.stats.ended(time.time())
             graceful = True
-            outcome = (Outcome.FAILED if self.stopping.error else Outcome.STOPPED if self.stop_reason
+            outcome = (Outcome.FAILED if self.stopping.error else Outcome.STOPPED if self.stopping.stopped
                        else Outcome.FINISHED)
         except KeyboardInterrupt:
             outcome = Outcome.INTERRUPTED
@@ -180,8 +173,7 @@ class Driver:
 
     def _check_stop(self, now: float) -> None:
         """Apply a stopping rule that has just come true: nothing more starts, running trials stop."""
-        if self.stop_reason is None and (reason := self.stopping.reason(now - self._began)):
-            self.stop_reason = reason
+        if reason := self.stopping.stops(now - self._began):
             log.info("maggy: stopping the experiment: %s", reason)
             self.sched.stop()
 
@@ -261,67 +253,6 @@ class Driver:
     def _on_get(self, conn: int, msg: Get) -> None:
         self.dispatcher.ask(conn)
 
-    def _current(self, conn: int, trial_id: str) -> Trial | None:
-        """The running trial ``trial_id`` if ``conn`` runs it; None for a late or stray report
-        (its worker was declared lost and the trial re-queued), which must change nothing."""
-        return self.sched.running.get(trial_id) if self.registry.holds(conn, trial_id) else None
-
-    def _on_metric(self, conn: int, msg: Metric) -> None:
-        trial = self._current(conn, msg.trial_id)
-        # a trial that is not this worker's any more (it was declared stale) stops at once
-        self._reply(conn, Stop() if trial is None or self.sched.stop_requested(msg.trial_id) else Ok())
-        if trial is not None:
-            self._record(conn, trial, msg)
-
-    def _on_final(self, conn: int, msg: Final) -> None:
-        trial = self._current(conn, msg.trial_id)
-        if trial is None:
-            self.dispatcher.ask(conn)
-            return
-        self._record(conn, trial, msg)
-        self.stats.ran(msg.end - msg.start)
-        run = self.registry.end_rank(msg.trial_id, conn, msg)
-        if run is None:  # other ranks of its gang still run
-            if msg.state is TrialState.ERROR and not msg.peer_failure:
-                self.sched.request_stop(trial)  # the trial has failed: its other ranks stop
-            self.dispatcher.ask(conn)
-            self._write_log(trial, list(msg.logs))
-            return
-        state, metric, extra, error = gang_outcome([run.ended[rank] for rank in sorted(run.ended)])
-        chief = run.ended[0]
-        if run.timed_out and state is not TrialState.ERROR:
-            state, error = TrialState.ERROR, error_record(
-                "TrialTimeout", f"the trial ran longer than trial_timeout={self.config.trial_timeout:g}s")
-        values, extra = self.objectives.split(metric, extra)
-        self.sched.record_end(msg.trial_id, state, metric=metric, values=values, extra=extra, error=error,
-                              start=chief.start, end=chief.end, handoff=chief.handoff)
-        self.dispatcher.ask(conn)
-        # off the reply path from here on
-        self._write_log(trial, list(msg.logs), trial.error)
-        self.sched.learn(trial)
-
-    def _record(self, conn: int, trial: Trial, msg: Metric | Final) -> None:
-        """What rank 0 of a run reported (a METRIC or FINAL): its metric points, the trial's
-        tracked run, latest checkpoint and system metrics, into the table and to the callbacks."""
-        if self.registry.runs[trial.trial_id].rank(conn) != 0:
-            return
-        news = self.sched.record_run(trial, msg.run_id, msg.checkpoint)
-        if msg.points:
-            self.sched.record_points(trial, msg.points)
-            self.callbacks.queue("on_trial_result", trial.view(), tuple(msg.points))
-        if news:
-            self._changed(trial, transition=False)
-        if msg.system:
-            sample = dict(msg.system)
-            self.sched.record_usage(trial, sample)
-            self.callbacks.queue("on_system_metrics", trial.view(), sample)
-
-    def _on_log(self, conn: int, msg: Log) -> None:
-        self._reply(conn, Ok())
-        trial = self.sched.trials.get(msg.trial_id)
-        if trial is not None:
-            self._write_log(trial, list(msg.lines))
-
     def _on_error(self, conn: int, msg: WorkerError) -> None:
         self._reply(conn, Ok())
         self.stats.worker_errors.append(msg.message)
@@ -338,14 +269,9 @@ class Driver:
     def _lose(self, trial_id: str, why: str = "its worker was lost") -> None:
         self.dispatcher.lose(trial_id, why)
 
-    def _write_log(self, trial: Trial, lines: list[str], error: Mapping[str, str] | None = None) -> None:
-        if error:
-            lines = [*lines, f"{error['type']}: {error['message']}", error.get("traceback", "")]
-        self.writer.append(self.storage.join(self.exp_dir, "trials", f"{trial.trial_id}.log"), lines)
-
     def _result(self, started: float) -> Result:
         stats = self.stats.figures(self.sched.ended(), started, self.total, self.registry, self.backend.describe(),
-                                   getattr(self.server, "bad_frames", {}), self.rpc, self.stop_reason)
+                                   getattr(self.server, "bad_frames", {}), self.rpc, self.stopping.stopped)
         stats["writes"] = {"calls": self.writer.calls, "retries": self.writer.retries}
         return Result.of(self.config.name, self.objectives, self.sched.trials.values(),
                          list(self.config.searchspace.names), as_given(self.exp_dir, self.config.experiment_dir), stats,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from maggy.rpc.messages import Final
-from maggy.trial import TrialState
+from maggy.trial import TrialState, error_record
 
 
 @dataclass(frozen=True)
@@ -126,3 +126,14 @@ def gang_outcome(finals: Sequence[Final]) -> tuple[TrialState, float | None, dic
         return chief.state, chief.metric, dict(chief.extra), None
     blamed = next((f for f in errors if not f.peer_failure), errors[0])
     return TrialState.ERROR, None, {}, blamed.error
+
+
+def run_outcome(finals: Sequence[Final], trial_limit: float | None = None) -> tuple[TrialState, float | None,
+                                                                                 dict[str, Any], dict | None]:
+    """:func:`gang_outcome`, and an ERROR for a run that passed ``trial_limit`` seconds
+    (``trial_timeout``; pass it only for such a run) and did not fail otherwise."""
+    state, metric, extra, error = gang_outcome(finals)
+    if trial_limit is not None and state is not TrialState.ERROR:
+        state, error = TrialState.ERROR, error_record(
+            "TrialTimeout", f"the trial ran longer than trial_timeout={trial_limit:g}s")
+    return state, metric, extra, error

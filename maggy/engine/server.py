@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from maggy.rpc.messages import BodyError, Message, decode
 from maggy.rpc.protocol import MAX_BODY, FrameError, FrameReader, challenge, check_secret
@@ -40,6 +41,14 @@ LOG_EVERY = 10.0
 #: every handshake slot is taken by a young connection.
 ACCEPT_PAUSE = 0.05
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+class Replies(Protocol):
+    """Where the driver's replies go: the RPC server, or a test's stand-in."""
+
+    def reply(self, conn: int, message: Message) -> None: ...
+
+    def close_connection(self, conn: int) -> None: ...
 
 
 @dataclass

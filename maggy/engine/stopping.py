@@ -38,6 +38,8 @@ class StoppingRules:
         self.since_best = 0
         self._first: list[FrozenTrial] = []  # the first ended trials, for fail-fast
         self.error: TrialsFailedError | None = None
+        #: Why the experiment stopped before its trials ran out, once a rule came true.
+        self.stopped: str | None = None
 
     def observe(self, trial: FrozenTrial) -> None:
         """A trial's run ended (FINALIZED, PAUSED, EARLY_STOPPED or ERROR)."""
@@ -51,6 +53,13 @@ class StoppingRules:
             self._best, self.since_best = trial, 0
         else:
             self.since_best += 1
+
+    def stops(self, elapsed: float) -> str | None:
+        """The reason when a rule has just come true (once; it is kept in :attr:`stopped`), else None."""
+        if self.stopped is None and (reason := self.reason(elapsed)):
+            self.stopped = reason
+            return reason
+        return None
 
     def reason(self, elapsed: float) -> str | None:
         """Why the experiment should stop now, or None."""
