@@ -25,16 +25,19 @@ WAIT_RETRY = 0.05
 class Dispatcher:
     """Answers the workers of ``registry`` with the trials of ``sched``; gangs of ``per_trial``.
 
-    ``trials_dir`` is where trials keep their checkpoints, ``experiment`` names their runs, and
-    ``before`` runs before each hand-out (a stopping rule that just came true stops it).
+    ``trials_dir`` is where trials keep their checkpoints, ``experiment`` names their runs,
+    ``resumed`` says the experiment is a continued one, and ``before`` runs before each hand-out
+    (a stopping rule that just came true stops it).
     """
 
     def __init__(self, sched: Scheduler, registry: WorkerRegistry, reply: Callable[[int, Message], None], *,
                  per_trial: int, trials_dir: str, join: Callable[..., str], experiment: str,
-                 before: Callable[[], None] = lambda: None) -> None:
+                 resumed: bool = False, before: Callable[[], None] = lambda: None) -> None:
         self.sched, self.registry, self.reply = sched, registry, reply
         self.per_trial, self.trials_dir, self.join, self.experiment = per_trial, trials_dir, join, experiment
         self.before = before
+        #: A continued experiment: any trial may have run before this driver (its end unjournaled).
+        self.resumed = resumed
 
     def ask(self, conn: int) -> None:
         """The worker on ``conn`` wants a trial (GET, or the FINAL of its last one)."""
@@ -92,7 +95,8 @@ class Dispatcher:
             next_step=trial.history[-1][0] + 1 if trial.history else 0, run_id=trial.run_id,
             checkpoint_dir=self.join(self.trials_dir, own),
             restore_from=None if source is None else self.join(self.trials_dir, source),
-            run_name=run_name(self.experiment, trial.number), world_size=len(members), attempt=attempt)
+            run_name=run_name(self.experiment, trial.number), world_size=len(members), attempt=attempt,
+            first_run=not self.resumed and trial.attempts == 0 and not trial.runs and trial.run_id is None)
         ranks = [dataclasses.replace(base, rank=m.rank, local_rank=m.local_rank, local_world_size=m.local_world_size)
                  for m in members]
         if len(members) > 1:

@@ -87,7 +87,8 @@ class Driver:
         self.stats = RunStats(self.num_workers, len(previous.starts) if previous is not None else 0)
         self.dispatcher = Dispatcher(self.sched, self.registry, self._reply, per_trial=self.per_trial,
                                      trials_dir=storage.join(exp_dir, "trials"), join=storage.join,
-                                     experiment=config.name, before=lambda: self._check_stop(time.monotonic()))
+                                     experiment=config.name, resumed=previous is not None,
+                                     before=lambda: self._check_stop(time.monotonic()))
         self.reports = TrialReports(self.sched, self.registry, self.dispatcher, self.callbacks, self.stats, self._reply,
                                     self._changed, self.writer, storage.join(exp_dir, "trials"), storage.join,
                                     config.trial_timeout, self.objectives)

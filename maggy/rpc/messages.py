@@ -293,6 +293,8 @@ class Assignment(Message):
     run_id: str | None = None
     restore_from: str | None = None
     run_name: str | None = None
+    #: The trial never ran, in this experiment's life (so no tracker can hold a record of it yet).
+    first_run: bool = False
     #: The gang (``workers_per_trial > 1``): this worker's rank among ``world_size``, its place
     #: among the ranks on its host, the attempt (a new one each time the trial gets a gang), and
     #: the store rank 0 opened (None for rank 0, which opens it and answers RENDEZVOUS).

@@ -22,17 +22,18 @@ class TrialTracking:
 
     @contextlib.contextmanager
     def trial(self, trial_id: str, run_id: str | None, run_name: str | None, world_size: int = 1,
-              chief: bool = True) -> Iterator[str | None]:
+              chief: bool = True, first: bool = False) -> Iterator[str | None]:
         """Around one run of ``train_fn`` for ``trial_id`` (``run_id``: the trial's record from an
-        earlier run, if any; ``chief``: rank 0 of its gang). Yields the trial's record id, or None."""
+        earlier run, if known; ``chief``: rank 0 of its gang; ``first``: the trial never ran, so
+        no record of it can exist yet). Yields the trial's record id, or None."""
         yield None
 
 
 @contextlib.contextmanager
 def trial_runs(halves: Sequence[TrialTracking], trial_id: str, run_id: str | None, run_name: str | None,
-               world_size: int = 1, chief: bool = True) -> Iterator[str | None]:
+               world_size: int = 1, chief: bool = True, first: bool = False) -> Iterator[str | None]:
     """Every tracker's worker half around one run of ``train_fn``; yields the first record id
     one of them gives (the trial's run, reported back to the driver)."""
     with contextlib.ExitStack() as stack:
-        ids = [stack.enter_context(h.trial(trial_id, run_id, run_name, world_size, chief)) for h in halves]
+        ids = [stack.enter_context(h.trial(trial_id, run_id, run_name, world_size, chief, first)) for h in halves]
         yield next((i for i in ids if i is not None), None)

@@ -235,7 +235,7 @@ class _Worker:
             kwargs["budget"] = trial.budget
         chief = trial.rank == 0
         with trial_runs(self.spec.trackers, rep.trial_id, trial.run_id, trial.run_name,
-                        trial.world_size, chief) as run_id:
+                        trial.world_size, chief, trial.first_run) as run_id:
             self.run_id = run_id
             self.current = rep
             try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import json
 import logging
 import os
@@ -91,11 +90,13 @@ class MlflowTracker(Tracker):
         self.optimization_key = self.keys[0]
         self.register_model = register_model
         self.log_trials = log_trials
-        self._queue: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
+        self._queue: collections.deque[_Send] = collections.deque()
         self._wake = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="maggy-mlflow", daemon=True)
         self.delivered = 0
+        #: Sends that delivered them: what queued for one run while the last send was out goes as one.
+        self.sends = 0
         self.lost: list[str] = []
         self.retries = 0
         self._runs: dict[str, str] = {}  # trial id -> run id
@@ -143,7 +144,7 @@ class MlflowTracker(Tracker):
         self.experiment_id, self.parent_run_id = exp_id, parent_id
         if not reopen:  # MLflow params are immutable: a re-opened run keeps its first ones; unset ones are left out
             given = {k: v for k, v in params.items() if v is not None and v != "" and v != [] and v != {}}
-            self._submit("parent params", lambda: self._log(self.parent_run_id, params=_flat(given)))
+            self._send(_Send("parent params", "", lambda: self.parent_run_id, params=_flat(given)))
         self._spec = MlflowTrialTracking(self.uri, exp_id, self.parent_run_id, self.log_trials)
         self._thread.start()
 
@@ -164,7 +165,7 @@ class MlflowTracker(Tracker):
         batch = [(self.optimization_key, float(v), now, int(s)) for s, v in points]
         self._keep_latest(trial.trial_id, batch)
         if batch:
-            self._submit("metrics", lambda: self._log(self._run_of(trial), metrics=batch))
+            self._send(_Send("metrics", trial.trial_id, lambda: self._run_of(trial), metrics=batch))
 
     def on_system_metrics(self, trial: FrozenTrial, sample) -> None:
         """A sample of the trial's system metrics, under MLflow's own ``system/`` names, the
@@ -177,7 +178,7 @@ class MlflowTracker(Tracker):
         self._bind(trial)
         if trial.trial_id in self._runs:  # else kept until the worker's run is known
             batch = self._early.pop(trial.trial_id)
-            self._submit("system metrics", lambda: self._log(self._run_of(trial), metrics=batch))
+            self._send(_Send("system metrics", trial.trial_id, lambda: self._run_of(trial), metrics=batch))
 
     def _keep_latest(self, trial_id: str, points: list) -> None:
         """The point under the key that MLflow takes for the run's value: the greatest (step, time)."""
@@ -190,21 +191,22 @@ class MlflowTracker(Tracker):
         run_id = trial.run_id
         if run_id and trial.trial_id not in self._runs:
             self._runs[trial.trial_id] = run_id
-            self._submit("trial params", lambda: self._log(run_id, params=_flat(trial.params)))
+            self._send(_Send("trial params", trial.trial_id, lambda: run_id, params=_flat(trial.params)))
 
     def on_trial_end(self, trial: FrozenTrial) -> None:
         if self.log_trials != "all":  # the parent run gets the trial table at the end
             return
         if self._paused.pop(trial.trial_id, None) == trial.steps:  # PAUSED at the end: no new run
-            self._submit("trial state", lambda: self._log(self._run_of(trial), tags={"maggy.state": trial.state.value}))
+            self._send(_Send("trial state", trial.trial_id, lambda: self._run_of(trial),
+                             tags={"maggy.state": trial.state.value}))
             return
         if trial.state is TrialState.PAUSED:
             self._paused[trial.trial_id] = trial.steps
         self._bind(trial)
         early = self._early.pop(trial.trial_id, [])
-        self._submit("trial end", lambda: self._end_run(self._run_of(trial), trial, early))
+        self._send(self._end_run(trial, early))
 
-    def _end_run(self, run: str, trial: FrozenTrial, early: list | tuple = ()) -> None:
+    def _end_run(self, trial: FrozenTrial, early: list | tuple = ()) -> "_Send":
         """A trial run's end: the final metric, the numeric extras, state and error, its status."""
         now = int(time.time() * 1000)
         key = self.optimization_key
@@ -225,8 +227,8 @@ class MlflowTracker(Tracker):
             tags["maggy.budget"] = str(trial.budget)
         if trial.error:
             tags["maggy.error"] = f"{trial.error['type']}: {trial.error['message']}"[:4000]
-        self._log(run, metrics=metrics, tags=tags)
-        self._client.set_terminated(run, status=_STATUS[trial.state])
+        return _Send("trial end", trial.trial_id, lambda: self._run_of(trial), metrics=metrics, tags=tags,
+                     terminate=_STATUS[trial.state])
 
     def on_experiment_end(self, result: "Result", outcome: str) -> "Result":
         """Close the runs, attach the table and plots, hand the best model to the registry; the
@@ -244,7 +246,7 @@ class MlflowTracker(Tracker):
             best = front[0] if front else None
         if self.log_trials == "best":  # the trial runs of the best (or the front), made now
             for view in front:
-                self._submit("best trial", functools.partial(self._end_trial, view))
+                self._send(self._end_run(view))
         if len(self.keys) > 1 and front:
             self._submit("pareto front", lambda: self._tag_front(front))
         self._submit("trial table and plots", lambda: self._log_artifacts(result))
@@ -252,9 +254,6 @@ class MlflowTracker(Tracker):
         report = self.finish(summary, status=status, best=best, register_model=self.register_model)
         return dataclasses.replace(result, stats={**result.stats, "tracking": report},
                                    best_run_id=report["best_run_id"], model_uri=report["model_uri"])
-
-    def _end_trial(self, trial: FrozenTrial) -> None:
-        self._end_run(self._run_of(trial), trial)
 
     def _tag_front(self, front: list[FrozenTrial]) -> None:
         """The Pareto front: its trials' runs tagged ``maggy.pareto``, their ids on the parent run."""
@@ -318,10 +317,10 @@ class MlflowTracker(Tracker):
             self._deadline = time.monotonic() + timeout
             self._wake.notify()
         self._thread.join(timeout + 5)
-        self.lost += [what for what, _ in self._queue]
+        self.lost += [item.what for item in self._queue]
         report: dict[str, Any] = {
             "tracking_uri": self.uri, "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id,
-            "delivered": self.delivered, "retries": self.retries, "lost": list(self.lost),
+            "delivered": self.delivered, "sends": self.sends, "retries": self.retries, "lost": list(self.lost),
             "best_run_id": self._runs.get(best.trial_id) if best is not None else None, "model_uri": None,
             "url": runs_url(self.uri, self.experiment_id)}
         if report["best_run_id"]:
@@ -354,8 +353,12 @@ class MlflowTracker(Tracker):
     # ---- the sending thread ------------------------------------------------------------------
 
     def _submit(self, what: str, op: Callable[[], None]) -> None:
+        """Queue a call that keeps its place among everything queued (no merging across it)."""
+        self._send(_Send(what, None, call=op))
+
+    def _send(self, item: "_Send") -> None:
         with self._wake:
-            self._queue.append((what, op))
+            self._queue.append(item)
             self._wake.notify()
 
     def _log(self, run_id: str, metrics=(), params=None, tags=None) -> None:
@@ -364,9 +367,41 @@ class MlflowTracker(Tracker):
         ms = [Metric(k, v, t, s) for k, v, t, s in metrics]
         ps = [Param(k, v) for k, v in (params or {}).items()]
         ts = [RunTag(k, v) for k, v in (tags or {}).items()]
-        for i in range(0, max(len(ms), 1), _BATCH):
-            self._client.log_batch(run_id, metrics=ms[i:i + _BATCH], params=ps if i == 0 else [],
-                                   tags=ts if i == 0 else [])
+        first = max(1, _BATCH - len(ps) - len(ts))  # one request holds at most 1000 items in all
+        chunks = [ms[:first]] + [ms[i:i + _BATCH] for i in range(first, len(ms), _BATCH)]
+        for i, chunk in enumerate(chunks):
+            self._client.log_batch(run_id, metrics=chunk, params=ps if i == 0 else [], tags=ts if i == 0 else [])
+
+    def _next(self) -> tuple["_Send", list[int]]:
+        """The first queued item, merged with the later ones for the same run that may join it
+        (under the lock): what queued while the last request was out goes as one request."""
+        head = self._queue[0]
+        taken = [0]
+        if head.key is None:
+            return head, taken
+        merged = dataclasses.replace(head, metrics=list(head.metrics), params=dict(head.params), tags=dict(head.tags))
+        for i in range(1, len(self._queue)):
+            item = self._queue[i]
+            if item.key is None or merged.terminate is not None and item.key == merged.key:
+                break  # a call keeps its place; nothing joins a run after its end
+            if item.key == merged.key and len(merged.metrics) + len(item.metrics) <= 10 * _BATCH:
+                merged.metrics += item.metrics
+                merged.params.update(item.params)
+                merged.tags.update(item.tags)
+                merged.terminate = item.terminate
+                taken.append(i)
+        return merged, taken
+
+    def _deliver(self, item: "_Send") -> None:
+        if item.call is not None:
+            item.call()
+            return
+        assert item.run is not None
+        run_id = item.run()
+        if item.metrics or item.params or item.tags:
+            self._log(run_id, metrics=item.metrics, params=item.params, tags=item.tags)
+        if item.terminate is not None:
+            self._client.set_terminated(run_id, status=item.terminate)
 
     def _run(self) -> None:
         delay = 0.5
@@ -376,10 +411,10 @@ class MlflowTracker(Tracker):
                     self._wake.wait()
                 if not self._queue:
                     return
-                what, op = self._queue[0]
+                item, taken = self._next()
             try:
                 with fast_fail():
-                    op()
+                    self._deliver(item)
             except Exception as exc:
                 self.retries += 1
                 if self._closing and time.monotonic() > self._deadline:
@@ -391,9 +426,28 @@ class MlflowTracker(Tracker):
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.5
-            self.delivered += 1
+            self.delivered += len(taken)
+            self.sends += 1
             with self._wake:
-                self._queue.popleft()
+                for i in reversed(taken):
+                    del self._queue[i]
+
+
+@dataclasses.dataclass
+class _Send:
+    """One thing for the sending thread: a log of ``metrics`` (name, value, ms, step), ``params``
+    and ``tags`` to the run that ``run`` names, then its end (``terminate``, a status), merged
+    with the others for the same run (``key``, the trial's id; "" the parent run) that queue
+    behind it; or a ``call`` (``key`` None) that keeps its place."""
+
+    what: str
+    key: str | None
+    run: Callable[[], str] | None = None
+    metrics: list = dataclasses.field(default_factory=list)
+    params: dict = dataclasses.field(default_factory=dict)
+    tags: dict = dataclasses.field(default_factory=dict)
+    terminate: str | None = None
+    call: Callable[[], None] | None = None
 
 
 #: A tuning experiment is model development (MLflow 3's kinds); the UI of 3.17 still opens every

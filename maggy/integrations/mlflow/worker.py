@@ -50,7 +50,7 @@ class MlflowTrialTracking(TrialTracking):
 
     @contextlib.contextmanager
     def trial(self, trial_id: str, run_id: str | None, run_name: str | None, world_size: int = 1,
-              chief: bool = True) -> Iterator[str | None]:
+              chief: bool = True, first: bool = False) -> Iterator[str | None]:
         """Make the trial's run (``run_id``, or a new nested run named ``run_name``) MLflow's active
         run for ``train_fn``.
 
@@ -60,7 +60,8 @@ class MlflowTrialTracking(TrialTracking):
         still active afterwards is ended, also one that ``mlflow`` calls in ``train_fn`` started by
         themselves, so that none leaks into this worker's next trial.
         """
-        run_id = _activate(self, trial_id, run_id, run_name, world_size) if self.log_trials == "all" and chief else None
+        run_id = (_activate(self, trial_id, run_id, run_name, world_size, first)
+                  if self.log_trials == "all" and chief else None)
         try:
             yield run_id
         finally:
@@ -75,41 +76,48 @@ def client_for(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri)
 
 
-def create_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_id: str,
-                      run_name: str | None = None, world_size: int = 1) -> str:
-    """The one place a trial's MLflow run is created: nested in the experiment's parent run,
-    named ``<experiment>-<n>`` (the trial's place in the experiment), its id as a tag, and the
-    size of its gang (``maggy.world_size``) when it trains on several workers.
-
-    A run the trial already has is taken up again, not doubled: a worker or driver that opened it
-    may have died before its id reached the journal (a lost executor, a killed application master)."""
-    found = client.search_runs([experiment_id], max_results=1, order_by=["attributes.start_time ASC"],
-                               filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and "
-                                             f"tags.`maggy.trial_id` = '{trial_id}'")
-    if found:
-        return found[0].info.run_id
+def trial_tags(parent_run_id: str, trial_id: str, world_size: int = 1) -> dict[str, str]:
+    """A trial run's tags: nested in the experiment's parent run, the trial's id, and the size of
+    its gang (``maggy.world_size``) when it trains on several workers."""
     tags = {"mlflow.parentRunId": parent_run_id, "maggy.trial_id": trial_id}
     if world_size > 1:
         tags["maggy.world_size"] = str(world_size)
-    return client.create_run(experiment_id, run_name=run_name or f"trial-{trial_id}", tags=tags).info.run_id
+    return tags
+
+
+def find_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_id: str) -> str | None:
+    """The run the trial already has, if any: a worker or driver that opened it may have died
+    before its id reached the journal (a lost executor, a killed application master), and it is
+    taken up again, not doubled."""
+    found = client.search_runs([experiment_id], max_results=1, order_by=["attributes.start_time ASC"],
+                               filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and "
+                                             f"tags.`maggy.trial_id` = '{trial_id}'")
+    return found[0].info.run_id if found else None
+
+
+def create_trial_run(client: Any, experiment_id: str, parent_run_id: str, trial_id: str,
+                     run_name: str | None = None, world_size: int = 1) -> str:
+    """The trial's run, created when it has none (the driver's, for a trial whose worker opened none)."""
+    return find_trial_run(client, experiment_id, parent_run_id, trial_id) or client.create_run(
+        experiment_id, run_name=run_name or f"trial-{trial_id}",
+        tags=trial_tags(parent_run_id, trial_id, world_size)).info.run_id
 
 
 def _activate(spec: MlflowTrialTracking, trial_id: str, run_id: str | None, run_name: str | None,
-              world_size: int) -> str | None:
-    """The trial's run (created if it has none yet) as MLflow's active run; None when it fails."""
-    if run_id is None:
-        try:
-            with fast_fail():
-                run_id = create_trial_run(client_for(spec.uri), spec.experiment_id, spec.parent_run_id, trial_id,
-                                           run_name, world_size)
-        except Exception as exc:  # an outage must not stop the trial
-            log.warning("maggy: could not open an MLflow run for trial %s: %s", trial_id, exc)
-    if run_id is not None:
-        try:  # an active run, so that log_model & co. attach to it
-            import mlflow
-            with fast_fail():
-                mlflow.set_tracking_uri(spec.uri)
-                mlflow.start_run(run_id=run_id)
-        except Exception as exc:
-            log.warning("maggy: could not activate MLflow run %s: %s", run_id, exc)
+              world_size: int, first: bool) -> str | None:
+    """The trial's run as MLflow's active run, created with it in one request when the trial
+    has none (``first``: it cannot have one yet, so none is looked for); None when it fails (an
+    outage must not stop the trial)."""
+    try:
+        import mlflow
+        with fast_fail():
+            mlflow.set_tracking_uri(spec.uri)
+            if run_id is None and not first:
+                run_id = find_trial_run(client_for(spec.uri), spec.experiment_id, spec.parent_run_id, trial_id)
+            if run_id is None:
+                return mlflow.start_run(experiment_id=spec.experiment_id, run_name=run_name or f"trial-{trial_id}",
+                                        tags=trial_tags(spec.parent_run_id, trial_id, world_size)).info.run_id
+            mlflow.start_run(run_id=run_id)  # so that log_model & co. attach to it
+    except Exception as exc:
+        log.warning("maggy: could not open the MLflow run of trial %s: %s", trial_id, exc)
     return run_id
