@@ -8,10 +8,13 @@ Each row is one ``lagom`` of ``--trials`` trials that broadcast three steps and 
 (random search, no early stopping), run in a child process with the tree under test first on its
 path and a fresh SparkSession ``local[N]`` (``backend="spark"``, one worker per task slot). The
 rate is the trials ended over the span from the first trial's start to the last one's end, so
-Spark's start-up is left out. The platform's endpoints are the KEY=VALUE lines that
-``./scripts/platform status`` prints (those the platform tests read from ``up``). Aims: HDFS at
-least half the local rate, HDFS+MLflow at least a tenth. ``--baseline`` measures an earlier
-checkout (e.g. ``git worktree add /tmp/base HEAD``) in the same sitting.
+Spark's start-up is left out. Where a trial's time goes shows in the storage calls the
+experiment's writer made per trial (journal and trial logs; none on a tree without the writer)
+and the MLflow sends per trial from the driver (one request each, two when it ends a run).
+The platform's endpoints are the KEY=VALUE lines that ``./scripts/platform status`` prints
+(those the platform tests read from ``up``). Aims: HDFS at least half the local rate,
+HDFS+MLflow at least a tenth. ``--baseline`` measures an earlier checkout (e.g.
+``git worktree add /tmp/base HEAD``) in the same sitting.
 """
 
 from __future__ import annotations
@@ -54,7 +57,9 @@ _RUN = textwrap.dedent("""
     spark.stop()
     done = result.trials.dropna(subset=["start", "end"])
     span = (done["end"].max() - done["start"].min()).total_seconds()
-    print(json.dumps({"done": len(done), "span": span, "wall": wall}))
+    writes, tracking = result.stats.get("writes", {}), result.stats.get("tracking", {})
+    print(json.dumps({"done": len(done), "span": span, "wall": wall, "writes": writes.get("calls"),
+                      "sends": tracking.get("sends")}))
 """)
 
 
@@ -127,8 +132,9 @@ def main() -> None:
     trees = [("this tree", ROOT)] + ([("baseline", os.path.abspath(args.baseline))] if args.baseline else [])
     print(f"{args.trials:,} trivial trials (3 broadcasts each) per row, Spark local[N], one worker per slot")
     print(f"HDFS {env['WEBHDFS_URL']}, MLflow {env['MLFLOW_TRACKING_URI']}\n")
-    print("| tree | master | experiment dir | trials ended | span s | trials/s | lagom wall s | row wall s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| tree | master | experiment dir | trials ended | span s | trials/s | storage calls/trial | "
+          "MLflow sends/trial | lagom wall s | row wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     results: dict[str, dict[tuple[int, str], dict]] = {}
     for label, tree in trees:
         for slots in MASTERS:
@@ -137,11 +143,13 @@ def main() -> None:
                 r = results.setdefault(label, {})[slots, config] = run(tree, args.trials, slots, config, env)
                 took = time.monotonic() - t0
                 if "error" in r:
-                    print(f"| {label} | local[{slots}] | {config} | failed: {r['error']} | | | | {took:.0f} |",
+                    print(f"| {label} | local[{slots}] | {config} | failed: {r['error']} | | | | | | {took:.0f} |",
                           flush=True)
                 else:
+                    per = {k: None if r.get(k) is None else r[k] / max(r["done"], 1) for k in ("writes", "sends")}
                     print(f"| {label} | local[{slots}] | {config} | {r['done']} | {r['span']:.2f} | "
-                          f"{fmt(rate(r))} | {r['wall']:.1f} | {took:.0f} |", flush=True)
+                          f"{fmt(rate(r))} | {fmt(per['writes'], '.2f')} | {fmt(per['sends'], '.2f')} | "
+                          f"{r['wall']:.1f} | {took:.0f} |", flush=True)
     for label, rows in results.items():
         summary(label, rows)
     if any("error" in r for rows in results.values() for r in rows.values()):
