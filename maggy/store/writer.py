@@ -150,7 +150,10 @@ class StorageWriter:
                 self.calls += 1
                 if kind == "append":
                     assert isinstance(payload, list)
-                    self.storage.append_lines(path, payload)
+                    if failing_since is not None:
+                        payload = self._unwritten(path, payload)
+                    if payload:
+                        self.storage.append_lines(path, payload)
                 else:
                     assert isinstance(payload, bytes)
                     self.storage.write_bytes(path, payload)
@@ -167,6 +170,27 @@ class StorageWriter:
                 log.warning("maggy: writing %s failed (%s: %s); retrying in %.1fs", path, type(exc).__name__, exc, pause)
                 time.sleep(pause)
                 pause = min(pause * 2, 5.0)
+
+    def _unwritten(self, path: str, lines: list[str]) -> list[str]:
+        """What is left of ``lines`` to append to ``path`` after a failed try: a try can fail once
+        part of its data landed (a disk that filled up, a broken HDFS pipeline, a lost answer).
+        The part of a line it left is cut, else the lines tried again would follow it and leave the
+        file damaged in its middle; the whole lines it left are not appended again, else the
+        journal would hold a trial's earlier snapshots after its later ones. Lines are told apart
+        by their text (each journal event holds its time).
+        """
+        if not lines or not self.storage.exists(path):
+            return lines
+        text = self.storage.read_text(path)
+        if text and not text.endswith("\n"):
+            text = text[:text.rfind("\n") + 1]
+            self.storage.write_text(path, text)
+        tail = text.split("\n")[:-1][-len(lines):]
+        wanted = [line.rstrip("\n") for line in lines]
+        for n in range(len(tail), 0, -1):  # the most lines of ``lines`` that the file ends with
+            if tail[-n] == wanted[0] and tail[-n:] == wanted[:n]:
+                return lines[n:]
+        return lines
 
 
 def _merged(batch: list[tuple[str, str, list[str] | bytes]]) -> list[tuple[str, str, list[str] | bytes]]:
