@@ -47,12 +47,12 @@ class StorageUnavailableError(BackendUnavailableError):
 class StorageWriter:
     """One thread that applies queued appends and replacements to ``storage`` in order."""
 
-    def __init__(self, storage: Storage, *, name: str = "", capacity: int = CAPACITY, outage: float = OUTAGE) -> None:
+    def __init__(self, storage: Storage, *, name: str = "", capacity: int = CAPACITY, outage: float | None = None) -> None:
         self.storage = storage
         #: What the storage is, for errors (the experiment directory).
         self.name = name
         self.capacity = capacity
-        self.outage = outage
+        self.outage = OUTAGE if outage is None else outage
         self._ops: collections.deque[tuple[str, str, list[str] | bytes]] = collections.deque()
         self._cond = threading.Condition()
         self._queued = 0  # ops queued so far

@@ -316,3 +316,46 @@ def test_heartbeats_that_queued_while_the_driver_was_held_up_are_heard_before_si
                                   experiment_dir=str(tmp_path), hb_interval=0.05, hb_timeout=1.0)
     result = experiment.lagom(train, cfg, backend=ThreadBackend(), verbose=False, callbacks=[Stall(2.5)])
     assert list(result.trials["restarts"]) == [0, 0] and set(result.trials["state"]) == {"FINALIZED"}
+
+
+def test_storage_away_past_its_outage_fails_the_experiment_naming_it_and_keeps_what_was_written(tmp_path, monkeypatch):
+    """The loop never waits on storage, but storage that refuses writes for longer than the
+    writer's outage ends the experiment with an error that names the directory and the way back."""
+    from maggy.store import writer as writer_module
+    from maggy.store.writer import StorageUnavailableError
+
+    monkeypatch.setattr(writer_module, "OUTAGE", 0.5)
+    append = LocalStorage.append_lines
+    broken = []
+
+    def flaky(self, path, lines):
+        if broken:
+            raise OSError("No space left on device")
+        append(self, path, lines)
+
+    monkeypatch.setattr(LocalStorage, "append_lines", flaky)
+
+    class BreakAfterThree(Callback):
+        def __init__(self):
+            self.ended = 0
+
+        def on_trial_end(self, trial):
+            self.ended += 1
+            if self.ended == 3:
+                broken.append(True)
+
+    def train(x):
+        time.sleep(0.05)
+        return x
+
+    cfg = HyperparameterOptConfig(searchspace=SP, num_trials=200, es_policy="none", experiment_dir=str(tmp_path),
+                                  name="outage")
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailableError, match="run the same lagom call again") as err:
+        experiment.lagom(train, cfg, backend=ThreadBackend(2), verbose=False, callbacks=[BreakAfterThree()])
+    assert str(tmp_path) in str(err.value) and "No space left on device" in str(err.value)
+    assert time.monotonic() - started < 60  # the outage, not the 200 trials, decided when it ended
+    monkeypatch.setattr(LocalStorage, "append_lines", append)
+    (exp_dir,) = glob.glob(str(tmp_path / "outage" / "*"))
+    ended = [t for t in ExperimentLog.read(LocalStorage(), exp_dir).trials.values() if t.state.finished]
+    assert 1 <= len(ended) < 200  # what was written before the outage is kept, whole
