@@ -125,7 +125,14 @@ class CallbackList:
         self.notify("on_step_end")
 
     def end(self, result: "Result", outcome: str) -> "Result":
-        """The experiment's end: each callback may hand on an amended result (MLflow's run ids)."""
+        """The experiment's end: each callback may hand on an amended result (MLflow's run ids).
+        Every callback hears it, also after one failed; the first failure is raised then."""
+        failure: BaseException | None = None
         for cb in self.callbacks:
-            result = cb.on_experiment_end(result, outcome) or result
+            try:
+                result = cb.on_experiment_end(result, outcome) or result
+            except BaseException as exc:  # noqa: BLE001 - raised below, once the others have ended
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         return result

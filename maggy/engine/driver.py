@@ -140,11 +140,11 @@ class Driver:
             outcome = Outcome.INTERRUPTED
             raise
         finally:
-            self._shutdown(graceful)
-            server.stop()
-            self.sched.finalize()
-            self.callbacks.flush()
             try:
+                self._shutdown(graceful)
+                server.stop()
+                self.sched.finalize()
+                self.callbacks.flush()
                 result = self.callbacks.end(self._result(started), outcome.value)
             finally:
                 self.writer.close()
@@ -183,8 +183,7 @@ class Driver:
         none can run."""
         assert self.config.hb_timeout is not None  # the config's default is set when it is built
         seen = self.supervisor.look(now, self.registry, hb_timeout=self.config.hb_timeout,
-                                    trial_timeout=self.config.trial_timeout, per_trial=self.per_trial,
-                                    finished=self.sched.finished(), quiet=self.inbox.empty())
+                                    trial_timeout=self.config.trial_timeout)
         for conn in seen.ask_again:
             self._reply(conn, Wait(retry_after=0.0))
         for trial_id, silence in seen.silent:
@@ -195,9 +194,12 @@ class Driver:
         for trial_id in seen.overdue:
             if trial_id in self.sched.running:
                 self.sched.request_stop(self.sched.running[trial_id])
-        if seen.failure is not None:
+        workers = len(self.registry.workers)  # judged once the losses above are applied
+        failure = self.supervisor.check(now, finished=self.sched.finished(), quiet=self.inbox.empty(),
+                                        workers=workers if workers >= self.per_trial else 0)
+        if failure is not None:
             raise ExperimentFailedError(
-                f"{seen.failure} ({self.backend.failure() or 'no error reported'}); {len(self.sched.ended())} "
+                f"{failure} ({self.backend.failure() or 'no error reported'}); {len(self.sched.ended())} "
                 f"finished trials are kept in {self.exp_dir}: run the same lagom call again to continue.")
 
     def _reply(self, conn: int, message: Message) -> None:

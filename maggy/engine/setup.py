@@ -78,7 +78,8 @@ class ExperimentSetup:
             warnings.warn(
                 f"Experiment '{config.name}' already finished in {previous.exp_dir} ({previous.ended} trials): "
                 "returning its stored result, nothing ran. Pass resume=False to run it again as a new "
-                f"experiment, or num_trials > {previous.total} to add trials to it.", MaggyWarning, stacklevel=_USER)
+                f"experiment, or num_trials > {previous.total} to add trials to it.", MaggyWarning,
+                stacklevel=_USER - 1)
             return StoredExperiment(previous.exp_dir, config.experiment_dir)
         trackers = trackers_for(config)
         for tracker in trackers:

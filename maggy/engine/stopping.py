@@ -47,7 +47,7 @@ class StoppingRules:
             self._first.append(trial)
             if len(self._first) == self.fail_fast:
                 self.error = _same_failure(self._first)
-        if not competes(trial):
+        if trial.state is TrialState.PAUSED or not competes(trial):  # a rung is not a trial's end
             return
         if beats(trial, self._best, self.direction):
             self._best, self.since_best = trial, 0

@@ -27,8 +27,6 @@ class Liveness:
     silent: list[tuple[str, float]] = field(default_factory=list)
     #: Runs that just passed ``trial_timeout``: they are stopped.
     overdue: list[str] = field(default_factory=list)
-    #: Why the experiment cannot go on, if it cannot.
-    failure: str | None = None
 
 
 class Supervisor:
@@ -40,13 +38,11 @@ class Supervisor:
         self._no_worker_since: float | None = None
         self._resubmitted = float("-inf")
 
-    def look(self, now: float, registry: WorkerRegistry, *, hb_timeout: float, trial_timeout: float | None,
-             per_trial: int, finished: bool, quiet: bool) -> Liveness:
-        """One look at the workers of ``registry`` at ``now`` (monotonic): see :class:`Liveness`."""
-        workers = len(registry.workers)
+    def look(self, now: float, registry: WorkerRegistry, *, hb_timeout: float, trial_timeout: float | None) -> Liveness:
+        """One look at the workers of ``registry`` at ``now`` (monotonic): see :class:`Liveness`;
+        then, once the driver acted on it, :meth:`check` the backend."""
         return Liveness(registry.pool.waited(now, GANG_WAIT), registry.stale(now, hb_timeout),
-                        registry.overdue(now, trial_timeout),
-                        self.check(now, finished=finished, quiet=quiet, workers=workers if workers >= per_trial else 0))
+                        registry.overdue(now, trial_timeout))
 
     def check(self, now: float, *, finished: bool, quiet: bool, workers: int) -> str | None:
         """One look at the backend, with ``now`` (monotonic), whether the experiment is

@@ -86,12 +86,20 @@ class Journal(Callback):
         self._changes.append(TrialChanged(trial))
         self._latest[trial.trial_id] = trial
 
+    def _failed(self) -> bool:
+        """Whether the writer gave up (the driver's loop raised its error): nothing more is written."""
+        return self.writer is not None and self.writer.error is not None
+
     def on_step_end(self) -> None:
-        if self._changes:
+        if self._changes and not self._failed():
             changes, self._changes = self._changes, []
             self.append(*changes)
 
     def on_experiment_end(self, result: "Result", outcome: str) -> None:
+        if self._failed():
+            log.warning("maggy: %s holds what was written before its storage failed; result.json not written",
+                        self.path)
+            return
         self.on_step_end()
         if self.writer is not None:  # the files below then follow every event in the journal
             self.writer.flush()

@@ -133,10 +133,14 @@ class StorageWriter:
             try:
                 for path, kind, payload in _merged(batch):
                     self._apply(path, kind, payload)
-            except StorageUnavailableError as exc:
+            except BaseException as exc:  # noqa: BLE001 - whatever ends this thread must reach the loop, never hang it
+                error = exc if isinstance(exc, StorageUnavailableError) else StorageUnavailableError(
+                    f"The writer of {self.name or 'the experiment directory'} failed: {type(exc).__name__}: {exc}")
                 with self._cond:
-                    self.error = exc
+                    self.error = error
                     self._cond.notify_all()
+                if not isinstance(exc, StorageUnavailableError):
+                    log.error("maggy: the experiment's writer failed", exc_info=exc)
                 return
             with self._cond:
                 self._done += len(batch)

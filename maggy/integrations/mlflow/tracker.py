@@ -207,7 +207,18 @@ class MlflowTracker(Tracker):
         self._send(self._end_run(trial, early))
 
     def _end_run(self, trial: FrozenTrial, early: list | tuple = ()) -> "_Send":
-        """A trial run's end: the final metric, the numeric extras, state and error, its status."""
+        """A trial run's end: the final metric, the numeric extras, state and error, its status;
+        the metrics are made when it is sent, after the run (and, for a run the driver creates,
+        the history it logs there) is known."""
+        tags = {"maggy.state": trial.state.value}
+        if trial.budget is not None:
+            tags["maggy.budget"] = str(trial.budget)
+        if trial.error:
+            tags["maggy.error"] = f"{trial.error['type']}: {trial.error['message']}"[:4000]
+        return _Send("trial end", trial.trial_id, lambda: self._run_of(trial), tags=tags,
+                     late=lambda: self._end_metrics(trial, early), terminate=_STATUS[trial.state])
+
+    def _end_metrics(self, trial: FrozenTrial, early: list | tuple) -> list:
         now = int(time.time() * 1000)
         key = self.optimization_key
         metrics = [(f"final_{key}", trial.metric, now, trial.steps)] if trial.metric is not None else []
@@ -221,14 +232,7 @@ class MlflowTracker(Tracker):
             metrics += [(k, v, now, trial.steps) for k, v in zip(self.keys, trial.values)]
         metrics += [(k, float(v), now, trial.steps) for k, v in trial.extra.items()
                     if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        metrics += early  # system metrics of a run its worker could not open
-        tags = {"maggy.state": trial.state.value}
-        if trial.budget is not None:
-            tags["maggy.budget"] = str(trial.budget)
-        if trial.error:
-            tags["maggy.error"] = f"{trial.error['type']}: {trial.error['message']}"[:4000]
-        return _Send("trial end", trial.trial_id, lambda: self._run_of(trial), metrics=metrics, tags=tags,
-                     terminate=_STATUS[trial.state])
+        return metrics + list(early)  # system metrics of a run its worker could not open
 
     def on_experiment_end(self, result: "Result", outcome: str) -> "Result":
         """Close the runs, attach the table and plots, hand the best model to the registry; the
@@ -384,11 +388,13 @@ class MlflowTracker(Tracker):
             item = self._queue[i]
             if item.key is None or merged.terminate is not None and item.key == merged.key:
                 break  # a call keeps its place; nothing joins a run after its end
-            if item.key == merged.key and len(merged.metrics) + len(item.metrics) <= 10 * _BATCH:
+            if item.key == merged.key:
+                if len(merged.metrics) + len(item.metrics) > 10 * _BATCH:
+                    break  # the rest of this run waits for the next send, in order
                 merged.metrics += item.metrics
                 merged.params.update(item.params)
                 merged.tags.update(item.tags)
-                merged.terminate = item.terminate
+                merged.terminate, merged.late = item.terminate, item.late
                 taken.append(i)
         return merged, taken
 
@@ -398,8 +404,9 @@ class MlflowTracker(Tracker):
             return
         assert item.run is not None
         run_id = item.run()
-        if item.metrics or item.params or item.tags:
-            self._log(run_id, metrics=item.metrics, params=item.params, tags=item.tags)
+        metrics = item.metrics + (item.late() if item.late is not None else [])
+        if metrics or item.params or item.tags:
+            self._log(run_id, metrics=metrics, params=item.params, tags=item.tags)
         if item.terminate is not None:
             self._client.set_terminated(run_id, status=item.terminate)
 
@@ -447,6 +454,8 @@ class _Send:
     params: dict = dataclasses.field(default_factory=dict)
     tags: dict = dataclasses.field(default_factory=dict)
     terminate: str | None = None
+    #: Metrics made when it is sent (a run's end: after the run and its logged history are known).
+    late: Callable[[], list] | None = None
     call: Callable[[], None] | None = None
 
 
