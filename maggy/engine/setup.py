@@ -31,7 +31,7 @@ from maggy.store.journal import Journal
 from maggy.store.lease import Lease
 from maggy.store.replay import ExperimentLog, find_previous, load_result
 from maggy.store.resume import check_same, differences
-from maggy.store.storage import as_given, storage_for
+from maggy.store.storage import Storage, as_given, storage_for
 from maggy.store.warmstart import warm_observations
 from maggy.store.writer import StorageWriter
 from maggy.ui.progress import Progress
@@ -146,7 +146,7 @@ class ExperimentSetup:
                     f"callbacks must be maggy.callbacks.Callback instances; got {cb!r}. Subclass Callback "
                     "and override the hooks you need (on_trial_end, ...).")
 
-    def _previous(self, storage: Any, root: str, code: str) -> tuple[ExperimentLog | None, list[str], ExperimentLog | None]:
+    def _previous(self, storage: Storage, root: str, code: str) -> tuple[ExperimentLog | None, list[str], ExperimentLog | None]:
         """The experiment to continue, if any; else why the one found is not continued, and it."""
         config = self.config
         previous = None if config.resume is False else find_previous(storage, root, config.name)
@@ -209,7 +209,7 @@ class ExperimentSetup:
 
     # ---- side effects ----------------------------------------------------------------------
 
-    def _directory(self, storage: Any, root: str, previous: ExperimentLog | None, changed: list[str],
+    def _directory(self, storage: Storage, root: str, previous: ExperimentLog | None, changed: list[str],
                    stale: ExperimentLog | None) -> str:
         """The experiment's directory: the one continued, or a new one (made now)."""
         config = self.config
