@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import abc
 import getpass
+import http.client
 import os
 import posixpath
 import re
 import shutil
+import time
 import xml.etree.ElementTree as ET
 from typing import Iterable
 from urllib.parse import urlparse
+
+import requests
+import urllib3
 
 from maggy.exceptions import BackendUnavailableError, InvalidParameterError
 
@@ -159,6 +164,9 @@ def _webhdfs_address(namenode_host: str) -> str:
         "(e.g. http://namenode:9870) or HADOOP_CONF_DIR, or write the path as webhdfs://namenode:9870/path.")
 
 
+READ_TRIES = 4
+
+
 class HdfsStorage(Storage):
     """HDFS over WebHDFS (pyhdfs): usable from the driver and from every executor."""
 
@@ -196,6 +204,16 @@ class HdfsStorage(Storage):
         self.client.rename(tmp, self._path(path))
 
     def read_text(self, path: str) -> str:
+        # A DataNode may cut a read of a file that is being appended to (its last block under
+        # construction, or held by a driver that died): read it again, a few times.
+        for attempt in range(READ_TRIES - 1):
+            try:
+                return self._read_text(path)
+            except (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError, http.client.IncompleteRead):
+                time.sleep(0.2 * (attempt + 1))
+        return self._read_text(path)
+
+    def _read_text(self, path: str) -> str:
         with self.client.open(self._path(path)) as f:
             return f.read().decode()
 
