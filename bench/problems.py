@@ -164,3 +164,45 @@ def dtlz2(p: dict[str, Any]) -> tuple[float, float, float]:
 ZDT1 = MultiProblem("zdt1", _unit_cube(10), zdt1, (1.1, 11.0), 1.1 * 11.0 - 1 / 3)
 ZDT2 = MultiProblem("zdt2", _unit_cube(10), zdt2, (1.1, 11.0), 1.1 * 11.0 - 2 / 3)
 DTLZ2 = MultiProblem("dtlz2", _unit_cube(7), dtlz2, (1.1, 1.1, 1.1), 1.1 ** 3 - math.pi / 6)
+
+
+# ---- problems shaped like real tuning (bench/parallel_quality.py) ---------------------------------
+
+def mlp7(p: dict[str, Any]) -> float:
+    """A made-up validation error of a network over LCBench's seven dimensions (4 continuous,
+    the learning rate log-scaled; 3 integers, the batch size and the width log-scaled). The best
+    learning rate grows with the batch and falls with the momentum; the regularisation that
+    helps (weight decay and dropout) grows with the capacity (layers x log width), and too
+    little capacity underfits."""
+    lr, batch, momentum = p["learning_rate"], p["batch_size"], p["momentum"]
+    step = math.log10(lr / (1.0 - 0.9 * momentum)) - (-1.8 + 0.6 * math.log10(batch / 64))
+    capacity = p["num_layers"] * math.log2(p["max_units"])
+    regularisation = 20.0 * p["weight_decay"] + p["max_dropout"]
+    return (0.08 + 0.06 * step ** 2 + 0.2 * (momentum - 0.9) ** 2 + 0.004 * math.log2(batch / 48) ** 2
+            + 0.15 * math.exp(-capacity / 8.0) + 0.3 * (regularisation - 0.015 * capacity) ** 2
+            + 0.01 * math.sin(3.0 * math.log10(lr)) * math.cos(2.0 * p["max_dropout"]))
+
+
+MLP7 = Problem("mlp7", Searchspace(
+    batch_size=("INTEGER", [16, 512], "log"), learning_rate=("DOUBLE", [1e-4, 1e-1], "log"),
+    momentum=("DOUBLE", [0.1, 0.99]), weight_decay=("DOUBLE", [1e-5, 0.1]), num_layers=("INTEGER", [1, 5]),
+    max_units=("INTEGER", [64, 1024], "log"), max_dropout=("DOUBLE", [0.0, 1.0])), mlp7, 0.07)
+
+
+def gbm8(p: dict[str, Any]) -> float:
+    """A made-up validation loss of gradient-boosted trees over eight dimensions (the rounds a
+    log-scaled integer, the depth an integer, the booster a category): what counts is the
+    learning rate times the rounds, the depth against the minimum child weight, and the
+    sampling shares."""
+    work = math.log10(p["eta"] * p["n_estimators"])
+    depth = p["max_depth"] - (3.0 + 1.5 * math.log10(p["min_child_weight"]))
+    return (0.2 + 0.05 * (work - 1.3) ** 2 + 0.004 * depth ** 2 + 0.15 * (p["subsample"] - 0.8) ** 2
+            + 0.1 * (p["colsample_bytree"] - 0.6) ** 2 + 0.01 * (math.log10(p["reg_lambda"]) - 0.3) ** 2
+            + 0.003 * math.log10(p["n_estimators"]) + (0.0 if p["booster"] == "gbtree" else 0.02))
+
+
+GBM8 = Problem("gbm8", Searchspace(
+    eta=("DOUBLE", [1e-3, 1.0], "log"), n_estimators=("INTEGER", [10, 2000], "log"), max_depth=("INTEGER", [1, 12]),
+    min_child_weight=("DOUBLE", [1.0, 100.0], "log"), subsample=("DOUBLE", [0.5, 1.0]),
+    colsample_bytree=("DOUBLE", [0.3, 1.0]), reg_lambda=("DOUBLE", [1e-3, 10.0], "log"),
+    booster=("CATEGORICAL", ["gbtree", "dart"])), gbm8, 0.2)

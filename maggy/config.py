@@ -11,6 +11,7 @@ from maggy.search.earlystop import POLICY_NAMES, EarlyStopPolicy, make_policy
 from maggy.search.objectives import Objectives
 from maggy.search.optimizers import OPTIMIZERS, Optimizer
 from maggy.search.searchspace import Searchspace
+from maggy.store import hdfs_auth
 from maggy.store.storage import storage_for
 from maggy.validation import check_choice, check_int, check_number, check_str, invalid
 
@@ -66,6 +67,16 @@ class HyperparameterOptConfig:
         name: the experiment's name (letters, digits, ``_ . -``).
         description: free text kept with the results.
         experiment_dir: root of the experiment directories; default ``./maggy_experiments``.
+            On HDFS: ``hdfs://nameservice/path`` (an HA cluster, from ``$HADOOP_CONF_DIR``),
+            ``hdfs://namenode:port/path``, ``webhdfs://`` or ``swebhdfs://`` (HTTPS); see the
+            user guide's "On a secure cluster".
+        principal: the Kerberos principal to act as on a secure HDFS, with ``keytab``; default:
+            the ticket cache of ``kinit``. The executors never see either: they get a
+            delegation token from the driver.
+        keytab: the keytab file of ``principal``.
+        hdfs_ca: a PEM file of the CA certificates that signed the NameNodes' HTTPS
+            certificates (``swebhdfs://``, ``dfs.http.policy=HTTPS_ONLY``); default
+            ``$MAGGY_WEBHDFS_CA``, else the system's CAs.
         seed: seeds the optimizer, for reproducible suggestions.
         tracking_uri: the MLflow tracking server; default ``$MLFLOW_TRACKING_URI`` or the URI set
             with ``mlflow.set_tracking_uri``; without any, nothing is tracked.
@@ -90,6 +101,11 @@ class HyperparameterOptConfig:
             utilisation and memory at every heartbeat: MLflow's ``system/...`` metrics of its run
             and the means ``cpu_util``, ``mem``, ``gpu_util``, ``gpu_mem`` in the trial table.
             Default: on where a worker sees an NVIDIA GPU.
+        tls: encrypt the control channel between the driver and the workers (hyperparameters,
+            metrics, log lines) with TLS 1.3 under a certificate made for the experiment, which
+            the workers pin (see the user guide's "Security model"). Default (``None``): on where
+            Spark encrypts its own traffic (``spark.network.crypto.enabled=true``), else off, as
+            TLS costs trivial trials more than a tenth of their turnover.
         workers_per_trial: workers that train each trial together, as one ``torch.distributed``
             process group (distributed data-parallel; see the user guide's "Gangs"). Each of them
             gets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` ... as ``torchrun`` sets
@@ -128,6 +144,9 @@ class HyperparameterOptConfig:
     name: str = "maggy"
     description: str = ""
     experiment_dir: str | None = None
+    principal: str | None = None
+    keytab: str | None = None
+    hdfs_ca: str | None = None
     seed: int | None = None
     tracking_uri: str | None = None
     register_model: str | None = None
@@ -135,6 +154,7 @@ class HyperparameterOptConfig:
     tensorboard: bool = False
     resume: bool | str = "auto"
     system_metrics: bool | None = None
+    tls: bool | None = None
     workers_per_trial: int = 1
     dist_backend: str = "auto"
     dist_timeout: float = 300.0
@@ -187,6 +207,10 @@ class HyperparameterOptConfig:
             raise invalid("name", self.name, "1-128 letters, digits, '_', '.' or '-', starting with a letter or digit",
                        "It names the experiment directory, so e.g. name='mnist-lr'.")
         self.description = check_str("description", self.description, allow_empty=True)
+        for key in ("principal", "keytab", "hdfs_ca"):
+            if getattr(self, key) is not None:
+                check_str(key, getattr(self, key))
+        hdfs_auth.check(self.principal, self.keytab, self.hdfs_ca)
         if self.experiment_dir is not None:
             storage_for(check_str("experiment_dir", self.experiment_dir))
         self.seed = check_int("seed", self.seed, low=0, allow_none=True)
@@ -204,6 +228,9 @@ class HyperparameterOptConfig:
                 not isinstance(self.system_metrics, bool):
             raise invalid("system_metrics", self.system_metrics, "True, False or None",
                           "None samples them where a worker sees an NVIDIA GPU.")
+        if self.tls is not None and not isinstance(self.tls, bool):
+            raise invalid("tls", self.tls, "True, False or None",
+                          "None (the default) turns TLS on where spark.network.crypto.enabled is true.")
         self.workers_per_trial = check_int("workers_per_trial", self.workers_per_trial, low=1)
         self.dist_backend = check_choice("dist_backend", self.dist_backend, DIST_BACKENDS)
         self.dist_timeout = check_number("dist_timeout", self.dist_timeout, low=0, strict=True)
@@ -335,7 +362,7 @@ class HyperparameterOptConfig:
             "timeout": self.timeout, "target": self.target, "patience": self.patience, "fail_fast": self.fail_fast,
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
             "tracking_uri": self.tracking_uri, "register_model": self.register_model, "log_trials": self.log_trials,
-            "tensorboard": self.tensorboard, "resume": self.resume, "system_metrics": self.system_metrics,
+            "tensorboard": self.tensorboard, "resume": self.resume, "system_metrics": self.system_metrics, "tls": self.tls,
             "workers_per_trial": self.workers_per_trial, "dist_backend": self.dist_backend,
             "dist_timeout": self.dist_timeout, "points_to_evaluate": self.points_to_evaluate,
             "warm_start": _describe(self.warm_start),

@@ -28,8 +28,9 @@ from maggy.engine.unreported import UnreportedMetrics
 from maggy.exceptions import ExperimentFailedError
 from maggy.integrations.tracker import Tracker
 from maggy.result import Result
-from maggy.rpc.messages import Final, Get, Log, Message, Metric, Ok, Register, Rendezvous, Wait, WorkerError
+from maggy.rpc.messages import Final, Get, Log, Message, Metric, Ok, Register, Rendezvous, Wait, Welcome, WorkerError
 from maggy.rpc.protocol import new_secret
+from maggy.rpc.tls import server_identity
 from maggy.runtime.trainfn import Signature
 from maggy.runtime.worker import WorkerSpec
 from maggy.store.events import Outcome
@@ -97,6 +98,8 @@ class Driver:
                                       timeout=config.timeout, fail_fast=config.fail_fast)
         self._began = time.monotonic()
         self.secret = new_secret()
+        self.delegation = storage.delegation()  # a secure HDFS's token, granted to the workers
+        self.grants: tuple[dict, ...] = ()
         self.server: Replies | None = None
         self.rpc: dict[str, str] = {}
         self.trackers = list(trackers)
@@ -110,18 +113,23 @@ class Driver:
 
     def run(self) -> Result:
         bind, advertised = self.backend.addresses()
-        server = RpcServer(self.secret, self.inbox, host=bind).start()
+        tls = self.config.tls if self.config.tls is not None else self.backend.network_encrypted()
+        identity = server_identity() if tls else None
+        server = RpcServer(self.secret, self.inbox, host=bind, tls=identity.context if identity else None).start()
         self.server = server
-        self.rpc = {"bind": f"{bind}:{server.address[1]}", "advertised": f"{advertised}:{server.address[1]}"}
+        self.rpc = {"bind": f"{bind}:{server.address[1]}", "advertised": f"{advertised}:{server.address[1]}",
+                    "tls": "on" if identity else "off"}
         halves = tuple(h for h in (t.worker() for t in self.trackers) if h is not None)
         spec = WorkerSpec(advertised, server.address[1], self.secret, self.train_fn, self.signature,
                           self.config.optimization_key, self.config.hb_interval, halves,
-                          self.config.system_metrics, self.config.dist_backend, self.config.dist_timeout)
+                          self.config.system_metrics, self.config.dist_backend, self.config.dist_timeout,
+                          identity.fingerprint if identity else None)
         self.writer.start()
         started, self._began = time.time(), time.monotonic()
         outcome, graceful = Outcome.FAILED, False
         try:
             self.storage.makedirs(self.storage.join(self.exp_dir, "trials"))
+            self.grants = tuple(self.delegation.start()) if self.delegation is not None else ()
             self.sched.restore(self.previous.changes if self.previous is not None else ())
             tracking = {t.name: dict(s) for t in self.trackers if (s := t.state()) is not None}
             self.callbacks.notify("on_experiment_start", ExperimentInfo(
@@ -143,6 +151,8 @@ class Driver:
             try:
                 self._shutdown(graceful)
                 server.stop()
+                if self.delegation is not None:
+                    self.delegation.stop()
                 self.sched.finalize()
                 self.callbacks.flush()
                 result = self.callbacks.end(self._result(started), outcome.value)
@@ -251,7 +261,7 @@ class Driver:
         info = WorkerInfo(msg.worker, msg.host, msg.pid, tuple(msg.gpus), msg.executor)
         for trial_id in self.registry.register(conn, info, time.monotonic()):
             self._lose(trial_id)
-        self._reply(conn, Ok())
+        self._reply(conn, Welcome(self.grants))
 
     def _on_get(self, conn: int, msg: Get) -> None:
         self.dispatcher.ask(conn)
@@ -276,6 +286,8 @@ class Driver:
         stats = self.stats.figures(self.sched.ended(), started, self.total, self.registry, self.backend.describe(),
                                    getattr(self.server, "bad_frames", {}), self.rpc, self.stopping.stopped)
         stats["writes"] = {"calls": self.writer.calls, "retries": self.writer.retries}
+        if self.delegation is not None:
+            stats["hdfs_token"] = self.delegation.stats()
         return Result.of(self.config.name, self.objectives, self.sched.trials.values(),
                          list(self.config.searchspace.names), as_given(self.exp_dir, self.config.experiment_dir), stats,
                          versioned_checkpoints=self.sched.optimizer.versions_checkpoints,

@@ -11,8 +11,11 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
+import itertools
 import logging
 from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+
+import numpy as np
 
 from maggy.search.earlystop.base import EarlyStopPolicy
 from maggy.search.optimizers.base import DONE, WAIT, Optimizer, Suggestion
@@ -30,7 +33,20 @@ log = logging.getLogger(__name__)
 
 #: How often a trial whose worker vanished is re-queued before it counts as ERROR, by default.
 MAX_LOST_RETRIES = 2
-_DUPLICATE_ASKS = 50
+#: Points already tried that an optimizer may propose in a row before it gets a random one.
+REPEATS = 3
+#: Random draws that look for an untried point before a finite searchspace is enumerated.
+_DRAWS = 16
+
+
+@dataclasses.dataclass
+class _Ahead:
+    """A new point asked for ahead of the request it answers; it becomes a trial when handed out."""
+
+    suggestion: Suggestion
+    trial: Trial  # not in the table yet
+    asks: int
+    given: bool  # a point given to run first (never asked for again)
 
 
 class Scheduler:
@@ -50,6 +66,15 @@ class Scheduler:
         #: Running trials whose worker is to hear STOP.
         self.stopping: set[str] = set()
         self.exhausted = False
+        #: Why no more trials start although fewer than ``total`` did (None: none ended it early).
+        self.short: str | None = None
+        #: The new point prepared ahead of the next request, not yet a trial (see :meth:`prepare`).
+        self.ahead: _Ahead | None = None
+        #: Points the optimizer repeated, replaced by random ones; points prepared ahead that were
+        #: outdated when handed out, and asked for again.
+        self.fallbacks = 0
+        self.revised = 0
+        self._withdrawn = 0  # asks of outdated points, counted in the next new trial's ``asks``
         #: Runs that ended and that the optimizer has not been told of yet (between
         #: :meth:`record_end` and :meth:`learn`): its DONE waits for them.
         self._untold: dict[str, None] = {}  # in the order the runs ended
@@ -75,7 +100,7 @@ class Scheduler:
         outlook = self.peek()
         if not isinstance(outlook, Trial):
             return outlook
-        trial = self.ready.popleft()
+        trial = self.ready.popleft() if self.ready else self._admit_ahead()
         trial.update(worker=worker, host=host, executor=executor, run_start=len(trial.history))
         self.stopping.discard(trial.trial_id)
         self._move(trial, TrialState.RUNNING)
@@ -84,15 +109,20 @@ class Scheduler:
 
     def peek(self) -> Trial | Literal["wait", "done"]:
         """The trial :meth:`next_trial` would hand out now, without handing it out; or WAIT, or DONE."""
-        if not self.ready:
+        self._revise()
+        if not self.ready and self.ahead is None:
             self.prepare()
-        if not self.ready:
-            return DONE if self.finished() or self._no_more_starts() else WAIT
-        return self.ready[0]
+        if self.ready:
+            return self.ready[0]
+        if self.ahead is not None:
+            return self.ahead.trial
+        return DONE if self.finished() or self._no_more_starts() else WAIT
 
     def prepare(self) -> None:
-        """Keep one suggestion ready ahead of the next request."""
-        while not self.ready and not self.exhausted:
+        """Keep one suggestion ready ahead of the next request, so that a worker's FINAL is
+        answered at once. A new point stays a suggestion (:attr:`ahead`) until it is handed out,
+        and is checked then against the runs that ended since (:meth:`_revise`)."""
+        while not self.ready and self.ahead is None and not self.exhausted:
             if self.started >= self.total and not self.optimizer.resumes_trials:
                 return
             self._tell_untold()
@@ -100,59 +130,129 @@ class Scheduler:
             if answer == WAIT:
                 return
             if answer == DONE:  # having heard of every run that ended (above)
-                self.exhausted = True
+                self._end("the optimizer had nothing more to propose")
                 return
-            trial = self._accept(answer)
-            if trial is None:
+            if not self._propose(answer):
                 return
-            self.ready.append(trial)
+
+    def _revise(self) -> None:
+        """The point prepared ahead, about to be handed out, is checked against the runs that
+        ended since it was asked for: the optimizer hears of them now, and a point it finds
+        :meth:`~Optimizer.outdated` is rejected, to be asked for again."""
+        ahead = self.ahead
+        if ahead is None or not self._untold:
+            return
+        self._tell_untold()
+        if not ahead.given and self.optimizer.outdated(ahead.suggestion):
+            self.optimizer.rejected(ahead.suggestion)
+            self.ahead = None
+            self._withdrawn = ahead.asks
+            self.revised += 1
 
     def _pending(self) -> list[FrozenTrial]:
-        """Trials handed out or about to be, and not yet ended."""
-        return [t.view() for t in (*self.running.values(), *self.ready)]
+        """Trials handed out or about to be (the point prepared ahead too), and not yet ended."""
+        ahead = () if self.ahead is None else (self.ahead.trial,)
+        return [t.view() for t in (*self.running.values(), *self.ready, *ahead)]
 
-    def _accept(self, suggestion: Suggestion) -> Trial | None:
-        """The trial a suggestion asks for: a promoted PAUSED one, or a new, unseen point.
+    def _propose(self, answer: Suggestion) -> bool:
+        """Make a suggestion the next trial to hand out: a promoted PAUSED trial at once, a new
+        point as :attr:`ahead` (a trial with a ``parent`` at once: it starts from that trial's
+        completed run at ``parent_budget``, with its history up to there and its checkpoint).
 
-        The scheduler names new trials (a hash of the point) and tells the optimizer which
-        trial its suggestion became, or that it was dropped. A new trial with a ``parent``
-        starts from that trial's completed run at ``parent_budget``: its history up to there,
-        and its checkpoint.
+        A point already tried is rejected and asked for again; after :data:`REPEATS` of them in a
+        row the optimizer gets a random point that was not tried (counted in :attr:`fallbacks`),
+        and only a finite searchspace whose every point was tried ends the search. False when
+        nothing is ready (the optimizer waits, or the search ended).
         """
-        if suggestion.trial_id is not None:
-            trial = self.trials[suggestion.trial_id]
-            trial.update(budget=suggestion.budget)
-            self._move(trial, TrialState.PENDING)
-            return trial
-        for attempt in range(_DUPLICATE_ASKS):
-            if attempt:
-                answer = self.optimizer.ask(self._pending())
-                if not isinstance(answer, Suggestion):
-                    return None
-                suggestion = answer
-            if self.given and suggestion.parent is None:  # a point given to run first, with the optimizer's budget
-                suggestion = dataclasses.replace(suggestion, params=self.given.popleft())
-            if suggestion.parent is None and self.started >= self.total:
-                self.optimizer.rejected(suggestion)
+        asks = self._withdrawn
+        while True:
+            asks += 1
+            if answer.trial_id is not None:
+                trial = self.trials[answer.trial_id]
+                trial.update(budget=answer.budget)
+                self._move(trial, TrialState.PENDING)
+                self.ready.append(trial)
+                return True
+            given = bool(self.given) and answer.parent is None
+            if given:  # a point given to run first, with the optimizer's budget
+                answer = dataclasses.replace(answer, params=self.given.popleft())
+            if answer.parent is None and self.started >= self.total:
+                self.optimizer.rejected(answer)
                 self.exhausted = True
-                return None
-            trial = Trial.create(suggestion.params, suggestion.budget, suggestion.parent)
+                return False
+            if asks - self._withdrawn > REPEATS:
+                point = self._untried(answer)
+                if point is None:
+                    self.optimizer.rejected(answer)
+                    self._end(f"every point of the searchspace was tried ({len(self.trials)} trials)")
+                    return False
+                answer = dataclasses.replace(answer, params=point)
+                self._fell_back()
+            trial = Trial.create(answer.params, answer.budget, answer.parent)
             if trial.trial_id not in self.trials:
-                trial.update(asks=attempt + 1, number=len(self.trials) + 1)
-                if suggestion.parent is None:
-                    self.started += 1
-                else:
-                    self._inherit(trial, self.trials[suggestion.parent], suggestion.parent_budget)
-                self.trials[trial.trial_id] = trial
-                self.optimizer.accepted(trial.trial_id, suggestion)
-                if self.on_change is not None:  # its creation, so that a resume can replay the asks
-                    self.on_change(trial)
-                return trial
-            self.optimizer.rejected(suggestion)
-        log.warning("maggy: the optimizer keeps proposing points already tried; the searchspace "
-                    "looks exhausted after %d trials", len(self.trials))
+                break
+            self.optimizer.rejected(answer)
+            again = self.optimizer.ask(self._pending())
+            if not isinstance(again, Suggestion):
+                return False
+            answer = again
+        self._withdrawn = 0
+        if answer.parent is None:
+            self.ahead = _Ahead(answer, trial, asks, given)
+        else:
+            self._admit(trial, answer, asks)
+            self.ready.append(trial)
+        return True
+
+    def _untried(self, suggestion: Suggestion) -> dict[str, Any] | None:
+        """A random point that makes a new trial with ``suggestion``'s budget and parent; None when
+        the searchspace is finite and every point of it was tried (it is enumerated to know)."""
+        space = self.optimizer.searchspace
+        rng = np.random.default_rng(len(self.trials))
+
+        def new(point: Mapping[str, Any]) -> bool:
+            return Trial.create(point, suggestion.budget, suggestion.parent).trial_id not in self.trials
+
+        every = space.points()
+        for _ in itertools.count() if every is None else range(_DRAWS):
+            point = space.sample(rng)
+            if new(point):
+                return point
+        assert every is not None  # a continuous searchspace always has a new point
+        untried = [i for i in range(len(every)) if new(every[i])]
+        return every[int(rng.choice(untried))] if untried else None
+
+    def _fell_back(self) -> None:
+        if not self.fallbacks:
+            log.warning("maggy: the optimizer proposed %d points in a row that were already tried; it gets a random "
+                        "point instead whenever it repeats itself (result.stats['search']['fallbacks'] counts "
+                        "them)", REPEATS)
+        self.fallbacks += 1
+
+    def _admit(self, trial: Trial, suggestion: Suggestion, asks: int) -> None:
+        """Enter a new trial into the table, and tell the optimizer which trial its suggestion became."""
+        trial.update(asks=asks, number=len(self.trials) + 1)
+        if suggestion.parent is None:
+            self.started += 1
+        else:
+            self._inherit(trial, self.trials[suggestion.parent], suggestion.parent_budget)
+        self.trials[trial.trial_id] = trial
+        self.optimizer.accepted(trial.trial_id, suggestion)
+        if self.on_change is not None:  # its creation, so that a resume can replay the asks
+            self.on_change(trial)
+
+    def _admit_ahead(self) -> Trial:
+        ahead = self.ahead
+        assert ahead is not None, "peek said a trial is ready"
+        self.ahead = None
+        self._admit(ahead.trial, ahead.suggestion, ahead.asks)
+        return ahead.trial
+
+    def _end(self, why: str) -> None:
+        """No more trials start: ``why``, kept when fewer than ``total`` started."""
         self.exhausted = True
-        return None
+        if self.started < self.total and self.short is None:
+            self.short = f"{self.started} of {self.total} trials started: {why}"
 
     @staticmethod
     def _inherit(child: Trial, parent: Trial, budget: float | None) -> None:
@@ -388,10 +488,13 @@ class Scheduler:
         resume), and mark the running trials to stop at their next heartbeat."""
         self.exhausted = True
         self.ready.clear()
+        if self.ahead is not None:
+            self.optimizer.rejected(self.ahead.suggestion)
+            self.ahead = None
         self.stopping.update(self.running)
 
     def finished(self) -> bool:
-        if self.running or self.ready:
+        if self.running or self.ready or self.ahead is not None:
             return False
         return self.exhausted or (self.started >= self.total and not self.optimizer.resumes_trials)
 
@@ -405,6 +508,15 @@ class Scheduler:
     def ended(self) -> list[Trial]:
         """Trials with an outcome (FINALIZED, PAUSED, EARLY_STOPPED, ERROR)."""
         return [t for t in self.trials.values() if t.state.finished or t.state is TrialState.PAUSED]
+
+    def figures(self) -> dict[str, Any]:
+        """The search's figures for ``result.stats``: ``search`` (points replaced because the
+        optimizer repeated itself, points prepared ahead asked for again), and ``short``, why
+        fewer trials started than planned, when the search (not a stopping rule) ended early."""
+        out: dict[str, Any] = {"search": {"fallbacks": self.fallbacks, "revised": self.revised}}
+        if self.short is not None:
+            out["short"] = self.short
+        return out
 
 
 def run_sequential(objective: Callable[..., float | Sequence[float] | Iterable[float]], optimizer: Optimizer,

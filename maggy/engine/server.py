@@ -14,6 +14,14 @@ kernel's backlog, so that a burst of executors connecting at once is served, not
 ``frame_timeout`` of its first byte, and frames in progress hold at most ``max_buffered`` bytes
 together. Deadlines sit in a heap, so the cost of a request does not grow with idle connections.
 Errors from ``accept()`` (EMFILE included) are counted, and accepting pauses briefly.
+
+With ``tls`` (the experiment's server context, see :mod:`maggy.rpc.tls`) every connection first
+completes a TLS handshake, driven by the same loop (``do_handshake`` until it stops wanting to
+read or write), and only then gets its challenge: the handshake counts against ``auth_timeout``
+and holds a handshake slot of ``max_pending`` like the challenge does. A peer that does not speak
+TLS is closed and counted as ``bad_tls``. Until the proof checks out, the server still takes no
+more than the handshake answer's 52 bytes from the TLS layer, which holds at most one TLS record
+(16 KiB) of a peer's data besides.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import logging
 import queue
 import selectors
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,6 +78,7 @@ class _Conn:
     out: bytearray = field(default_factory=bytearray)
     replies: collections.deque = field(default_factory=collections.deque)  # seqs awaiting a reply
     buffered: int = 0
+    handshaking: bool = False  # in the TLS handshake: the challenge waits in ``out``
 
 
 class RpcServer:
@@ -77,9 +87,10 @@ class RpcServer:
     def __init__(self, secret: bytes, inbox: "queue.Queue[Inbound]", *, host: str = "127.0.0.1",
                  port: int = 0, frame_timeout: float = 10.0, auth_timeout: float = 5.0,
                  max_connections: int = 4096, max_pending: int = 256, pending_grace: float = 1.0,
-                 max_buffered: int = 16 * MAX_BODY) -> None:
+                 max_buffered: int = 16 * MAX_BODY, tls: ssl.SSLContext | None = None) -> None:
         check_secret(secret)
         self._secret = secret
+        self._tls = tls
         self._inbox = inbox
         self._frame_timeout, self._auth_timeout = frame_timeout, auth_timeout
         self._max_connections, self._max_pending, self._max_buffered = max_connections, max_pending, max_buffered
@@ -101,7 +112,7 @@ class RpcServer:
         self._lock = threading.Lock()
         #: Dropped frames and connections by reason (garbage, oversized, bad_auth, bad_mac,
         #: bad_version, unknown_type, bad_body, truncated, replay, auth_timeout, evicted,
-        #: refused, overloaded, accept_error).
+        #: refused, overloaded, accept_error, bad_tls).
         self.bad_frames: collections.Counter[str] = collections.Counter()
         self._logged: collections.Counter[str] = collections.Counter()
         self._last_log = float("-inf")
@@ -209,12 +220,14 @@ class RpcServer:
     def _open(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            sock = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         nonce, hello = challenge()
         cid = self._next_id
         self._next_id += 1
         now = time.monotonic()
         deadline = now + self._auth_timeout
-        conn = _Conn(sock, FrameReader(self._secret, nonce), deadline, now)
+        conn = _Conn(sock, FrameReader(self._secret, nonce), deadline, now, handshaking=self._tls is not None)
         self._conns[cid] = conn
         self._pending[cid] = None
         heapq.heappush(self._deadlines, (deadline, cid))
@@ -252,22 +265,59 @@ class RpcServer:
         except (BlockingIOError, InterruptedError):
             pass
 
+    def _handshake(self, cid: int, conn: _Conn) -> None:
+        """Take the TLS handshake a step further; once it is done, send the challenge."""
+        assert isinstance(conn.sock, ssl.SSLSocket)
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._sel.modify(conn.sock, selectors.EVENT_READ, cid)
+            return
+        except ssl.SSLWantWriteError:
+            self._sel.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, cid)
+            return
+        except ssl.SSLEOFError:  # connected and went away, as a port probe does: not a fault
+            self._close(cid)
+            return
+        except ssl.SSLError as exc:  # plain TCP, or a TLS it cannot agree on
+            self._count("bad_tls", f"TLS handshake: {exc.reason or exc}")
+            self._close(cid)
+            return
+        except OSError:
+            self._close(cid)
+            return
+        conn.handshaking = False
+        self._flush(cid)
+
     def _read(self, cid: int) -> None:
         conn = self._conns.get(cid)
         if conn is None:
             return
+        if conn.handshaking:
+            self._handshake(cid, conn)
+            return
+        # TLS may hold decrypted bytes (the rest of a record) that the selector cannot see
+        while self._take(cid, conn) and isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending():
+            pass
+
+    def _take(self, cid: int, conn: _Conn) -> bool:
+        """Read once from ``conn`` and act on it; whether the connection is still open."""
         reader = conn.reader
         try:  # before the handshake, nothing beyond it is read
             data = conn.sock.recv(65536 if reader.authenticated else reader.wanted())
-        except (BlockingIOError, InterruptedError):
-            return
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return True
+        except ssl.SSLError as exc:  # a record that fails TLS's own checks
+            self._count("bad_tls", exc.reason or exc)
+            self._close(cid)
+            return False
         except OSError:
             data = b""
         if not data:
             if reader.partial:
                 self._count("truncated")
             self._close(cid)
-            return
+            return False
         was_pending = not reader.authenticated
         try:
             messages = []
@@ -277,7 +327,7 @@ class RpcServer:
         except (FrameError, BodyError) as exc:
             self._count(exc.reason if isinstance(exc, FrameError) else "bad_body", exc)
             self._close(cid)
-            return
+            return False
         if was_pending and reader.authenticated:
             self._pending.pop(cid, None)
             conn.deadline = None
@@ -286,7 +336,7 @@ class RpcServer:
         if self._buffered > self._max_buffered:
             self._count("overloaded", "frames in progress exceed the server's buffer limit")
             self._close(cid)
-            return
+            return False
         if reader.authenticated:
             if not reader.partial:
                 conn.deadline = None
@@ -295,6 +345,7 @@ class RpcServer:
                 heapq.heappush(self._deadlines, (conn.deadline, cid))
         for message in messages:
             self._inbox.put(Inbound(cid, message))
+        return True
 
     def _send_outbox(self) -> None:
         while self._outbox:
@@ -314,10 +365,14 @@ class RpcServer:
         conn = self._conns.get(cid)
         if conn is None:
             return
+        if conn.handshaking:
+            self._handshake(cid, conn)
+            return
         try:
-            sent = conn.sock.send(conn.out)
+            # TLS: a write that wants to wait is retried with the same bytes first (``out`` only grows)
+            sent = conn.sock.send(conn.out) if conn.out else 0
             del conn.out[:sent]
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             pass
         except OSError:
             self._close(cid)

@@ -26,6 +26,7 @@ from maggy.exceptions import InvalidParameterError, MaggyWarning
 from maggy.integrations import trackers_for
 from maggy.result import Result
 from maggy.runtime.trainfn import Signature, inspect_train_fn
+from maggy.store import hdfs_auth
 from maggy.store.fingerprint import fingerprint
 from maggy.store.journal import Journal
 from maggy.store.lease import Lease
@@ -69,6 +70,7 @@ class ExperimentSetup:
         signature, runnable = self._check_train_fn()
         self._check_arguments()
         runner = make_backend(self.backend)
+        hdfs_auth.configure(config.principal, config.keytab, config.hdfs_ca)  # this process's HDFS login
         storage = storage_for(config.experiment_dir or DEFAULT_ROOT)
         root = storage.normalize(config.experiment_dir or DEFAULT_ROOT)
         storage.check(root)

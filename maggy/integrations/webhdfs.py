@@ -2,7 +2,10 @@
 
 MLflow's own ``hdfs://`` store needs libhdfs; this one speaks WebHDFS (pyhdfs) and is registered
 through the ``mlflow.artifact_repository`` entry point. Point a tracking server's
-``--default-artifact-root`` at ``webhdfs://namenode:http-port/path``.
+``--default-artifact-root`` at ``webhdfs://namenode:http-port/path``, or at
+``webhdfs://nameservice/path`` (``swebhdfs://`` for HTTPS) with ``$HADOOP_CONF_DIR`` set. It
+authenticates as the rest of maggy does (:mod:`maggy.store.hdfs_auth`): Kerberos from the
+ticket cache, or the workers' delegation token.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from urllib.parse import urlparse
 from mlflow.entities import FileInfo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
-from maggy.store.storage import HdfsStorage
+from maggy.store.hdfs import HdfsStorage
+from maggy.store.storage import storage_for
 
 
 class WebHdfsArtifactRepository(ArtifactRepository):
@@ -23,7 +27,9 @@ class WebHdfsArtifactRepository(ArtifactRepository):
     def __init__(self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
         super().__init__(artifact_uri, tracking_uri, registry_uri)
         parsed = urlparse(artifact_uri)
-        self._hdfs = HdfsStorage(parsed.netloc).client
+        storage = storage_for(artifact_uri)
+        assert isinstance(storage, HdfsStorage)  # the registry hands this class webhdfs:// and swebhdfs:// only
+        self._hdfs = storage.client
         self._root = parsed.path.rstrip("/") or "/"
 
     def _abs(self, path: str | None) -> str:
@@ -67,8 +73,9 @@ def _register() -> None:
     (a circular import), and that registration fails; this one does not."""
     from mlflow.store.artifact import artifact_repository_registry as registry
 
-    if "webhdfs" not in registry._artifact_repository_registry._registry:  # MLflow keeps no public lookup
-        registry._artifact_repository_registry.register("webhdfs", WebHdfsArtifactRepository)
+    for scheme in ("webhdfs", "swebhdfs"):
+        if scheme not in registry._artifact_repository_registry._registry:  # MLflow keeps no public lookup
+            registry._artifact_repository_registry.register(scheme, WebHdfsArtifactRepository)
 
 
 _register()

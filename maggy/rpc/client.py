@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
+from maggy.rpc import tls
 from maggy.rpc.messages import Message, decode
 from maggy.rpc.protocol import CHALLENGE, HEADER, MAC_SIZE, FrameError, respond
 
@@ -12,10 +13,14 @@ from maggy.rpc.protocol import CHALLENGE, HEADER, MAC_SIZE, FrameError, respond
 class RpcClient:
     """Answers the driver's challenge, then sends requests and waits for their replies; safe to
     share between the worker's threads. A reply must carry the number of the request it answers
-    under this connection's key: anything else raises ConnectionError."""
+    under this connection's key: anything else raises ConnectionError.
+
+    With ``tls_fingerprint`` (the SHA-256 of the driver's certificate) the connection starts with
+    a TLS handshake, and nothing is sent in it unless the driver presented that certificate.
+    """
 
     def __init__(self, host: str, port: int, secret: bytes, *, timeout: float = 120.0,
-                 handshake_timeout: float = 10.0, attempts: int = 3) -> None:
+                 handshake_timeout: float = 10.0, attempts: int = 3, tls_fingerprint: bytes | None = None) -> None:
         self._lock = threading.Lock()
         self._seq = 0
         for _ in range(attempts):
@@ -25,6 +30,8 @@ class RpcClient:
             try:
                 self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._sock.settimeout(handshake_timeout)
+                if tls_fingerprint is not None:
+                    self._sock = tls.connect(self._sock, tls_fingerprint, f"{host}:{port}")
                 answer, self._send, self._receive = respond(secret, self._recv(CHALLENGE.size))
                 self._sock.sendall(answer)
                 self._sock.settimeout(timeout)
@@ -35,7 +42,7 @@ class RpcClient:
                 self._sock.close()
                 raise
         raise ConnectionError(f"the maggy driver at {host}:{port} sent no challenge in {attempts} attempts "
-                              f"of {handshake_timeout:g}s")
+                              f"of {handshake_timeout:g}s" + (" (TLS handshake included)" if tls_fingerprint else ""))
 
     def request(self, message: Message) -> Message:
         """Send ``message`` and return the driver's typed reply (BodyError if it does not fit)."""

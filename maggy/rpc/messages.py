@@ -53,7 +53,7 @@ LIMITS: dict[str, tuple[int, int | None]] = {
     "trial_id": (64, None), "run_id": (64, None), "host": (255, None), "executor": (255, None),
     "gpus": (64, 64), "points": (MAX_POINTS, None), "lines": (MAX_LINES, _TEXT), "logs": (MAX_LINES, _TEXT),
     "message": (2 * _TEXT, None), "traceback": (TRACEBACK_LIMIT, None), "system": (16, None),
-    "master_addr": (255, None),
+    "master_addr": (255, None), "grants": (8, None),
 }
 #: The longest name of a system metric (``cpu_util``, ``gpu_mem``, ...).
 MAX_SYSTEM_NAME = 32
@@ -319,6 +319,15 @@ class Ok(Message):
 
 
 @dataclass(frozen=True)
+class Welcome(Message):
+    """The answer to REGISTER: what the worker may use besides the channel, granted by the
+    driver (see :mod:`maggy.store.hdfs_auth`: a secure HDFS's NameNodes and delegation token)."""
+
+    TYPE = MsgType.WELCOME
+    grants: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
 class Stop(Message):
     """Stop the trial reported on: ``reporter.broadcast`` raises EarlyStopped."""
 
@@ -346,7 +355,7 @@ class Done(Message):
 
 REQUESTS: dict[MsgType, type[Message]] = {m.TYPE: m for m in (Register, Get, Metric, Log, Final, WorkerError,
                                                                  Rendezvous)}
-REPLIES: dict[MsgType, type[Message]] = {m.TYPE: m for m in (Assignment, Ok, Stop, Wait, Done)}
+REPLIES: dict[MsgType, type[Message]] = {m.TYPE: m for m in (Assignment, Ok, Welcome, Stop, Wait, Done)}
 
 
 def decode(mtype: MsgType, body: dict[str, Any], *, replies: bool = False) -> Message:

@@ -1,11 +1,20 @@
 """The wire format between driver and workers: a challenge-response, then signed, typed JSON frames.
 
-**Handshake.** On connect the server sends a challenge, ``b"MGC" | version | server nonce`` (20
-bytes); the client answers ``b"MGR" | version | client nonce | proof`` (52 bytes), where the proof
-is an HMAC of both nonces under the experiment's secret. Until the proof checks out the server
-reads no more than those 52 bytes from the connection, so a peer without the secret can make it
-buffer nothing larger. Both sides then derive a key per direction from the secret and the two
-nonces: every connection has keys of its own.
+**Transport.** With TLS (the ``tls`` setting; see :mod:`maggy.rpc.tls`) a connection starts with
+a TLS 1.3 handshake under the driver's certificate for this experiment, which the worker pins by
+its SHA-256 fingerprint before it sends anything else; everything below then travels inside TLS,
+so that hyperparameters, metrics and log lines are encrypted. Without TLS the same bytes travel
+in clear.
+TLS does not replace what follows: the challenge-response is what ties a connection to the
+experiment, and the frames stay signed either way.
+
+**Handshake.** On connect (after the TLS handshake, with TLS) the server sends a challenge,
+``b"MGC" | version | server nonce`` (20 bytes); the client answers ``b"MGR" | version | client
+nonce | proof`` (52 bytes), where the proof is an HMAC of both nonces under the experiment's
+secret. Until the proof checks out the server reads no more than those 52 bytes from the
+connection (with TLS: from the TLS layer, which holds at most one record of 16 KiB besides), so a
+peer without the secret can make it buffer nothing larger. Both sides then derive a key per
+direction from the secret and the two nonces: every connection has keys of its own.
 
 **Frames.** ``header | mac | body``:
 
@@ -64,6 +73,7 @@ class MsgType(enum.IntEnum):
     STOP = 18
     WAIT = 19
     DONE = 20
+    WELCOME = 21
 
 
 class FrameError(Exception):

@@ -32,6 +32,7 @@ from maggy.rpc.messages import (
     Rendezvous,
     Stop,
     Wait,
+    Welcome,
     WorkerError,
 )
 from maggy.runtime.checkpoint import TrialCheckpoint
@@ -40,6 +41,7 @@ from maggy.runtime.reporter import Reporter, truncate
 from maggy.runtime.tracking import TrialTracking, trial_runs
 from maggy.runtime.trainfn import Signature, parse_return
 from maggy.runtime.usage import UsageSampler
+from maggy.store import hdfs_auth
 from maggy.trial import TrialState, error_record, exception_record
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,8 @@ class WorkerSpec:
     #: The process group of a gang (see maggy.runtime.gang): its backend, and how long a rank waits for a peer.
     dist_backend: str = "auto"
     dist_timeout: float = 300.0
+    #: The SHA-256 of the driver's certificate, which the worker pins; None: the channel is plain TCP.
+    tls_fingerprint: bytes | None = None
 
 
 class _Heartbeat(threading.Thread):
@@ -88,7 +92,7 @@ class _Worker:
         self.spec = spec
         self.partition = partition
         self.gpus = gpus or []
-        self.client = RpcClient(spec.host, spec.port, spec.secret)
+        self.client = RpcClient(spec.host, spec.port, spec.secret, tls_fingerprint=spec.tls_fingerprint)
         self.send_lock = threading.Lock()
         self.current: Reporter | None = None
         self.checkpoint: TrialCheckpoint | None = None
@@ -132,8 +136,10 @@ class _Worker:
         return () if self.usage is None else tuple(self.usage.sample().items())
 
     def run(self) -> None:
-        self.client.request(Register(self.partition, socket.gethostname(), os.getpid(), tuple(self.gpus),
-                                     executor_id()))
+        welcome = self.client.request(Register(self.partition, socket.gethostname(), os.getpid(), tuple(self.gpus),
+                                               executor_id()))
+        if isinstance(welcome, Welcome):
+            hdfs_auth.install(list(welcome.grants))  # a secure HDFS: its token, for checkpoints and artifacts
         heartbeat = _Heartbeat(self)
         heartbeat.start()
         try:

@@ -227,6 +227,17 @@ class Searchspace:
     def grid_size(self, resolution: int | Mapping[str, int] = 5) -> int:
         return len(self.grid(resolution))
 
+    def points(self) -> "Grid | None":
+        """Every point of a finite searchspace (one without DOUBLE), as a grid; None for one with
+        a continuous dimension.
+
+        >>> len(Searchspace(n=("INTEGER", [1, 4]), c=("CATEGORICAL", ["a", "b"])).points())
+        8
+        """
+        if any(p.type == DOUBLE for p in self):
+            return None
+        return self.grid({p.name: int(p.high - p.low) + 1 if p.type == INTEGER else 1 for p in self})
+
     def _resolutions(self, resolution: int | Mapping[str, int]) -> dict[str, int]:
         if isinstance(resolution, Mapping):
             unknown = set(resolution) - set(self._params)

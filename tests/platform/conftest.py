@@ -34,5 +34,5 @@ def platform():
 
 @pytest.fixture
 def hdfs(platform):
-    from maggy.store.storage import HdfsStorage
+    from maggy.store.hdfs import HdfsStorage
     return HdfsStorage(platform["WEBHDFS_URL"].split("://", 1)[1])

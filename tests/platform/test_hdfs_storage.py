@@ -16,7 +16,8 @@ import pytest
 
 from maggy import InvalidParameterError
 from maggy.exceptions import BackendUnavailableError
-from maggy.store.storage import HdfsStorage, storage_for
+from maggy.store.hdfs import HdfsStorage
+from maggy.store.storage import storage_for
 
 
 def test_journal_style_appends_and_atomic_replace(hdfs, tmp_path):

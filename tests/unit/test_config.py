@@ -30,6 +30,8 @@ SP = Searchspace(x=("DOUBLE", [0, 1]), c=("CATEGORICAL", ["a", "b"]))
     ({"workers_per_trial": 3, "num_workers": 2}, "workers_per_trial=3 needs at least 3 workers, but there are only 2"),
     ({"dist_backend": "mpi"}, "'dist_backend' parameter must be one of 'auto', 'gloo', 'nccl'"),
     ({"dist_timeout": 0}, "'dist_timeout'"),
+    ({"tls": "yes"}, "'tls' parameter must be True, False or None"),
+    ({"tls": 1}, "'tls' parameter must be True, False or None"),
     ({"points_to_evaluate": {"x": 0.5, "c": "a"}}, "'points_to_evaluate' parameter must be a list of dicts"),
     ({"points_to_evaluate": [{"x": 0.5}]}, "points_to_evaluate[0] = {'x': 0.5} does not fit the searchspace: "
                                            "missing ['c']"),

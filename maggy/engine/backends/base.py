@@ -56,6 +56,10 @@ class Backend(abc.ABC):
     def cancel(self) -> None:
         """Stop every worker now."""
 
+    def network_encrypted(self) -> bool:
+        """Whether the cluster encrypts its own traffic: the default of ``tls`` follows it."""
+        return False
+
     def describe(self) -> dict:
         """Facts about the run for the result's stats."""
         return {"backend": self.name}

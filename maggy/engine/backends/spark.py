@@ -187,6 +187,10 @@ class SparkBackend(Backend):
         advertised = conf.get("spark.driver.host", "127.0.0.1")
         return conf.get("spark.driver.bindAddress", advertised), advertised
 
+    def network_encrypted(self) -> bool:
+        """Whether Spark encrypts its RPC (``spark.network.crypto.enabled``, as Spark reads a boolean)."""
+        return str(self._sc.getConf().get("spark.network.crypto.enabled", "false")).strip().lower() == "true"
+
     def start(self, spec: WorkerSpec, num_workers: int, job_name: str) -> None:
         self.job_group = f"maggy-{job_name}-{uuid.uuid4().hex[:8]}"
         self._run = functools.partial(run_partition, spec)

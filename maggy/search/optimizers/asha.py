@@ -5,7 +5,8 @@ highest rung that is in the top ``1/reduction_factor`` of its rung and not yet p
 one rung, with ``reduction_factor`` times the budget. A promotion continues the *same* trial:
 ``train_fn`` gets the larger ``budget`` and finds its state in ``reporter.checkpoint_dir``, so no
 work is repeated. With nothing to promote, a new trial starts at rung 0, drawn at random or,
-with ``sampler="tpe"``, from TPE fitted on the highest rung with enough results (as BOHB does).
+with ``sampler="tpe"``, from TPE fitted on the highest rung with enough results (as BOHB does),
+the trials still running without a result there counted as bad ones (constant liar), as TPE does.
 """
 
 from __future__ import annotations
@@ -109,8 +110,21 @@ class ASHA(Optimizer):
             self._started += 1
             self._filled[index] += 1
             ladder = self.ladders[index]
-            return Suggestion(self._sample(ladder), budget=ladder.budgets[0], info={"ladder": index})
+            evidence = self._evidence(ladder)
+            if evidence is None:
+                return Suggestion(self.searchspace.sample(self.rng), budget=ladder.budgets[0], info={"ladder": index})
+            rung, obs = evidence
+            waiting = [dict(t.params) for t in pending if t.trial_id not in ladder.scores[rung]]
+            return Suggestion(self._tpe.sample(self.searchspace, obs, self.rng, pending=waiting),
+                              budget=ladder.budgets[0], info={"ladder": index, "good": self._model(ladder)})
         return WAIT if pending else DONE
+
+    def outdated(self, suggestion: Suggestion) -> bool:
+        """Whether a promotion became possible since ``suggestion`` (a new trial) was made, or,
+        with ``sampler="tpe"``, the results told since changed its model's good group."""
+        if any(ladder.promotable() is not None for ladder in self.ladders):
+            return True
+        return suggestion.info.get("good") != self._model(self.ladders[suggestion.info["ladder"]])
 
     def accepted(self, trial_id: str, suggestion: Suggestion) -> None:
         self._owner[trial_id] = self.ladders[suggestion.info["ladder"]]
@@ -124,16 +138,20 @@ class ASHA(Optimizer):
     def learns(self) -> bool:
         return self.sampler == "tpe"
 
-    def _sample(self, ladder: Ladder) -> dict[str, Any]:
-        """A new trial's point: TPE fitted on the highest rung with enough results (a warm
-        start's observations count with every rung's), else a random one."""
+    def _evidence(self, ladder: Ladder) -> tuple[int, list[tuple[dict[str, Any], Score]]] | None:
+        """With ``sampler="tpe"``, the highest rung with enough results for TPE to fit, and its
+        observations (a warm start's count with every rung's); None: a random point."""
         if self.sampler == "tpe":
             for rung in reversed(range(len(ladder.budgets))):
                 scores = ladder.scores[rung]
                 if len(scores) + len(self.prior) >= self.n_startup:
-                    obs = [*self.prior, *((self._params[tid], s) for tid, s in scores.items())]
-                    return self._tpe.sample(self.searchspace, obs, self.rng)
-        return self.searchspace.sample(self.rng)
+                    return rung, [*self.prior, *((self._params[tid], s) for tid, s in scores.items())]
+        return None
+
+    def _model(self, ladder: Ladder) -> tuple[int, tuple[int, ...]] | None:
+        """What a TPE point of ``ladder`` rests on: its rung and the good ones there."""
+        evidence = self._evidence(ladder)
+        return None if evidence is None else (evidence[0], self._tpe.good(evidence[1]))
 
     def tell(self, trial: FrozenTrial) -> None:
         score = self.score_of(trial)

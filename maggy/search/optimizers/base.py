@@ -132,6 +132,13 @@ class Optimizer(abc.ABC):
     def tell(self, trial: FrozenTrial) -> None:
         """Receive a trial whose run ended (FINALIZED, PAUSED, EARLY_STOPPED or ERROR)."""
 
+    def outdated(self, suggestion: Suggestion) -> bool:
+        """Whether a new point ``ask`` returned should be asked for again, now that the runs
+        told since have ended. The scheduler prepares a point ahead of the request it answers and
+        checks it when it hands it out; a point found outdated is :meth:`rejected` and asked for
+        again (on the reply path, so the check must be cheap). Results change nothing here."""
+        return False
+
     def on_metric(self, trial_id: str, step: int, value: float) -> None:
         """Receive an intermediate metric of a running trial."""
 

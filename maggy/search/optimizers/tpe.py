@@ -8,7 +8,9 @@ that went together in one good trial. Ranges are modelled in the unit interval (
 the dimension is), by truncated Gaussians whose width is the gap to the neighbouring trials;
 an INTEGER value weighs the kernel's mass over its own slice; a CATEGORICAL or DISCRETE value
 gets a kernel that puts most weight on the observed value and the rest evenly on all values.
-Trials still running count as bad results (constant liar), so parallel workers spread out.
+Trials still running count as bad results (constant liar, as Optuna 5 does by default), so
+parallel workers spread out; a point prepared ahead is asked for again when a result that ended
+meanwhile joins the good ones (:meth:`TPE.outdated`).
 With several objectives the good trials are the first Pareto fronts, and of the front that does
 not fit whole, those adding the most hypervolume (multi-objective TPE, Ozaki et al., 2020).
 """
@@ -213,10 +215,18 @@ class TPESampler:
         """How many of ``n`` results count as good."""
         return max(1, min(math.ceil(self.gamma * n), self.max_good))
 
+    def good(self, observations: Sequence[tuple[dict[str, Any], Score]]) -> tuple[int, ...]:
+        """The indices of the observations that count as good, oldest first: what ``l`` is made of.
+
+        >>> TPESampler(gamma=0.5).good([({}, 0.1), ({}, 0.9), ({}, 0.5), ({}, 0.7)])
+        (1, 3)
+        """
+        scores = np.array([np.atleast_1d(s) for _, s in observations], dtype=float)
+        return tuple(sorted(select_best(scores, self.split(len(observations))).tolist()))
+
     def sample(self, searchspace: Searchspace, observations: Sequence[tuple[dict[str, Any], Score]],
                rng: np.random.Generator, pending: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-        scores = np.array([np.atleast_1d(s) for _, s in observations], dtype=float)
-        good = sorted(select_best(scores, self.split(len(observations))).tolist())  # oldest first
+        good = self.good(observations)
         bad = sorted(set(range(len(observations))) - set(good))
         good_points = [observations[i][0] for i in good]
         bad_points = [observations[i][0] for i in bad] + list(pending)
@@ -282,7 +292,8 @@ class TPE(Optimizer):
         if len(obs) < self.n_startup:
             return Suggestion(self.searchspace.sample(self.rng))
         return Suggestion(self.sampler.sample(self.searchspace, obs, self.rng,
-                                              pending=[dict(t.params) for t in pending]))
+                                              pending=[dict(t.params) for t in pending]),
+                          info={"good": self.sampler.good(obs)})
 
     @property
     def learns(self) -> bool:
@@ -290,3 +301,11 @@ class TPE(Optimizer):
 
     def tell(self, trial: FrozenTrial) -> None:
         self._done.append(trial)
+
+    def outdated(self, suggestion: Suggestion) -> bool:
+        """Whether the results told since ``suggestion`` changed its good group (or ended the
+        random start-up). Otherwise they went to the bad group, where the suggestion already
+        counted them as running trials: asking again would model the same."""
+        obs = self.observations(self._done)
+        good = self.sampler.good(obs) if len(obs) >= self.n_startup else None
+        return suggestion.info.get("good") != good

@@ -20,7 +20,7 @@ from maggy.callbacks import Callback
 from maggy.engine.driver import Driver
 from maggy.engine.server import Inbound
 from maggy.optimizers import RandomSearch
-from maggy.rpc.messages import Assignment, Done, Final, Get, Metric, Ok, Register, Stop
+from maggy.rpc.messages import Assignment, Done, Final, Get, Metric, Ok, Register, Stop, Welcome
 from maggy.runtime.trainfn import inspect_train_fn
 from maggy.store.replay import ExperimentLog
 from maggy.store.storage import LocalStorage
@@ -73,7 +73,7 @@ def test_register_get_metric_final(tmp_path):
     driver = make_driver(tmp_path)
     replies = driver.server
     driver.handle(Inbound(1, Register(worker=0, host="h", pid=1)))
-    assert replies.last(1) == Ok()
+    assert replies.last(1) == Welcome()  # no grants: a local directory
     driver.handle(Inbound(1, Get(worker=0)))
     first = replies.last(1)
     assert isinstance(first, Assignment) and first.next_step == 0
@@ -359,3 +359,32 @@ def test_storage_away_past_its_outage_fails_the_experiment_naming_it_and_keeps_w
     (exp_dir,) = glob.glob(str(tmp_path / "outage" / "*"))
     ended = [t for t in ExperimentLog.read(LocalStorage(), exp_dir).trials.values() if t.state.finished]
     assert 1 <= len(ended) < 200  # what was written before the outage is kept, whole
+
+
+class EncryptingCluster(ThreadBackend):
+    """A cluster that encrypts its own traffic, as Spark with ``spark.network.crypto.enabled=true``."""
+
+    def network_encrypted(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tls, cluster_encrypts, used", [(None, False, "off"), (None, True, "on"),
+                                                         (True, False, "on"), (False, True, "off")])
+def test_tls_follows_the_clusters_encryption_unless_it_is_set(tmp_path, tls, cluster_encrypts, used):
+    backend = EncryptingCluster() if cluster_encrypts else ThreadBackend()
+    cfg = HyperparameterOptConfig(searchspace=SP, num_trials=3, es_policy="none", experiment_dir=str(tmp_path), tls=tls)
+    result = experiment.lagom(lambda x: x, cfg, backend=backend, verbose=False)
+    assert result.stats["rpc"]["tls"] == used and list(result.trials["state"]) == ["FINALIZED"] * 3
+
+
+def test_spark_says_whether_it_encrypts_its_network():
+    import types
+
+    from maggy.backends import SparkBackend
+
+    def backend(conf: dict) -> SparkBackend:  # a session whose SparkConf holds ``conf``
+        return SparkBackend(types.SimpleNamespace(sparkContext=types.SimpleNamespace(getConf=lambda: conf)))
+
+    assert backend({"spark.network.crypto.enabled": "True "}).network_encrypted()
+    assert not backend({"spark.network.crypto.enabled": "false"}).network_encrypted()
+    assert not backend({}).network_encrypted()

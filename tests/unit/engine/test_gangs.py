@@ -18,7 +18,7 @@ from maggy.engine.gangs import IdlePool
 from maggy.engine.server import Inbound
 from maggy.exceptions import InvalidParameterError, MaggyWarning
 from maggy.experiment import build_driver
-from maggy.rpc.messages import Assignment, Done, Get, Metric, Ok, Register, Rendezvous, Stop, Wait
+from maggy.rpc.messages import Assignment, Done, Get, Metric, Ok, Register, Rendezvous, Stop, Wait, Welcome
 from maggy.trial import TrialState, error_record
 from tests.helpers import ThreadBackend
 from tests.unit.engine.test_driver import SP, Running, final, make_driver
@@ -34,7 +34,7 @@ def gang_driver(tmp_path, workers=3, hosts=None, **kw):
 
 
 def replies_to(driver, conn):
-    return [m for c, m in driver.server.sent if c == conn and m != Ok()]
+    return [m for c, m in driver.server.sent if c == conn and m not in (Ok(), Welcome())]
 
 
 def test_a_gang_is_assigned_whole_or_not_at_all(tmp_path):

@@ -1,4 +1,5 @@
-"""The RPC server with real clients and raw peers over loopback."""
+"""The RPC server with real clients and raw peers over loopback, in clear and over TLS: each test
+of a ``server`` runs against both (a TLS server's ``fingerprint`` is what its peers pin)."""
 
 from __future__ import annotations
 
@@ -16,20 +17,38 @@ from maggy.engine.server import RpcServer
 from maggy.rpc import MsgType, RpcClient
 from maggy.rpc.messages import Get, Log, Metric, Ok, Wait
 from maggy.rpc.protocol import CHALLENGE, HEADER, MAGIC, RESPONSE, VERSION, accept, challenge
+from maggy.rpc.tls import server_identity
 from tests.conftest import wait_for
-from tests.unit.rpc.peers import BAD_STREAMS, connect, connect_for_replies, read_reply, recv_exact, send_and_expect_close, signed
+from tests.unit.rpc.peers import (
+    BAD_STREAMS,
+    connect,
+    connect_for_replies,
+    open_socket,
+    read_reply,
+    recv_exact,
+    send_and_expect_close,
+    signed,
+)
 
 SECRET = b"s" * 32
 
 
-@pytest.fixture
-def make_server():
+@pytest.fixture(scope="module")
+def identity():
+    return server_identity()
+
+
+@pytest.fixture(params=["plain", "tls"])
+def make_server(request, identity):
     """Servers with a stand-in driver: WAIT carrying a GET's worker number, OK to the rest."""
     made = []
+    tls = request.param == "tls"
 
     def make(**options):
         inbox = queue.Queue()
-        srv = RpcServer(SECRET, inbox, **{"frame_timeout": 0.5, "auth_timeout": 0.5, **options}).start()
+        srv = RpcServer(SECRET, inbox, **{"frame_timeout": 0.5, "auth_timeout": 0.5, **options},
+                        tls=identity.context if tls else None).start()
+        srv.fingerprint = identity.fingerprint if tls else None
         srv.received = []
         stop = threading.Event()
 
@@ -58,17 +77,22 @@ def server(make_server):
     return make_server()
 
 
+def client(server, secret=SECRET, **options) -> RpcClient:
+    """A worker's client of ``server``, pinning its certificate where it speaks TLS."""
+    return RpcClient(*server.address, secret, tls_fingerprint=server.fingerprint, **options)
+
+
 def _served(server, worker=0) -> bool:
-    client = RpcClient(*server.address, SECRET)
+    worker_client = client(server)
     try:
-        return client.request(Get(worker=worker)) == Wait(retry_after=worker)
+        return worker_client.request(Get(worker=worker)) == Wait(retry_after=worker)
     finally:
-        client.close()
+        worker_client.close()
 
 
 def test_binds_loopback_and_answers_many_clients(server):
     assert server.address[0] == "127.0.0.1"
-    clients = [RpcClient(*server.address, SECRET) for _ in range(8)]
+    clients = [client(server) for _ in range(8)]
     for i, c in enumerate(clients):
         assert c.request(Get(worker=i)) == Wait(retry_after=i)
     big = Log(worker=0, trial_id="t", lines=("y" * 16_000,) * 20)  # 320 kB, several socket writes
@@ -80,7 +104,7 @@ def test_binds_loopback_and_answers_many_clients(server):
 
 @pytest.mark.parametrize("reason", sorted(BAD_STREAMS))
 def test_each_bad_stream_is_dropped_and_counted_by_its_reason(server, reason):
-    assert send_and_expect_close(server.address, SECRET, BAD_STREAMS[reason]) == b""
+    assert send_and_expect_close(server.address, SECRET, BAD_STREAMS[reason], server.fingerprint) == b""
     wait_for(lambda: server.bad_frames[reason] == 1, timeout=5, what=f"{reason} counted")
     assert sum(server.bad_frames.values()) == 1 and server.received == []
     assert _served(server)
@@ -95,15 +119,15 @@ def test_a_body_that_does_not_fit_its_message_is_a_bad_frame(server):
                         (b'{"worker":0,"trial_id":"t","points":[[0,1e400]]}', MsgType.METRIC),  # overflow
                         (b'{"worker":' + b"[" * 50_000 + b"]" * 50_000 + b"}", MsgType.GET)]:  # deep
         sent = send_and_expect_close(server.address, SECRET,
-                                     lambda a, s, m=mtype, b=body: a + signed(s, VERSION, int(m), b))
+                                     lambda a, s, m=mtype, b=body: a + signed(s, VERSION, int(m), b), server.fingerprint)
         assert sent == b""
     wait_for(lambda: server.bad_frames["bad_body"] == 7, timeout=5)
     assert server.received == []  # none reached the driver
-    assert RpcClient(*server.address, SECRET).request(Metric(worker=0, trial_id="t", points=((0, 1.5),))) == Ok()
+    assert client(server).request(Metric(worker=0, trial_id="t", points=((0, 1.5),))) == Ok()
 
 
 def test_slow_partial_frame_is_dropped_after_timeout(server):
-    sock, answer, send = connect(server.address, SECRET)
+    sock, answer, send = connect(server.address, SECRET, fingerprint=server.fingerprint)
     with sock:
         sock.sendall(answer + send.encode(MsgType.GET, 0, {"worker": 0})[:10])  # and then nothing
         assert sock.recv(10) == b""  # closed by the server
@@ -112,14 +136,14 @@ def test_slow_partial_frame_is_dropped_after_timeout(server):
 
 
 def test_a_silent_peer_is_closed_within_the_auth_timeout(server):
-    with socket.create_connection(server.address, timeout=10) as s:
+    with open_socket(server.address, server.fingerprint, timeout=10) as s:
         assert len(recv_exact(s, CHALLENGE.size)) == CHALLENGE.size
         assert s.recv(10) == b""
     assert server.bad_frames == {"auth_timeout": 1} and server.connections == 0
 
 
 def test_wrong_secret_gets_no_reply(server):
-    impostor = RpcClient(*server.address, b"t" * 32)
+    impostor = client(server, b"t" * 32)
     with pytest.raises(ConnectionError):
         impostor.request(Get(worker=0))
     wait_for(lambda: server.bad_frames["bad_auth"] == 1, timeout=5)
@@ -134,21 +158,21 @@ def test_fuzzed_streams_never_stop_the_server(server):
             for _ in range(rng.randint(1, 4)):
                 data[rng.randrange(len(data))] ^= rng.randrange(1, 256)
             return bytes(data)
-        assert send_and_expect_close(server.address, SECRET, mutated) == b""
+        assert send_and_expect_close(server.address, SECRET, mutated, server.fingerprint) == b""
     assert server.bad_frame_count == 200 and server.received == []
     assert _served(server)
 
 
 def test_recorded_frames_cannot_be_replayed(server):
-    sock, answer, send, replies = connect_for_replies(server.address, SECRET)
+    sock, answer, send, replies = connect_for_replies(server.address, SECRET, fingerprint=server.fingerprint)
     first = send.encode(MsgType.GET, 0, {"worker": 0})
     with sock:  # the genuine exchange
         sock.sendall(answer + first)
         assert read_reply(sock, replies) == (MsgType.WAIT, 0, {"retry_after": 0.0})
         sock.sendall(first)  # the same request again on its own connection
         wait_for(lambda: server.bad_frames["replay"] == 1, timeout=5)
-    assert send_and_expect_close(server.address, SECRET, lambda a, s: answer + first) == b""  # elsewhere
-    assert send_and_expect_close(server.address, SECRET, lambda a, s: a + first) == b""
+    assert send_and_expect_close(server.address, SECRET, lambda a, s: answer + first, server.fingerprint) == b""  # elsewhere
+    assert send_and_expect_close(server.address, SECRET, lambda a, s: a + first, server.fingerprint) == b""
     assert server.bad_frames == {"replay": 1, "bad_auth": 1, "bad_mac": 1}
     assert len(server.received) == 1
 
@@ -205,7 +229,7 @@ def test_client_connects_again_when_no_challenge_comes():
 def test_unauthenticated_peers_cannot_make_the_server_buffer(server):
     """Peers that announce 4 MiB frames without the secret are read no further than the handshake."""
     announce = HEADER.pack(MAGIC, VERSION, int(MsgType.LOG), 0, 4 * 1024 * 1024)
-    socks = [socket.create_connection(server.address, timeout=10) for _ in range(40)]
+    socks = [open_socket(server.address, server.fingerprint, timeout=10) for _ in range(40)]
     try:
         for s in socks:
             recv_exact(s, CHALLENGE.size)
@@ -223,11 +247,14 @@ def test_unauthenticated_peers_cannot_make_the_server_buffer(server):
 
 def test_frames_in_progress_are_capped_together(make_server):
     server = make_server(max_buffered=5 * 1024 * 1024, frame_timeout=5)
-    peers = [connect(server.address, SECRET) for _ in range(3)]
+    peers = [connect(server.address, SECRET, fingerprint=server.fingerprint) for _ in range(3)]
     try:
         for sock, answer, send in peers:  # each starts a 2 MiB frame and stalls half-way
             frame = send.encode(MsgType.LOG, 0, {"worker": 0, "trial_id": "t", "lines": ["z" * 1000] * 2000})
-            sock.sendall(answer + frame[:len(frame) // 2])
+            try:
+                sock.sendall(answer + frame[:len(frame) // 2])
+            except OSError:  # the one that overloads the server may be closed before it sent it all
+                pass
         # counted, then closed by the server's thread: wait for both, not for the count alone
         wait_for(lambda: server.bad_frames["overloaded"] == 1 and server.connections == 2, timeout=5,
                  what="the third frame refused and its connection closed")
@@ -240,7 +267,7 @@ def test_frames_in_progress_are_capped_together(make_server):
 
 def test_connection_caps(make_server):
     server = make_server(max_connections=6, max_pending=3, pending_grace=0.0, auth_timeout=30)
-    idle = [socket.create_connection(server.address, timeout=10) for _ in range(5)]
+    idle = [open_socket(server.address, server.fingerprint, timeout=10) for _ in range(5)]
     try:
         for s in idle:
             recv_exact(s, CHALLENGE.size)
@@ -250,10 +277,10 @@ def test_connection_caps(make_server):
         for s in idle:
             s.close()
     wait_for(lambda: server.connections == 0, timeout=5, what="idle peers gone")
-    clients = [RpcClient(*server.address, SECRET) for _ in range(6)]
+    clients = [client(server) for _ in range(6)]
     assert all(c.request(Get(worker=0)) == Wait(retry_after=0) for c in clients)
     with pytest.raises(ConnectionError):
-        RpcClient(*server.address, SECRET, timeout=5)
+        client(server, timeout=5)
     assert server.bad_frames["refused"] == 1
     for c in clients:
         c.close()
@@ -262,7 +289,7 @@ def test_connection_caps(make_server):
 def test_a_burst_of_workers_connecting_at_once_is_served_not_evicted(make_server):
     server = make_server(max_pending=4)
     clients = [None] * 40
-    threads = [threading.Thread(target=lambda i=i: clients.__setitem__(i, RpcClient(*server.address, SECRET)))
+    threads = [threading.Thread(target=lambda i=i: clients.__setitem__(i, client(server)))
                for i in range(40)]
     for t in threads:
         t.start()
@@ -277,7 +304,7 @@ def test_a_burst_of_workers_connecting_at_once_is_served_not_evicted(make_server
 def test_bad_frames_are_logged_at_a_bounded_rate(server, caplog):
     with caplog.at_level(logging.WARNING, logger="maggy.engine.server"):
         for _ in range(30):
-            send_and_expect_close(server.address, SECRET, BAD_STREAMS["garbage"])
+            send_and_expect_close(server.address, SECRET, BAD_STREAMS["garbage"], server.fingerprint)
     wait_for(lambda: server.bad_frames["garbage"] == 30, timeout=5)
     assert len([r for r in caplog.records if "dropped" in r.getMessage()]) == 1
 

@@ -1,4 +1,8 @@
-"""Raw peers of the RPC server for tests: a real handshake, then whatever bytes a test wants."""
+"""Raw peers of the RPC server for tests: a real handshake, then whatever bytes a test wants.
+
+Each takes ``fingerprint``: the pin of a TLS server (the connection is TLS, as a worker's is), or
+None for a plain one.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import hmac
 import socket
 from typing import Callable
 
+from maggy.rpc import tls
 from maggy.rpc.protocol import CHALLENGE, HEADER, MAC_SIZE, MAGIC, MAX_BODY, VERSION, Codec, MsgType, respond
 
 
@@ -20,15 +25,23 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
     return buf
 
 
-def connect(address, secret: bytes, timeout: float = 15) -> tuple[socket.socket, bytes, Codec]:
+def open_socket(address, fingerprint: bytes | None = None, timeout: float = 15) -> socket.socket:
+    """A connection to the server, through the TLS handshake when ``fingerprint`` is given."""
+    sock = socket.create_connection(address, timeout=timeout)
+    return sock if fingerprint is None else tls.connect(sock, fingerprint, "test")
+
+
+def connect(address, secret: bytes, timeout: float = 15,
+            fingerprint: bytes | None = None) -> tuple[socket.socket, bytes, Codec]:
     """An open socket that has read its challenge, the handshake answer to send, and the request codec."""
-    sock, answer, send, _ = connect_for_replies(address, secret, timeout)
+    sock, answer, send, _ = connect_for_replies(address, secret, timeout, fingerprint)
     return sock, answer, send
 
 
-def connect_for_replies(address, secret: bytes, timeout: float = 15) -> tuple[socket.socket, bytes, Codec, Codec]:
+def connect_for_replies(address, secret: bytes, timeout: float = 15,
+                        fingerprint: bytes | None = None) -> tuple[socket.socket, bytes, Codec, Codec]:
     """:func:`connect`, and the codec that verifies and decodes the server's replies."""
-    sock = socket.create_connection(address, timeout=timeout)
+    sock = open_socket(address, fingerprint, timeout)
     answer, send, replies = respond(secret, recv_exact(sock, CHALLENGE.size))
     return sock, answer, send, replies
 
@@ -65,14 +78,15 @@ BAD_STREAMS: dict[str, Callable[[bytes, Codec], bytes]] = {
 }
 
 
-def send_and_expect_close(address, secret: bytes, data: Callable[[bytes, Codec], bytes]) -> bytes:
+def send_and_expect_close(address, secret: bytes, data: Callable[[bytes, Codec], bytes],
+                          fingerprint: bytes | None = None) -> bytes:
     """Send ``data(answer, codec)`` on a fresh connection; what came back before the server closed."""
-    sock, answer, send = connect(address, secret)
+    sock, answer, send = connect(address, secret, fingerprint=fingerprint)
     with sock:
         received = b""
         try:
             sock.sendall(data(answer, send))
-            sock.shutdown(socket.SHUT_WR)
+            socket.socket.shutdown(sock, socket.SHUT_WR)  # SSLSocket.shutdown would drop its TLS state
             while chunk := sock.recv(65536):
                 received += chunk
         except OSError:  # closed before it read all we sent (reset, broken pipe, not connected)

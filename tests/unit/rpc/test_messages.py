@@ -20,6 +20,7 @@ from maggy.rpc.messages import (
     Register,
     Stop,
     Wait,
+    Welcome,
     WorkerError,
     decode,
 )
@@ -35,6 +36,7 @@ EXAMPLES = [
     WorkerError(worker=2, message="E: m"),
     Assignment(trial_id="t", params={"lr": 0.1}, checkpoint_dir="/c", budget=3, next_step=4),
     Assignment(trial_id="u", params={}, checkpoint_dir="/c", budget=0.5), Ok(), Stop(), Wait(retry_after=0.05), Done(),
+    Welcome(grants=({"authority": "ns1", "hosts": ["nn1:9871", "nn2:9871"], "https": True, "token": "t", "ca": None},)),
 ]
 
 

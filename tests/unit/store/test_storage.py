@@ -20,7 +20,7 @@ def test_an_hdfs_read_cut_short_by_the_datanode_is_read_again():
     import http.server
     import threading
 
-    from maggy.store.storage import HdfsStorage
+    from maggy.store.hdfs import HdfsStorage
 
     body = b"line one\nline two\n"
     served = []

@@ -1,0 +1,206 @@
+"""HDFS through WebHDFS, from the driver and from every executor.
+
+A path names its file system as ``hdfs://authority/...`` (resolved through the Hadoop
+configuration, see :mod:`maggy.store.hadoop_conf`), ``webhdfs://`` or ``swebhdfs://`` (HTTPS).
+Every NameNode of an HA nameservice is tried in turn, so a standby or a dead one is skipped and a
+failover costs a retry, not the experiment. Who maggy is to HDFS is :mod:`maggy.store.hdfs_auth`'s
+business: simple authentication, Kerberos (SPNEGO) on the driver, a delegation token on the
+executors, whose grant also carries the NameNodes' addresses, so an executor needs no Hadoop
+configuration.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import posixpath
+import time
+from typing import Any, Iterable
+from urllib.parse import urlparse
+
+import requests
+import urllib3
+
+from maggy.exceptions import BackendUnavailableError, InvalidParameterError
+from maggy.store import hdfs_auth
+from maggy.store.base import Storage
+from maggy.store.hadoop_conf import NameNodes
+
+#: How often a read that a DataNode cut short is made.
+READ_TRIES = 4
+#: Seconds a WebHDFS request may take.
+TIMEOUT = 20.0
+
+
+class RemoteError(OSError):
+    """A NameNode refused a request: Hadoop's exception name and message."""
+
+    def __init__(self, status: int, exception: str, message: str) -> None:
+        super().__init__(f"{status} {exception}: {message}")
+        self.status, self.exception, self.message = status, exception, message
+
+    @classmethod
+    def of(cls, response: requests.Response) -> "RemoteError":
+        try:
+            remote = response.json().get("RemoteException") or {}
+        except ValueError:
+            remote = {}
+        return cls(response.status_code, str(remote.get("exception", response.reason)),
+                   str(remote.get("message", response.text[:300])))
+
+
+class HdfsStorage(Storage):
+    """HDFS over WebHDFS (pyhdfs); ``address`` is one NameNode's ``host:port`` or every
+    NameNode of a file system (:class:`NameNodes`)."""
+
+    def __init__(self, address: str | NameNodes) -> None:
+        import pyhdfs
+
+        nodes = address if isinstance(address, NameNodes) else NameNodes(address, (address,))
+        grant = hdfs_auth.grant_for(nodes.authority)
+        if grant is not None:  # a worker: the NameNodes as the driver saw them
+            nodes = NameNodes(nodes.authority, grant.hosts, grant.https, True)
+        self.nodes, self.address = nodes, nodes.authority
+        self.session, anonymous = hdfs_auth.session_for(nodes)
+        self.client = pyhdfs.HdfsClient(hosts=list(nodes.hosts), randomize_hosts=False, timeout=TIMEOUT, max_tries=2,
+                                        scheme="https" if nodes.https else "http", requests_session=self.session)
+        if anonymous:  # Kerberos or a token says who we are; requests leaves a None parameter out
+            self.client.user_name = None  # type: ignore[assignment]
+
+    @property
+    def secure(self) -> bool:
+        """Whether this file system wants Kerberos (and the driver hands its executors a token)."""
+        return self.client.user_name is None
+
+    def normalize(self, path: str) -> str:
+        return f"{self.nodes.scheme}://{self.address}{posixpath.normpath(urlparse(path).path or '/')}"
+
+    def _path(self, path: str) -> str:
+        return urlparse(path).path or "/"
+
+    def join(self, *parts: str) -> str:
+        return parts[0].rstrip("/") + "/" + "/".join(p.strip("/") for p in parts[1:])
+
+    def makedirs(self, path: str) -> None:
+        self.client.mkdirs(self._path(path))
+
+    def append_lines(self, path: str, lines: Iterable[str]) -> None:
+        data = "".join(line.rstrip("\n") + "\n" for line in lines).encode()
+        if self.client.exists(self._path(path)):
+            self.client.append(self._path(path), data)
+        else:
+            self.client.create(self._path(path), data)
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        tmp = f"{self._path(path)}.tmp-{os.getpid()}"
+        self.client.create(tmp, data, overwrite=True)
+        if self.client.exists(self._path(path)):
+            self.client.delete(self._path(path))
+        self.client.rename(tmp, self._path(path))
+
+    def read_text(self, path: str) -> str:
+        # A DataNode may cut a read of a file that is being appended to (its last block under
+        # construction, or held by a driver that died): read it again, a few times.
+        for attempt in range(READ_TRIES - 1):
+            try:
+                return self._read_text(path)
+            except (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError, http.client.IncompleteRead):
+                time.sleep(0.2 * (attempt + 1))
+        return self._read_text(path)
+
+    def _read_text(self, path: str) -> str:
+        with self.client.open(self._path(path)) as f:
+            return f.read().decode()
+
+    def exists(self, path: str) -> bool:
+        return self.client.exists(self._path(path))
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(self.client.listdir(self._path(path)))
+
+    def create_exclusive(self, path: str, text: str) -> bool:
+        import pyhdfs
+
+        try:  # the NameNode refuses a CREATE without overwrite on an existing path
+            self.client.create(self._path(path), text.encode(), overwrite=False)
+        except pyhdfs.HdfsFileAlreadyExistsException:
+            return False
+        return True
+
+    def delete(self, path: str) -> None:
+        self.client.delete(self._path(path), recursive=True)
+
+    def rename(self, src: str, dst: str) -> None:
+        if not self.client.rename(self._path(src), self._path(dst)):
+            raise OSError(f"HDFS refused to rename {src} to {dst}")
+
+    def check(self, path: str) -> None:
+        """Reach the file system, as the user maggy acts as, and check that the user may write
+        under ``path``: each failure named, before anything is written."""
+        where = f"{self.nodes.scheme}://{self.address} ({', '.join(self.nodes.hosts)})"
+        if self.secure and hdfs_auth.grant_for(self.address) is None:
+            hdfs_auth.credentials(self.address)  # no ticket, an expired one: said here
+        try:
+            self.client.get_file_status("/")
+        except Exception as exc:
+            raise BackendUnavailableError(hdfs_auth.explain(exc, self.address) or (
+                f"Cannot reach HDFS through WebHDFS at {where} (for {path}): {type(exc).__name__}: {exc}. Is a "
+                "NameNode running with dfs.webhdfs.enabled, and active?")) from None
+        self._check_writable(path)
+
+    def _check_writable(self, path: str) -> None:
+        existing = self._path(path)
+        while existing != "/" and not self.client.exists(existing):
+            existing = posixpath.dirname(existing)
+        try:
+            self.call("GET", "CHECKACCESS", existing, fsaction="-wx")
+        except RemoteError as exc:
+            if exc.exception != "AccessControlException":
+                raise
+            who = hdfs_auth.user()
+            raise InvalidParameterError(
+                f"HDFS user {who!r} may not write to {existing} (for {path}): {(exc.message or str(exc)).splitlines()[0]}. "
+                f"Choose "
+                f"an experiment_dir that {who!r} may write (e.g. /user/{who}/maggy), or ask the cluster's "
+                "administrator for access.") from None
+
+    def call(self, method: str, op: str, path: str = "/", **params: Any) -> dict:
+        """A WebHDFS request on the active NameNode (a standby is skipped); its JSON answer.
+        For the operations pyhdfs lacks: CHECKACCESS and the delegation tokens'."""
+        last: BaseException | None = None
+        for host in self.nodes.hosts:
+            url = f"{'https' if self.nodes.https else 'http'}://{host}/webhdfs/v1{path}"
+            try:
+                response = self.session.request(method, url, params={"op": op, **params}, timeout=TIMEOUT)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                last = exc
+                continue
+            if response.ok:
+                return response.json() if response.content else {}
+            error = RemoteError.of(response)
+            if error.exception in ("StandbyException", "RetriableException"):
+                last = error
+                continue
+            raise error
+        raise BackendUnavailableError(f"No NameNode of {self.address} ({', '.join(self.nodes.hosts)}) answered {op}: "
+                                      f"{type(last).__name__}: {last}")
+
+    def delegation(self) -> hdfs_auth.TokenKeeper | None:
+        if not self.secure or hdfs_auth.grant_for(self.address) is not None:
+            return None
+        return hdfs_auth.TokenKeeper(self.nodes, lambda method, op, **params: self.call(method, op, **params))
+
+    def upload_dir(self, local: str, path: str) -> None:
+        for name in os.listdir(local):
+            full = os.path.join(local, name)
+            if os.path.isfile(full):
+                with open(full, "rb") as f:
+                    self.client.create(self._path(self.join(path, name)), f, overwrite=True)
+
+    def download_dir(self, path: str, local: str) -> None:
+        if not self.client.exists(self._path(path)):
+            return
+        for name in self.client.listdir(self._path(path)):
+            with self.client.open(self._path(self.join(path, name))) as src, \
+                    open(os.path.join(local, name), "wb") as dst:
+                dst.write(src.read())

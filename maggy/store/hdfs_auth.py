@@ -1,0 +1,296 @@
+"""Who maggy is to HDFS, and how the executors get in without a Kerberos ticket.
+
+As Hadoop's own clients, in three ways:
+
+- **simple** authentication (``user.name=``: ``$HADOOP_USER_NAME`` or the login user), on a
+  cluster without Kerberos;
+- **Kerberos** on the driver: SPNEGO (requests-gssapi) with the user's ticket cache (``kinit``),
+  or with a principal and keytab given to maggy (:func:`configure`, kept in a ticket cache in
+  memory, never on disk);
+- a **delegation token** on the executors. The driver obtains one for the experiment's file
+  system (:class:`TokenKeeper`) and hands it, with the NameNodes' addresses and the CA that
+  signed their certificates, to each worker inside the authenticated control channel; a worker
+  :func:`install`\\s that :class:`Grant`, and every HDFS call in its process carries the token.
+  No ticket and no keytab ever reaches an executor. The driver renews the token before it
+  expires and cancels it at the end.
+
+The login and the grants are per process, as Hadoop's own login user is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+
+from maggy.exceptions import BackendUnavailableError, InvalidParameterError
+from maggy.store.hadoop_conf import NameNodes
+
+log = logging.getLogger(__name__)
+
+#: The environment variable naming a CA bundle (PEM) for HTTPS WebHDFS; ``hdfs_ca`` overrides it.
+CA_ENV = "MAGGY_WEBHDFS_CA"
+#: The shortest wait between two renewals of a token, in seconds.
+MIN_RENEW_WAIT = 1.0
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a worker needs to use one file system: its NameNodes, a delegation token, and the
+    CA (PEM text) that signed their HTTPS certificates, if any."""
+
+    authority: str
+    hosts: tuple[str, ...]
+    https: bool
+    token: str
+    ca: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {**asdict(self), "hosts": list(self.hosts)}
+
+    @classmethod
+    def from_wire(cls, body: dict[str, Any]) -> "Grant":
+        """A grant from the driver's message; ValueError when it does not fit."""
+        hosts = body.get("hosts")
+        fields = (body.get("authority"), body.get("token"))
+        if not all(isinstance(v, str) and v for v in fields) or not isinstance(hosts, list) or not hosts or \
+                not all(isinstance(h, str) for h in hosts) or not isinstance(body.get("https"), bool) or \
+                not isinstance(body.get("ca"), (str, type(None))):
+            raise ValueError(f"a malformed HDFS grant: {sorted(body)}")
+        return cls(body["authority"], tuple(hosts), body["https"], body["token"], body.get("ca"))
+
+
+class _Process:
+    """This process's login (principal, keytab), CA bundle, and grants (authority -> Grant)."""
+
+    login: tuple[str, str] | None = None
+    ca: str | None = None
+    grants: dict[str, Grant] = {}
+    ca_files: dict[str, str] = {}
+    lock = threading.Lock()
+
+
+def configure(principal: str | None = None, keytab: str | None = None, ca: str | None = None) -> None:
+    """Use ``principal``'s keys from ``keytab`` for Kerberos in this process instead of the
+    ticket cache (both None: the ticket cache), and verify HTTPS WebHDFS with the CA bundle
+    ``ca`` (None: $MAGGY_WEBHDFS_CA, else the system's CAs). Checks them, contacts nobody."""
+    check(principal, keytab, ca)
+    _Process.login = None if principal is None or keytab is None else (principal, keytab)
+    _Process.ca = ca
+
+
+def check(principal: str | None, keytab: str | None, ca: str | None) -> None:
+    """InvalidParameterError unless the settings of :func:`configure` can be used."""
+    if (principal is None) != (keytab is None):
+        raise InvalidParameterError(
+            "principal and keytab go together: pass both (principal='me@REALM', keytab='/path/me.keytab'), "
+            "or neither to use the ticket cache of kinit.")
+    if keytab is not None and not os.access(keytab, os.R_OK):
+        raise InvalidParameterError(f"keytab {keytab!r} cannot be read: give the path of a keytab file this user may read.")
+    if ca is not None and not os.access(ca, os.R_OK):
+        raise InvalidParameterError(f"hdfs_ca {ca!r} cannot be read: give the path of a PEM file of the CA certificates "
+                                    "that signed the NameNodes' HTTPS certificates.")
+
+
+def install(grants: list[dict[str, Any]]) -> None:
+    """Take the driver's grants (a worker, once registered); ValueError when one does not fit."""
+    parsed = [Grant.from_wire(g) for g in grants]
+    with _Process.lock:
+        _Process.grants.update({g.authority: g for g in parsed})
+
+
+def grant_for(authority: str) -> Grant | None:
+    return _Process.grants.get(authority)
+
+
+def ca_bundle() -> str | bool:
+    """What ``requests`` verifies HTTPS with: the configured CA bundle, else $MAGGY_WEBHDFS_CA,
+    else the system's CAs."""
+    return _Process.ca or os.environ.get(CA_ENV) or True
+
+
+def session_for(nodes: NameNodes) -> tuple[requests.Session, bool]:
+    """A requests session that authenticates to ``nodes`` as this process may, and whether
+    ``user.name`` must be left out of requests (it must, with Kerberos or a token: the NameNode
+    refuses a name that differs from the authenticated one)."""
+    session = requests.Session()
+    grant = grant_for(nodes.authority)
+    if grant is not None:
+        session.auth = _TokenAuth(grant.token)
+        if grant.ca:
+            session.verify = _ca_file(grant.ca)
+        return session, True
+    session.verify = ca_bundle()
+    if nodes.kerberos or _Process.login is not None:
+        session.auth = _SpnegoAuth(nodes.authority)
+        return session, True
+    return session, False
+
+
+def credentials(authority: str) -> Any:
+    """This process's Kerberos credentials (gssapi), checked: a clear error when there are none
+    or they expired."""
+    try:
+        import gssapi
+    except ImportError:
+        raise BackendUnavailableError(
+            f"HDFS {authority} wants Kerberos, and maggy's Kerberos support is not installed: "
+            "pip install 'maggy[kerberos]' (it needs the system's Kerberos, e.g. Debian's libkrb5-dev).") from None
+    try:
+        if _Process.login is not None:
+            principal, keytab = _Process.login
+            name = gssapi.Name(principal, gssapi.NameType.kerberos_principal)
+            store: dict[bytes | str, bytes | str] = {"client_keytab": keytab, "ccache": f"MEMORY:maggy-{os.getpid()}"}
+            creds = gssapi.Credentials(name=name, usage="initiate", store=store)
+        else:
+            creds = gssapi.Credentials(usage="initiate")
+        _ = creds.lifetime  # an expired ticket raises here
+        return creds
+    except gssapi.exceptions.GSSError as exc:
+        raise BackendUnavailableError(explain(exc, authority) or f"Kerberos failed for HDFS {authority}: {exc}") from None
+
+
+def explain(exc: BaseException, authority: str) -> str | None:
+    """What a Kerberos failure means for the user, or None if ``exc`` is none."""
+    text = str(exc)
+    who = f"principal {_Process.login[0]!r} from its keytab" if _Process.login else "your Kerberos ticket"
+    if "Clock skew too great" in text:
+        return (f"Kerberos refused {who} for HDFS {authority}: this machine's clock and the KDC's differ by more "
+                "than the allowed skew (5 minutes by default). Synchronise the clock (NTP or chrony) and try again.")
+    if "expired" in text.lower():
+        return (f"{who[0].upper()}{who[1:]} expired, so HDFS {authority} cannot be reached: run kinit again, or "
+                "pass principal= and keytab= to lagom so that maggy logs in by itself.")
+    if "No Kerberos credentials" in text or "No credentials cache" in text or ("not found" in text and "cache" in text):
+        return (f"HDFS {authority} wants Kerberos and there is no ticket: run kinit (as the user the experiment "
+                "runs as), or pass principal= and keytab= to lagom.")
+    if "Key table" in text or "keytab" in text.lower():
+        return f"Kerberos could not use the keytab for HDFS {authority} ({text}): check principal= and keytab=."
+    return None
+
+
+def user() -> str:
+    """The HDFS user this process acts as: its principal's first component (the login's, else the
+    ticket cache's), else the simple user."""
+    principal = _Process.login[0] if _Process.login is not None else None
+    if principal is None:
+        try:
+            import gssapi
+
+            principal = str(gssapi.Credentials(usage="initiate").name)
+        except Exception:  # noqa: BLE001 - no Kerberos here (not installed, no ticket): the simple user
+            principal = None
+    if principal:
+        return principal.split("@")[0].split("/")[0]
+    import getpass
+
+    return os.environ.get("HADOOP_USER_NAME") or getpass.getuser()
+
+
+def _ca_file(pem: str) -> str:
+    """A file holding ``pem`` (requests verifies against a path), one per distinct CA."""
+    with _Process.lock:
+        if pem not in _Process.ca_files:
+            with tempfile.NamedTemporaryFile("w", prefix="maggy-ca-", suffix=".pem", delete=False) as f:
+                f.write(pem)
+            _Process.ca_files[pem] = f.name
+        return _Process.ca_files[pem]
+
+
+class _SpnegoAuth(requests.auth.AuthBase):
+    """SPNEGO (requests-gssapi) with this process's credentials, taken at the first request: a
+    storage can be made, and its path checked, before anyone logs in."""
+
+    def __init__(self, authority: str) -> None:
+        self.authority = authority
+        self._auth: requests.auth.AuthBase | None = None
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self._auth is None:
+            from requests_gssapi import HTTPSPNEGOAuth  # the kerberos extra
+
+            self._auth = HTTPSPNEGOAuth(creds=credentials(self.authority))
+        return self._auth(request)
+
+
+class _TokenAuth(requests.auth.AuthBase):
+    """Adds ``delegation=<token>`` to requests to a NameNode (a DataNode's address, which the
+    NameNode hands out, carries a token of its own)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        parts = urlsplit(request.url or "")
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if not any(k == "delegation" for k, _ in query):
+            request.url = urlunsplit(parts._replace(query=urlencode([*query, ("delegation", self.token)])))
+        return request
+
+
+class TokenKeeper:
+    """The experiment's delegation token, on the driver: obtained at :meth:`start`, renewed by a
+    thread of its own at half its remaining life, cancelled at :meth:`stop`. ``call(method, op,
+    **params)`` is a WebHDFS request to the active NameNode, authenticated with Kerberos."""
+
+    def __init__(self, nodes: NameNodes, call: Callable[..., dict]) -> None:
+        self.nodes, self._call = nodes, call
+        self.token: str | None = None
+        self.expires: float | None = None  # seconds since the epoch
+        self.renewals = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew_until_stopped, name="maggy-hdfs-token", daemon=True)
+
+    def start(self) -> list[dict[str, Any]]:
+        """Obtain and renew the token once (which tells its expiry); the grants for the workers."""
+        body = self._call("GET", "GETDELEGATIONTOKEN", renewer=user())
+        token = (body.get("Token") or {}).get("urlString")
+        if not token:
+            raise BackendUnavailableError(
+                f"HDFS {self.nodes.authority} gave no delegation token (is security on? {body!r:.200}): the executors "
+                "could not write the experiment's checkpoints.")
+        self.token = token
+        self._renew()
+        self._thread.start()
+        ca = None
+        if self.nodes.https and isinstance(bundle := ca_bundle(), str):
+            with open(bundle, encoding="utf-8") as f:
+                ca = f.read()
+        return [Grant(self.nodes.authority, self.nodes.hosts, self.nodes.https, token, ca).to_wire()]
+
+    def _renew(self) -> None:
+        body = self._call("PUT", "RENEWDELEGATIONTOKEN", token=self.token)
+        self.expires = int(body["long"]) / 1000.0
+
+    def _renew_until_stopped(self) -> None:
+        while not self._stop.wait(max(MIN_RENEW_WAIT, 0.5 * ((self.expires or 0.0) - time.time()))):
+            try:
+                self._renew()
+                self.renewals += 1
+            except Exception as exc:  # noqa: BLE001 - tried again; the workers keep the token meanwhile
+                self.failures += 1
+                log.warning("maggy: renewing the HDFS delegation token failed (%s: %s); trying again",
+                            type(exc).__name__, exc)
+                self._stop.wait(MIN_RENEW_WAIT)
+
+    def stop(self) -> None:
+        """Stop renewing and cancel the token (the workers are done with it)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        if self.token is not None:
+            try:
+                self._call("PUT", "CANCELDELEGATIONTOKEN", token=self.token)
+            except Exception as exc:  # noqa: BLE001 - it expires by itself
+                log.warning("maggy: cancelling the HDFS delegation token failed (%s); it expires by itself", exc)
+            self.token = None
+
+    def stats(self) -> dict[str, Any]:
+        return {"renewals": self.renewals, "renew_failures": self.failures, "expires": self.expires}
