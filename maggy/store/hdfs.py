@@ -62,8 +62,10 @@ class HdfsStorage(Storage):
             nodes = NameNodes(nodes.authority, grant.hosts, grant.https, True)
         self.nodes, self.address = nodes, nodes.authority
         self.session, anonymous = hdfs_auth.session_for(nodes)
+        # verify goes with each request: requests lets $REQUESTS_CA_BUNDLE override a session's own
         self.client = pyhdfs.HdfsClient(hosts=list(nodes.hosts), randomize_hosts=False, timeout=TIMEOUT, max_tries=2,
-                                        scheme="https" if nodes.https else "http", requests_session=self.session)
+                                        scheme="https" if nodes.https else "http", requests_session=self.session,
+                                        requests_kwargs={"verify": self.session.verify})
         if anonymous:  # Kerberos or a token says who we are; requests leaves a None parameter out
             self.client.user_name = None  # type: ignore[assignment]
 
@@ -171,7 +173,8 @@ class HdfsStorage(Storage):
         for host in self.nodes.hosts:
             url = f"{'https' if self.nodes.https else 'http'}://{host}/webhdfs/v1{path}"
             try:
-                response = self.session.request(method, url, params={"op": op, **params}, timeout=TIMEOUT)
+                response = self.session.request(method, url, params={"op": op, **params}, timeout=TIMEOUT,
+                                                verify=self.session.verify)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 last = exc
                 continue
