@@ -5,10 +5,13 @@
 Table 1: ``--repeat`` rounds; each round runs one ``lagom`` of ``--trials`` trials of
 ``lambda x: x`` on two ``LocalBackend`` workers (random search, no early stopping, no MLflow) for
 each setting of ``tls``, in a child process each, the settings' order alternating between rounds
-so that a drift of the machine's load falls on both. Per setting: the median over the rounds of
+so that a drift of the machine's load falls on both. Per setting, the median over the rounds of:
 the hand-off p50 (``result.stats["handoff_p50_ms"]``: from a worker sending FINAL to holding its
-next trial) and of the turnover (trials per second, from the first trial's start to the last
-one's end), and their ratio to the first setting.
+next trial), the turnover (trials per second, from the first trial's start to the last one's
+end) and the CPU time per trial (user and system, of the driver's process and its workers'
+together: what a loaded machine's turnover comes down to). Each ratio is the median over the
+rounds of that round's ratio to the last setting, measured beside it: on a shared machine whose
+load drifts, that pairs like with like.
 
 Table 2: the RPC layer alone, over loopback: one client's back-to-back GET requests to a server
 whose stand-in driver answers OK (request p50), and the cost of connecting (TLS handshake,
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import queue
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,14 +54,17 @@ _RUN = textwrap.dedent("""
 
 
 def experiment(trials: int, tls: str) -> dict:
-    """One lagom in a child process; its hand-off p50 and turnover."""
+    """One lagom in a child process; its hand-off p50, turnover and CPU milliseconds per trial."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run([sys.executable, "-c", _RUN, str(trials), tls, tmp], cwd=ROOT,
                              env={**os.environ, "PYTHONPATH": ROOT}, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True, timeout=1800, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the child, and its workers that it waited for
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["tls"] == tls and got["done"] == trials, got
-    return got
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {**got, "cpu_ms": 1000 * cpu / trials}
 
 
 def _server(tls: str):
@@ -129,17 +136,25 @@ def main() -> None:
         for tls in settings if i % 2 == 0 else settings[::-1]:
             runs[tls].append(experiment(args.trials, tls))
     ref = settings[-1]
-    figures = {tls: (statistics.median(r["handoff_p50_ms"] for r in rs), statistics.median(r["rate"] for r in rs))
-               for tls, rs in runs.items()}
+    keys = {"handoff_p50_ms": ".3f", "rate": ",.0f", "cpu_ms": ".2f"}  # each figure and its format
+
+    def median(tls: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[tls])
+
+    def ratio(tls: str, key: str) -> float:
+        return statistics.median(a[key] / b[key] for a, b in zip(runs[tls], runs[ref]))
+
+    def spread(tls: str, key: str) -> str:
+        values = [r[key] for r in runs[tls]]
+        return f"{min(values):{keys[key]}}-{max(values):{keys[key]}}"
+
     print(f"{args.trials:,} trivial trials on 2 LocalBackend workers, median of {args.repeat} rounds "
-          f"(ratios to tls={ref})")
-    print("| tls | hand-off p50 ms | ratio | turnover trials/s | ratio | rounds' hand-off p50 | rounds' trials/s |")
+          f"(ratios to tls={ref}, paired by round; the rounds' range in brackets)")
+    print("| tls | hand-off p50 ms | ratio | turnover trials/s | ratio | CPU ms/trial | ratio |")
     print("|---|---|---|---|---|---|---|")
-    for tls, (handoff, rate) in figures.items():
-        each_h = " ".join(f"{r['handoff_p50_ms']:.3f}" for r in runs[tls])
-        each_r = " ".join(f"{r['rate']:.0f}" for r in runs[tls])
-        print(f"| {tls} | {handoff:.3f} | {handoff / figures[ref][0]:.3f} | {rate:,.0f} | {rate / figures[ref][1]:.3f} "
-              f"| {each_h} | {each_r} |")
+    for tls in settings:
+        cells = [f"{median(tls, k):{f}} ({spread(tls, k)}) | {ratio(tls, k):.3f}" for k, f in keys.items()]
+        print(f"| {tls} | " + " | ".join(cells) + " |")
     print()
     layer = rpc_layer(settings, args.requests)
     print(f"The RPC layer alone: {args.requests:,} GET round trips and {max(1, args.requests // 20):,} connections "

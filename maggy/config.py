@@ -104,7 +104,8 @@ class HyperparameterOptConfig:
         tls: encrypt the control channel between the driver and the workers (hyperparameters,
             metrics, log lines) with TLS 1.3 under a certificate made for the experiment, which
             the workers pin (see the user guide's "Security model"). Default (``None``): on where
-            Spark encrypts its own traffic (``spark.network.crypto.enabled=true``), else off, as
+            Spark encrypts its own traffic (``spark.network.crypto.enabled=true``) and where the
+            workers get a secure HDFS's delegation token through the channel, else off, as
             TLS costs trivial trials more than a tenth of their turnover.
         workers_per_trial: workers that train each trial together, as one ``torch.distributed``
             process group (distributed data-parallel; see the user guide's "Gangs"). Each of them

@@ -113,7 +113,9 @@ class Driver:
 
     def run(self) -> Result:
         bind, advertised = self.backend.addresses()
-        tls = self.config.tls if self.config.tls is not None else self.backend.network_encrypted()
+        # by default on where Spark encrypts its own traffic, and where a token crosses the channel
+        tls = self.config.tls if self.config.tls is not None else (
+            self.backend.network_encrypted() or self.delegation is not None)
         identity = server_identity() if tls else None
         server = RpcServer(self.secret, self.inbox, host=bind, tls=identity.context if identity else None).start()
         self.server = server

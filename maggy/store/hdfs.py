@@ -30,6 +30,9 @@ from maggy.store.hadoop_conf import NameNodes
 READ_TRIES = 4
 #: Seconds a WebHDFS request may take.
 TIMEOUT = 20.0
+#: Rounds over an HA pair's NameNodes, and the seconds between two: long enough to ride out a
+#: failover (no NameNode active while the standby takes over), as Hadoop's own client does.
+HA_TRIES, HA_RETRY_DELAY = 8, 2.0
 
 
 class RemoteError(OSError):
@@ -63,7 +66,9 @@ class HdfsStorage(Storage):
         self.nodes, self.address = nodes, nodes.authority
         self.session, anonymous = hdfs_auth.session_for(nodes)
         # verify goes with each request: requests lets $REQUESTS_CA_BUNDLE override a session's own
-        self.client = pyhdfs.HdfsClient(hosts=list(nodes.hosts), randomize_hosts=False, timeout=TIMEOUT, max_tries=2,
+        ha = len(nodes.hosts) > 1
+        self.client = pyhdfs.HdfsClient(hosts=list(nodes.hosts), randomize_hosts=False, timeout=TIMEOUT,
+                                        max_tries=HA_TRIES if ha else 2, retry_delay=HA_RETRY_DELAY if ha else 5.0,
                                         scheme="https" if nodes.https else "http", requests_session=self.session,
                                         requests_kwargs={"verify": self.session.verify})
         if anonymous:  # Kerberos or a token says who we are; requests leaves a None parameter out

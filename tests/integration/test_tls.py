@@ -11,11 +11,14 @@ import pytest
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
 from maggy.backends import LocalBackend
+from maggy.rpc.protocol import VERSION
 
 #: Strings that appear nowhere on the wire unless the experiment's messages travel in clear.
 PARAM = "zebra_momentum_q7x"
 CHOICE = "quokka_adamw_v9"
 LINE = "okapi-marker-line-31337"
+#: How the driver's challenge starts, in clear.
+HELLO = b"MGC" + bytes([VERSION])
 
 
 class RecordingProxy:
@@ -103,7 +106,15 @@ def test_the_wire_shows_no_hyperparameter_or_log_line_with_tls(tmp_path, tls):
     seen = {m for m in (PARAM, CHOICE, LINE) if m.encode() in wire}
     if tls:
         assert seen == set(), f"{sorted(seen)} crossed the network in clear"
-        assert b"MGC" not in wire and b'"worker"' not in wire  # neither the challenge nor any frame's body
+        assert HELLO not in wire and b'"worker"' not in wire  # neither the challenge nor any frame's body
     else:  # the same recording sees them in clear: the assertion above can fail
         assert seen == {PARAM, CHOICE, LINE}
 
+
+def test_an_experiment_runs_over_tls_on_each_backend(backend, tmp_path):
+    """The pin travels in the task closure (Spark) or on stdin (local), and the workers use it."""
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=4, num_workers=2,
+                                  es_policy="none", hb_interval=0.05, experiment_dir=str(tmp_path), tls=True)
+    result = experiment.lagom(lambda x: x, cfg, backend=backend, verbose=False)
+    assert result.stats["rpc"]["tls"] == "on" and result.stats["bad_frames"] == {}
+    assert list(result.trials["state"]) == ["FINALIZED"] * 4

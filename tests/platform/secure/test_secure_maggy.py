@@ -161,6 +161,7 @@ def test_an_experiment_on_secure_yarn_survives_a_failover_and_renews_its_token(a
     hdfs = storage_for(root)
     for r in rows:
         assert hdfs.read_text(hdfs.join(exp, "trials", r["trial_id"], "state")) == f"{r['x']} 3"
+    assert result["stats"]["rpc"]["tls"] == "on"  # the token crossed the control channel encrypted, by default
     token = result["stats"]["hdfs_token"]
     assert token["renewals"] >= 1 and token["renew_failures"] == 0
     assert max(r["ended"] for r in rows) - min(r["ended"] for r in rows) > renew * 0.5

@@ -15,7 +15,7 @@ import pytest
 from maggy.engine.server import RpcServer
 from maggy.rpc import RpcClient
 from maggy.rpc.messages import Get, Ok, Register
-from maggy.rpc.protocol import MsgType
+from maggy.rpc.protocol import VERSION, MsgType
 from maggy.rpc.tls import FINGERPRINT_SIZE, VALIDITY, client_context, fingerprint_of, server_identity
 from tests.conftest import wait_for
 from tests.unit.rpc.peers import connect
@@ -24,6 +24,8 @@ SECRET = b"q" * 32
 #: The servers' auth timeout in these tests, and what a closing may take beyond it on a loaded machine.
 AUTH_TIMEOUT = 0.5
 SLACK = 5.0
+#: How the driver's challenge starts, in clear.
+HELLO = b"MGC" + bytes([VERSION])
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def identity():
 
 @pytest.fixture
 def make_server():
-    """TLS servers whose stand-in driver answers OK and keeps what reached its inbox."""
+    """TLS servers whose stand-in driver answers OK and keeps the messages it received."""
     made = []
 
     def make(ident, **options):
@@ -49,8 +51,8 @@ def make_server():
                     msg = inbox.get(timeout=0.05)
                 except queue.Empty:
                     continue
-                srv.received.append(msg.message)
                 if msg.message is not None:
+                    srv.received.append(msg.message)
                     srv.reply(msg.conn, Ok())
 
         threading.Thread(target=answer, daemon=True).start()
@@ -112,28 +114,27 @@ def test_a_pinned_worker_is_served(make_server, identity):
     assert server.received[0] == Get(worker=3) and server.bad_frame_count == 0
 
 
-def test_a_worker_refuses_a_driver_with_another_certificate_before_sending_anything(make_server, identity):
+def test_a_worker_refuses_a_driver_with_another_certificate_before_sending_anything(identity):
     """An impostor holding even the experiment's secret (a relay, or another process on the
     driver's port) hears nothing from a worker that pins another certificate: not the proof of
     the secret, so no frame of the worker's reaches it."""
-    impostor = make_server(server_identity(), auth_timeout=30)
-    with pytest.raises(ConnectionError, match="presented a certificate with SHA-256 .* not this experiment's"):
-        RpcClient(*impostor.address, SECRET, tls_fingerprint=identity.fingerprint, timeout=10)
-    # the worker hung up after the TLS handshake: closed long before the auth timeout, with no
-    # handshake answer (which the shared secret would have authenticated) and no frame
-    wait_for(lambda: impostor.connections == 0, timeout=SLACK, what="the worker's connection closed")
-    assert impostor.received == [] and impostor.bad_frame_count == 0
-    # the same worker with the impostor's pin would have been heard: the check above can fail
-    client = RpcClient(*impostor.address, SECRET, tls_fingerprint=impostor_fingerprint(impostor), timeout=10)
-    assert client.request(Register(worker=0, host="h", pid=1)) == Ok()
-    client.close()
-    assert impostor.received == [Register(worker=0, host="h", pid=1)]
-
-
-def impostor_fingerprint(server: RpcServer) -> bytes:
-    """The fingerprint of the certificate ``server`` presents, as a worker would see it."""
-    with client_context().wrap_socket(socket.create_connection(server.address, timeout=10)) as sock:
-        return fingerprint_of(sock.getpeercert(binary_form=True))
+    other = server_identity()
+    inbox: queue.Queue = queue.Queue()  # nobody takes from it: what reaches it stays there
+    impostor = RpcServer(SECRET, inbox, tls=other.context, auth_timeout=30).start()
+    try:
+        with pytest.raises(ConnectionError, match="presented a certificate with SHA-256 .* not this experiment's"):
+            RpcClient(*impostor.address, SECRET, tls_fingerprint=identity.fingerprint, timeout=10)
+        # the worker hung up after the TLS handshake, long before the auth timeout: no handshake
+        # answer (which the shared secret would have authenticated), no frame
+        wait_for(lambda: impostor.connections == 0, timeout=SLACK, what="the worker's connection closed")
+        assert inbox.empty() and impostor.bad_frame_count == 0
+        # pinned to the impostor's certificate, the same first request would have reached it
+        sock, answer, send = connect(impostor.address, SECRET, fingerprint=other.fingerprint)
+        with sock:
+            sock.sendall(answer + send.encode(MsgType.REGISTER, 0, Register(worker=0, host="h", pid=1).to_body()))
+            assert inbox.get(timeout=SLACK).message == Register(worker=0, host="h", pid=1)
+    finally:
+        impostor.stop()
 
 
 def test_a_plain_worker_is_closed_within_the_auth_timeout(make_server, identity):
@@ -154,7 +155,7 @@ def test_a_plain_peer_that_talks_is_closed_and_counted_as_bad_tls(make_server, i
     with socket.create_connection(server.address, timeout=10) as sock:
         sock.sendall(plain)
         got, _ = _closed_within(sock, SLACK)  # at once, not after the (long) auth timeout
-    assert b"MGC" not in got  # no challenge in clear: at most a TLS alert
+    assert HELLO not in got  # no challenge in clear: at most a TLS alert
     wait_for(lambda: server.bad_frames["bad_tls"] == 1, timeout=SLACK, what="bad_tls counted")
     assert server.bad_frame_count == 1 and server.received == []
 
@@ -175,7 +176,7 @@ def test_a_tls_peer_that_never_finishes_its_handshake_is_closed_within_the_auth_
     with socket.create_connection(server.address, timeout=10) as sock:
         sock.sendall(hello[:len(hello) // 2] if part.startswith("half") else hello)
         got, took = _closed_within(sock, AUTH_TIMEOUT + SLACK)
-    assert took >= AUTH_TIMEOUT * 0.5 and b"MGC" not in got  # a ServerHello at most
+    assert took >= AUTH_TIMEOUT * 0.5 and HELLO not in got  # a ServerHello at most
     wait_for(lambda: server.bad_frames == {"auth_timeout": 1}, timeout=SLACK, what="auth_timeout counted")
     assert server.connections == 0
 
