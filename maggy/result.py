@@ -225,6 +225,8 @@ class Result:
             lines.append("Best params: " + ", ".join(f"{k}={v!r}" for k, v in (self.best_params or {}).items()))
         if self.stats.get("stopped"):
             lines.append(f"Stopped early: {self.stats['stopped']}")
+        if self.stats.get("short"):  # the search itself ended before every planned trial started
+            lines.append(f"Ended early: {self.stats['short']}")
         if "makespan" in self.stats:
             busy = f", {self.stats['utilization']:.0%} busy" if "utilization" in self.stats else ""
             lines.append(f"Wall time: {self.stats['makespan']:.1f} s on {self.stats.get('num_workers')} workers{busy}")

@@ -37,7 +37,6 @@ CONF = STATE / "hadoop" / "conf"
 CONF2 = STATE / "hadoop" / "conf-node2"  # the second NodeManager's
 DATA = STATE / "data"
 LOGS = STATE / "logs"
-PIDS = STATE / "pids"
 ENV = STATE / "env"
 SPARK_CONF = STATE / "spark-conf"
 JAVA_OPENS = [f"--add-opens=java.base/{p}=ALL-UNNAMED"
@@ -79,27 +78,36 @@ def hadoop_jars() -> None:
     stamp.touch()
 
 
-def write_conf(values: dict[str, str], conf: Path = CONF) -> None:
+TEMPLATES = ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "capacity-scheduler.xml", "resource-types.xml")
+
+
+def write_conf(values: dict[str, str], conf: Path = CONF, templates: tuple[str, ...] = TEMPLATES) -> None:
+    """The Hadoop configuration directory ``conf``: each template (a path under spark-conf/) under
+    its own name, its placeholders filled in from ``values``, and the daemons' logging."""
     shutil.rmtree(conf, ignore_errors=True)
     for webapp in ("hdfs", "datanode", "static"):  # Hadoop's HTTP server wants these to exist
         (conf / "webapps" / webapp).mkdir(parents=True)
-    for name in ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "capacity-scheduler.xml", "resource-types.xml"):
+    for name in templates:
         text = string.Template((ROOT / "spark-conf" / name).read_text()).substitute(values)
-        (conf / name).write_text(text)
+        (conf / Path(name).name).write_text(text)
     shutil.copy(ROOT / "spark-conf" / "log4j.properties", conf / "log4j.properties")
 
 
-def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    PIDS.mkdir(parents=True, exist_ok=True)
-    with open(LOGS / f"{name}.log", "ab") as log:
+def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None, state: Path = STATE) -> None:
+    """Start ``cmd`` as a process group of its own, its output in ``state``/logs/<name>.log and its
+    pid in ``state``/pids/<name> (``state``: a profile's directory, .platform or .platform/secure)."""
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+    (state / "pids").mkdir(parents=True, exist_ok=True)
+    with open(state / "logs" / f"{name}.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env={**os.environ, **(env or {})}, cwd=STATE)
-    (PIDS / name).write_text(str(proc.pid))
+                                start_new_session=True, env={**os.environ, **(env or {})}, cwd=state)
+    (state / "pids" / name).write_text(str(proc.pid))
 
 
-def hadoop(name: str, main: str, *args: str, conf: Path = CONF) -> list[str]:
-    return ["java", "-Xmx384m", *JAVA_OPENS, f"-Dproc_{name}", "-cp", f"{conf}:{LIB}/*", main, *args]
+def hadoop(name: str, main: str, *args: str, conf: Path = CONF, jvm: tuple[str, ...] = ()) -> list[str]:
+    """The command of a Hadoop daemon or tool ``main`` with the configuration in ``conf`` and the
+    extra JVM options ``jvm``."""
+    return ["java", "-Xmx384m", *JAVA_OPENS, *jvm, f"-Dproc_{name}", "-cp", f"{conf}:{LIB}/*", main, *args]
 
 
 def spark_class() -> str:
@@ -124,18 +132,24 @@ def get(url: str, timeout: float = 2.0) -> bytes | None:
         return None
 
 
-def wait(what: str, check, daemons: tuple[str, ...], timeout: float = 120.0) -> None:
-    """Until ``check()``; else stop everything and exit naming ``what``, with its daemons' log tails."""
+def wait(what: str, check, daemons: tuple[str, ...], timeout: float = 120.0, state: Path = STATE) -> None:
+    """Until ``check()``; else (after ``timeout``, or at once when one of its ``daemons`` ended) stop
+    everything and exit naming ``what``, with its daemons' log tails."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    ended: list[str] = []
+    while time.monotonic() < deadline and not ended:
         if check():
             return
+        found = pids(state)
+        ended = [name for name in daemons if name in found and not running(found[name])]
         time.sleep(0.5)
-    down()
-    tails = "".join(f"\n--- {LOGS / name}.log (last lines) ---\n" +
-                    "\n".join((LOGS / f"{name}.log").read_text(errors="replace").splitlines()[-15:])
-                    for name in daemons if (LOGS / f"{name}.log").exists())
-    sys.exit(f"platform: {what} did not come up within {timeout:.0f}s{tails}")
+    down(state)
+    logs = state / "logs"
+    tails = "".join(f"\n--- {logs / name}.log (last lines) ---\n" +
+                    "\n".join((logs / f"{name}.log").read_text(errors="replace").splitlines()[-15:])
+                    for name in daemons if (logs / f"{name}.log").exists())
+    why = f"{', '.join(ended)} ended" if ended else f"within {timeout:.0f}s"
+    sys.exit(f"platform: {what} did not come up ({why}){tails}")
 
 
 def webhdfs_create(webhdfs: str, path: str, body, size: int) -> bool:
@@ -157,26 +171,27 @@ def hdfs_writable(webhdfs: str) -> bool:
     return webhdfs_create(webhdfs, "/tmp/.platform-probe", b"ok", 2)
 
 
-def spark_jars_archive(webhdfs: str) -> str:
+def spark_jars_archive(webhdfs: str, create=webhdfs_create, state: Path = STATE) -> str:
     """Spark's jars as one uncompressed zip on HDFS, for ``spark.yarn.archive``: a NodeManager
     fetches and unpacks it once and keeps it for every later application (it is world-readable,
     so YARN caches it publicly), where ``spark-submit`` would otherwise zip and upload ~460 MB
-    for each application."""
+    for each application. ``create`` writes it (``webhdfs_create``'s signature); on failure the
+    profile in ``state`` is stopped."""
     import zipfile
 
     import pyspark
     local = LIB.parent / f"spark-jars-{pyspark.__version__}.zip"
     if not local.exists():  # built once per PySpark version, like the Hadoop jars
-        partial = local.with_suffix(".partial")
+        partial = local.with_suffix(f".{os.getpid()}.partial")  # both profiles may build it at once
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as z:
             for jar in sorted((Path(pyspark.__file__).parent / "jars").glob("*.jar")):
                 z.write(jar, jar.name)
         partial.rename(local)
     path = f"/apps/spark/{local.name}"
     with open(local, "rb") as body:
-        if not webhdfs_create(webhdfs, path, body, local.stat().st_size):
-            down()
-            sys.exit(f"platform: could not upload Spark's jars to HDFS {path}; logs in {LOGS}")
+        if not create(webhdfs, path, body, local.stat().st_size):
+            down(state)
+            sys.exit(f"platform: could not upload Spark's jars to HDFS {path}; logs in {state / 'logs'}")
     return path
 
 def spark_workers(ui: str) -> int:
@@ -184,17 +199,19 @@ def spark_workers(ui: str) -> int:
     return 0 if raw is None else sum(w.get("state") == "ALIVE" for w in json.loads(raw).get("workers", []))
 
 
-def yarn_nodes(rm: str) -> int:
-    raw = get(f"{rm}/ws/v1/cluster/nodes")
+def yarn_nodes(rm: str, fetch=get) -> int:
+    """The NodeManagers that run, from the ResourceManager's REST API (read with ``fetch``)."""
+    raw = fetch(f"{rm}/ws/v1/cluster/nodes")
     nodes = (json.loads(raw).get("nodes") or {}).get("node", []) if raw else []
     return sum(n.get("state") == "RUNNING" for n in nodes)
 
 
-def write_spark_conf(hdfs: str, archive: str) -> None:
+def write_spark_conf(hdfs: str, archive: str, spark_conf: Path = SPARK_CONF, extra: str = "") -> None:
     """Spark settings for this platform's YARN: jars from the archive on HDFS, the node's Python,
-    and loopback for every address a driver or executor binds, in client and cluster mode."""
-    SPARK_CONF.mkdir(parents=True, exist_ok=True)
-    (SPARK_CONF / "spark-defaults.conf").write_text(
+    and loopback for every address a driver or executor binds, in client and cluster mode; then
+    the lines ``extra``."""
+    spark_conf.mkdir(parents=True, exist_ok=True)
+    (spark_conf / "spark-defaults.conf").write_text(
         f"spark.yarn.archive {hdfs}{archive}\n"
         f"spark.pyspark.python {sys.executable}\n"
         "spark.executor.memory 768m\n"
@@ -203,7 +220,7 @@ def write_spark_conf(hdfs: str, archive: str) -> None:
         "spark.driver.host 127.0.0.1\n"
         "spark.yarn.appMasterEnv.SPARK_LOCAL_IP 127.0.0.1\n"
         "spark.executorEnv.SPARK_LOCAL_IP 127.0.0.1\n"
-        "spark.ui.showConsoleProgress false\n")
+        "spark.ui.showConsoleProgress false\n" + extra)
 
 def up() -> None:
     down()  # a fresh platform every time: no state survives from an earlier run
@@ -260,8 +277,10 @@ def up() -> None:
     print("\n".join(lines))
 
 
-def pids() -> dict[str, int]:
-    return {p.name: int(p.read_text()) for p in PIDS.glob("*")} if PIDS.exists() else {}
+def pids(state: Path = STATE) -> dict[str, int]:
+    """The platform's processes by name (of the profile in ``state``)."""
+    found = state / "pids"
+    return {p.name: int(p.read_text()) for p in found.glob("*")} if found.exists() else {}
 
 
 def running(pid: int) -> bool:
@@ -272,8 +291,8 @@ def running(pid: int) -> bool:
     return True
 
 
-def alive() -> bool:
-    found = pids()
+def alive(state: Path = STATE) -> bool:
+    found = pids(state)
     return bool(found) and all(running(pid) for pid in found.values())
 
 
@@ -353,8 +372,9 @@ def status() -> None:
     print(ENV.read_text(), end="")
 
 
-def down() -> None:
-    found = pids()
+def down(state: Path = STATE) -> None:
+    """Stop every process group of the profile in ``state`` (TERM, then KILL after 20 s)."""
+    found = pids(state)
     for pid in found.values():
         try:
             os.killpg(pid, signal.SIGTERM)
@@ -368,12 +388,17 @@ def down() -> None:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    shutil.rmtree(PIDS, ignore_errors=True)
-    ENV.unlink(missing_ok=True)
+    shutil.rmtree(state / "pids", ignore_errors=True)
+    (state / "env").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args in (["up", "--secure"], ["status", "--secure"], ["down", "--secure"], ["failover"]):
+        import secure_platform  # the Kerberized profile, in .platform/secure (scripts/ is on sys.path)
+        getattr(secure_platform, args[0])()
+        sys.exit()
     commands = {"up": up, "status": status, "down": down}
-    if len(sys.argv) != 2 or sys.argv[1] not in commands:
-        sys.exit("usage: ./scripts/platform up|status|down")
-    commands[sys.argv[1]]()
+    if len(args) != 1 or args[0] not in commands:
+        sys.exit("usage: ./scripts/platform up|status|down [--secure] | failover")
+    commands[args[0]]()

@@ -288,6 +288,7 @@ class Driver:
         stats = self.stats.figures(self.sched.ended(), started, self.total, self.registry, self.backend.describe(),
                                    getattr(self.server, "bad_frames", {}), self.rpc, self.stopping.stopped)
         stats["writes"] = {"calls": self.writer.calls, "retries": self.writer.retries}
+        stats.update(self.sched.figures())
         if self.delegation is not None:
             stats["hdfs_token"] = self.delegation.stats()
         return Result.of(self.config.name, self.objectives, self.sched.trials.values(),

@@ -1,7 +1,8 @@
 """What workers report of their trials (METRIC, FINAL, LOG), into the trial table, the callbacks'
 events and the trial logs: only rank 0 of a run speaks for it, and a report of a run that is not
 the sender's any more (it was declared lost) changes nothing. A FINAL is answered with the
-worker's next trial before the optimizer hears of the run's end.
+worker's next trial before the optimizer learns and the next point is prepared; the point
+prepared ahead is checked against the run's end as it is handed out (``Scheduler.next_trial``).
 """
 
 from __future__ import annotations

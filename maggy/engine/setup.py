@@ -70,7 +70,9 @@ class ExperimentSetup:
         signature, runnable = self._check_train_fn()
         self._check_arguments()
         runner = make_backend(self.backend)
-        hdfs_auth.configure(config.principal, config.keytab, config.hdfs_ca)  # this process's HDFS login
+        principal, keytab = (config.principal, config.keytab) if config.principal else \
+            runner.kerberos_login() or (None, None)
+        hdfs_auth.configure(principal, keytab, config.hdfs_ca)  # this process's HDFS login
         storage = storage_for(config.experiment_dir or DEFAULT_ROOT)
         root = storage.normalize(config.experiment_dir or DEFAULT_ROOT)
         storage.check(root)

@@ -23,10 +23,14 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 
 from maggy.store.storage import storage_for
 
 log = logging.getLogger(__name__)
+
+#: Seconds between the tries to save a run's final checkpoint (after the last, the run fails).
+FINAL_UPLOAD_WAITS = (2.0, 4.0, 8.0)
 
 
 class TrialCheckpoint:
@@ -156,8 +160,20 @@ class TrialCheckpoint:
         unchanged = self._marked is not None and self.complete == self._marked[0] and \
             _files(self.local) == self._marked[1]  # the last mark, safe already, is the final state
         if not unchanged and (os.listdir(self.local) or self.storage.exists(self.location)):
-            self._replace_from(self.local)
+            self._final_upload()
         shutil.rmtree(self.local, ignore_errors=True)
+
+    def _final_upload(self) -> None:
+        """The final state, tried again over a storage hiccup (a NameNode failover) before the
+        run fails: it replaces the checkpoint whole or not at all, so a retry is safe."""
+        for wait in FINAL_UPLOAD_WAITS:
+            try:
+                self._replace_from(self.local)
+                return
+            except Exception as exc:  # noqa: BLE001 - tried again; the last try raises
+                log.warning("maggy: saving the checkpoint %s failed (%s); trying again in %.0f s", self.location, exc, wait)
+                time.sleep(wait)
+        self._replace_from(self.local)
 
 
 def _files(root: str) -> tuple:

@@ -144,32 +144,37 @@ class HdfsStorage(Storage):
     def check(self, path: str) -> None:
         """Reach the file system, as the user maggy acts as, and check that the user may write
         under ``path``: each failure named, before anything is written."""
-        where = f"{self.nodes.scheme}://{self.address} ({', '.join(self.nodes.hosts)})"
+        urls = ", ".join(f"{'https' if self.nodes.https else 'http'}://{host}" for host in self.nodes.hosts)
+        where = urls if self.nodes.hosts == (self.address,) else f"{self.nodes.scheme}://{self.address} ({urls})"
         if self.secure and hdfs_auth.grant_for(self.address) is None:
             hdfs_auth.credentials(self.address)  # no ticket, an expired one: said here
         try:
             self.client.get_file_status("/")
         except Exception as exc:
+            kerberos = self.secure and hdfs_auth.grant_for(self.address) is None
             raise BackendUnavailableError(hdfs_auth.explain(exc, self.address) or (
+                kerberos and hdfs_auth.diagnose(self.address, self.nodes.hosts[0])) or (
                 f"Cannot reach HDFS through WebHDFS at {where} (for {path}): {type(exc).__name__}: {exc}. Is a "
                 "NameNode running with dfs.webhdfs.enabled, and active?")) from None
         self._check_writable(path)
 
     def _check_writable(self, path: str) -> None:
+        """The deepest directory of ``path`` that exists must let the user write and enter it."""
+        import pyhdfs
+
         existing = self._path(path)
-        while existing != "/" and not self.client.exists(existing):
-            existing = posixpath.dirname(existing)
         try:
+            while existing != "/" and not self.client.exists(existing):
+                existing = posixpath.dirname(existing)
             self.call("GET", "CHECKACCESS", existing, fsaction="-wx")
-        except RemoteError as exc:
-            if exc.exception != "AccessControlException":
+        except (RemoteError, pyhdfs.HdfsAccessControlException) as exc:  # ours, or pyhdfs's for a parent
+            if getattr(exc, "exception", "") != "AccessControlException":
                 raise
             who = hdfs_auth.user()
+            why = (getattr(exc, "message", "") or str(exc)).splitlines()[0]
             raise InvalidParameterError(
-                f"HDFS user {who!r} may not write to {existing} (for {path}): {(exc.message or str(exc)).splitlines()[0]}. "
-                f"Choose "
-                f"an experiment_dir that {who!r} may write (e.g. /user/{who}/maggy), or ask the cluster's "
-                "administrator for access.") from None
+                f"HDFS user {who!r} may not write to {existing} (for {path}): {why}. Choose an experiment_dir that "
+                f"{who!r} may write (e.g. /user/{who}/maggy), or ask the cluster's administrator for access.") from None
 
     def call(self, method: str, op: str, path: str = "/", **params: Any) -> dict:
         """A WebHDFS request on the active NameNode (a standby is skipped); its JSON answer.

@@ -157,6 +157,19 @@ def credentials(authority: str) -> Any:
         raise BackendUnavailableError(explain(exc, authority) or f"Kerberos failed for HDFS {authority}: {exc}") from None
 
 
+def diagnose(authority: str, host: str) -> str | None:
+    """Why SPNEGO to ``host`` fails, from Kerberos itself (requests-gssapi only sees the 401
+    that follows): None when a service ticket for ``HTTP/host`` can be had."""
+    import gssapi
+
+    try:
+        target = gssapi.Name(f"HTTP@{host.rsplit(':', 1)[0]}", gssapi.NameType.hostbased_service)
+        gssapi.SecurityContext(name=target, creds=credentials(authority), usage="initiate").step()
+    except gssapi.exceptions.GSSError as exc:
+        return explain(exc, authority) or f"Kerberos could not get a ticket for HTTP/{host} (HDFS {authority}): {exc}"
+    return None
+
+
 def explain(exc: BaseException, authority: str) -> str | None:
     """What a Kerberos failure means for the user, or None if ``exc`` is none."""
     text = str(exc)

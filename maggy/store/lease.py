@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Seconds without renewal after which a lease of another host is stale.
 DEFAULT_TTL = 60.0
+#: Seconds between two tries to renew a lease that the storage refused.
+RENEW_RETRY = 1.0
 #: Seconds a probe of the holder's RPC address waits for an answer.
 PROBE_TIMEOUT = 2.0
 #: A YARN container id: ``container_[e<epoch>_]<cluster timestamp>_<app>_<attempt>_<container>``.
@@ -95,6 +97,7 @@ class Lease(Callback):
         self.ttl = ttl
         self.token = uuid.uuid4().hex
         self._renewed = 0.0
+        self._retry_at = 0.0
         self.rpc: str | None = None
         self.yarn = yarn_attempt()
 
@@ -169,8 +172,19 @@ class Lease(Callback):
         self._renew()
 
     def on_step_end(self) -> None:
-        if time.monotonic() - self._renewed > self.ttl / 4:
+        now = time.monotonic()
+        if now - self._renewed <= self.ttl / 4 or now < self._retry_at:
+            return
+        try:
             self._renew()
+        except Exception as exc:  # noqa: BLE001 - the storage is away (a NameNode failover): try again soon
+            if now - self._renewed > self.ttl:  # from now on another driver may take the experiment over
+                raise ExperimentLockedError(
+                    f"Could not renew this driver's lease ({self.path}) for {self.ttl:.0f} s ({type(exc).__name__}: "
+                    f"{exc}): another driver may take the experiment over, so this one stops. Finished trials are "
+                    "kept; the same call continues the experiment.") from exc
+            log.warning("maggy: renewing the lease %s failed (%s: %s); trying again", self.path, type(exc).__name__, exc)
+            self._retry_at = now + RENEW_RETRY
 
     def _renew(self) -> None:
         self.storage.write_text(self.path, self._record())

@@ -60,6 +60,11 @@ class Backend(abc.ABC):
         """Whether the cluster encrypts its own traffic: the default of ``tls`` follows it."""
         return False
 
+    def kerberos_login(self) -> tuple[str, str] | None:
+        """The principal and keytab the cluster manager was given for this application, where the
+        keytab is at hand; maggy logs in with them when the user passed none. Starts nothing."""
+        return None
+
     def describe(self) -> dict:
         """Facts about the run for the result's stats."""
         return {"backend": self.name}

@@ -191,6 +191,21 @@ class SparkBackend(Backend):
         """Whether Spark encrypts its RPC (``spark.network.crypto.enabled``, as Spark reads a boolean)."""
         return str(self._sc.getConf().get("spark.network.crypto.enabled", "false")).strip().lower() == "true"
 
+    def kerberos_login(self) -> tuple[str, str] | None:
+        """``spark-submit --principal --keytab``'s, from the running session. In cluster mode on
+        YARN the keytab is a copy in the application master's directory, under the name that
+        ``spark.kerberos.keytab`` holds there (Spark renews its own tokens with it)."""
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            return None
+        spark = self._spark or SparkSession.getActiveSession()
+        if spark is None:
+            return None
+        conf = spark.sparkContext.getConf()
+        principal, keytab = conf.get("spark.kerberos.principal", None), conf.get("spark.kerberos.keytab", None)
+        return (principal, keytab) if principal and keytab and os.path.isfile(keytab) else None
+
     def start(self, spec: WorkerSpec, num_workers: int, job_name: str) -> None:
         self.job_group = f"maggy-{job_name}-{uuid.uuid4().hex[:8]}"
         self._run = functools.partial(run_partition, spec)

@@ -1,17 +1,20 @@
 """Gaussian-process Bayesian optimisation with expected improvement.
 
 A Matern-5/2 GP (scikit-learn) models the scores of finished trials in the unit cube
-(categoricals one-hot). Expected improvement is maximised over random points of the searchspace
-and perturbations of the best trials, and the best few candidates are refined with L-BFGS-B in
-their continuous coordinates. Running trials enter as "kriging believers": their predicted mean
-is added as if observed, so parallel workers spread out. With several objectives each ask
-maximises a random Chebyshev scalarisation of them (ParEGO), so the asks spread along the front.
+(categoricals one-hot). Expected improvement is maximised over fresh random points of the
+searchspace and perturbations of the best trials, and the best few candidates are refined with
+L-BFGS-B in their continuous coordinates. Running trials enter as "kriging believers": their
+predicted mean is added as if observed (a fantasy), so parallel workers spread out. A point
+already tried or running is never proposed: the best candidate that is new wins, and the fresh
+random candidates always hold one, so the search cannot stall on a maximum it has visited. With
+several objectives each ask maximises a random Chebyshev scalarisation of them (ParEGO), so the
+asks spread along the front.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -20,6 +23,11 @@ from maggy.search.optimizers.encoding import VectorEncoder
 from maggy.search.pareto import chebyshev
 from maggy.trial import FrozenTrial
 from maggy.validation import check_int, check_number
+
+
+def _key(params: Mapping[str, Any]) -> tuple:
+    """A point as the scheduler tells points apart (equal values, in name order)."""
+    return tuple(sorted(params.items()))
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float, xi: float) -> np.ndarray:
@@ -77,7 +85,8 @@ class GP(Optimizer):
             xp = np.array([self.encoder.encode(dict(t.params)) for t in pending])
             x, y = np.vstack([x, xp]), np.concatenate([y, gp.predict(xp)])
             gp = self._fit(x, y, optimize=False, kernel=gp.kernel_)
-        return Suggestion(self.encoder.decode(self._maximise_ei(gp, x, y)))
+        taken = {_key(p) for p in (*(t.params for t in self._done), *(t.params for t in pending))}
+        return Suggestion(self._maximise_ei(gp, x, y, taken))
 
     def _fit(self, x: np.ndarray, y: np.ndarray, optimize: bool, kernel=None):
         from sklearn.gaussian_process import GaussianProcessRegressor
@@ -96,7 +105,8 @@ class GP(Optimizer):
             gp.fit(x, y)
         return gp
 
-    def _maximise_ei(self, gp, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _maximise_ei(self, gp, x: np.ndarray, y: np.ndarray, taken: set[tuple]) -> dict[str, Any]:
+        """The new point (not in ``taken``) of largest expected improvement."""
         from scipy.optimize import minimize
 
         best = float(y.max())
@@ -110,19 +120,22 @@ class GP(Optimizer):
         cand = np.clip(np.vstack([randoms, local]), 0.0, 1.0)
         mu, sigma = gp.predict(cand, return_std=True)
         ei = expected_improvement(mu, sigma, best, xi)
-        winner, winner_ei = cand[int(np.argmax(ei))], float(ei.max())
-        if not cont.any():
-            return winner
-        for start in cand[np.argsort(-ei)[:self.n_refine]]:
-            def neg_ei(z: np.ndarray, start: np.ndarray = start) -> float:
-                point = start.copy()
-                point[cont] = z
-                m, s = gp.predict(point[None, :], return_std=True)
-                return -float(expected_improvement(m, s, best, xi)[0])
-            res = minimize(neg_ei, start[cont], method="L-BFGS-B", bounds=[(0.0, 1.0)] * int(cont.sum()),
-                           options={"maxiter": 30})
-            if -res.fun > winner_ei:
-                winner = start.copy()
-                winner[cont] = res.x
-                winner_ei = -res.fun
-        return winner
+        order = np.argsort(-ei, kind="stable")
+        found = [(float(ei[i]), cand[i]) for i in order[:self.n_refine]]
+        if cont.any():
+            for start in cand[order[:self.n_refine]]:
+                def neg_ei(z: np.ndarray, start: np.ndarray = start) -> float:
+                    point = start.copy()
+                    point[cont] = z
+                    m, s = gp.predict(point[None, :], return_std=True)
+                    return -float(expected_improvement(m, s, best, xi)[0])
+                res = minimize(neg_ei, start[cont], method="L-BFGS-B", bounds=[(0.0, 1.0)] * int(cont.sum()),
+                               options={"maxiter": 30})
+                refined = start.copy()
+                refined[cont] = res.x
+                found.append((-float(res.fun), refined))
+        found += [(float(ei[i]), cand[i]) for i in order[self.n_refine:]]
+        ranked = sorted(found, key=lambda f: -f[0])  # stable: ties keep the order above
+        points = (self.encoder.decode(v) for _, v in ranked)
+        # every candidate taken happens only in a small finite space: the scheduler then draws an untried point
+        return next((p for p in points if _key(p) not in taken), self.encoder.decode(ranked[0][1]))

@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 
 from maggy import Searchspace, experiment
 from maggy.backends import SparkBackend
+from maggy.engine.backends.spark import get_or_create
 
 #: Set by main(); travels by value with train.
 TRIAL = {"seconds": 1.0}
@@ -31,6 +32,7 @@ def train(x, reporter):
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
+    started = time.time()
     ticket = subprocess.run(["klist", "-s"], capture_output=True).returncode == 0
     keytabs = sorted(f"{k}={v}" for k, v in os.environ.items() if "keytab" in f"{k}={v}".lower())
     steps = 4
@@ -44,12 +46,12 @@ def train(x, reporter):
         model = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1]))
         mlflow.sklearn.log_model(model, name="model")
     return {"metric": x, "ticket": ticket, "keytabs": ";".join(keytabs), "ccache": os.environ.get("KRB5CCNAME", ""),
-            "container": os.environ.get("CONTAINER_ID", ""), "ended": time.time()}
+            "container": os.environ.get("CONTAINER_ID", ""), "started": started, "ended": time.time()}
 
 
 def main() -> None:
     root, trials, TRIAL["seconds"] = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    spark = SparkSession.builder.appName("maggy-secure").getOrCreate()
+    spark = get_or_create(SparkSession.builder.appName("maggy-secure"))  # once more on Spark's UI race
     print("READY " + spark.sparkContext.applicationId, flush=True)
     result = experiment.lagom(train, Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=trials, num_workers=2,
                               es_policy="none", hb_interval=0.2, seed=5, name="secure", experiment_dir=root,

@@ -104,3 +104,32 @@ def test_a_lease_not_renewed_for_its_ttl_is_stale_wherever_its_holder(tmp_path, 
     assert mine(tmp_path)["token"] == lease.token
     lease.on_experiment_end(None, "finished")
     assert not (tmp_path / "lease.json").exists()
+
+
+class FlakyStorage(LocalStorage):
+    """A local directory whose writes fail while ``away`` (a NameNode failover, say)."""
+
+    away = False
+
+    def write_bytes(self, path, data):
+        if self.away:
+            raise OSError("no NameNode active")
+        super().write_bytes(path, data)
+
+
+def test_a_renewal_the_storage_refuses_is_tried_again_and_only_a_lease_past_its_ttl_stops_the_driver(tmp_path):
+    storage = FlakyStorage()
+    lease = Lease(storage, str(tmp_path), ttl=60.0)
+    lease.acquire()
+    storage.away = True
+    lease._renewed = time.monotonic() - 20  # due (ttl / 4 passed), well within the ttl
+    lease.on_step_end()  # refused: no error, tried again a second later
+    assert lease._retry_at > time.monotonic()
+    storage.away = False
+    lease._retry_at = 0.0
+    lease.on_step_end()
+    assert time.monotonic() - lease._renewed < 5 and mine(tmp_path)["token"] == lease.token
+    storage.away = True
+    lease._renewed = time.monotonic() - 61  # past the ttl: another driver may take over now
+    with pytest.raises(ExperimentLockedError, match="Could not renew this driver's lease .* for 60 s"):
+        lease.on_step_end()
