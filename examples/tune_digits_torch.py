@@ -6,13 +6,16 @@
 The experiment directory may be local, hdfs:// (with WEBHDFS_URL or HADOOP_CONF_DIR set) or
 webhdfs://. With MLFLOW_TRACKING_URI set, every trial is an MLflow run holding its model, and
 --register hands the best model to the MLflow model registry under the alias "champion".
+
+A job whose trials all fail exits non-zero (lagom raises), and so does the same job run again
+(a scheduler's retry): it raises the stored error without running anything, unless
+--retry-failed runs the failed trials again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment
 
@@ -53,12 +56,15 @@ def main() -> None:
     parser.add_argument("--experiment-dir", default=None)
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--register", default=None, help="registered model name for the best model")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="run the failed trials of the experiment again (else a failed one fails again)")
     args = parser.parse_args()
     sp = Searchspace(lr=("DOUBLE", [1e-3, 3e-2], "log"), hidden=("INTEGER", [16, 128], "log"),
                      dropout=("DOUBLE", [0.0, 0.5]))
     config = HyperparameterOptConfig(searchspace=sp, optimizer="tpe", num_trials=args.trials, direction="max",
                                      name="digits-torch", experiment_dir=args.experiment_dir,
-                                     register_model=args.register, es_policy="none", seed=0)
+                                     register_model=args.register, es_policy="none", seed=0,
+                                     retry_failed=args.retry_failed)
     result = experiment.lagom(train, config)
     print(result.summary())
     print("RESULT " + json.dumps({"experiment_dir": result.experiment_dir, "best_run_id": result.best_run_id,
@@ -69,7 +75,6 @@ def main() -> None:
                                   "workers": result.stats.get("workers"),
                                   "trials": json.loads(result.trials[["trial_id", "state", "metric"]]
                                                        .to_json(orient="records"))}))
-    sys.exit(0 if result.best_trial_id is not None else 1)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,10 @@ class Callback:
         multi-fidelity optimizer may continue it later (it then ends again, at the latest as
         FINALIZED when the experiment ends)."""
 
+    def on_trial_log(self, trial: FrozenTrial, lines: Sequence[str]) -> None:
+        """Lines of ``trial``'s log arrived: what its ``train_fn`` printed or logged, and its
+        ``reporter.log`` lines (all of them are in ``trials/<trial id>.log``)."""
+
     def on_system_metrics(self, trial: FrozenTrial, sample: Mapping[str, float]) -> None:
         """The worker running ``trial`` sampled its system metrics (``cpu_util``, ``mem``,
         ``gpu_util``, ``gpu_mem``; see :mod:`maggy.runtime.usage`); ``trial.usage`` holds their means."""

@@ -47,7 +47,8 @@ class HyperparameterOptConfig:
             :class:`~maggy.search.earlystop.EarlyStopPolicy`; default ``"median"``, or ``"none"`` with
             ASHA and Hyperband, which stop trials themselves.
         es_interval: seconds between early-stopping checks.
-        es_min: finished trials needed before early stopping acts.
+        es_min: finished trials needed before the median rule acts (default 5, as Optuna's
+            ``MedianPruner``: it acts within the default 10 trials).
         hb_interval: seconds between a worker's heartbeats.
         hb_timeout: seconds a worker running a trial may stay silent before it counts as lost
             (stale: a hung process, a network partition); default ``max(10 * hb_interval, 10)``.
@@ -97,6 +98,10 @@ class HyperparameterOptConfig:
             ``train_fn`` code, searchspace, optimizer, direction or ``optimization_key`` changed
             is not continued: a new one starts beside it, with a warning; ``True`` continues it
             despite a changed ``train_fn``.
+        retry_failed: when the experiment a call continues ended failed by its trials (``fail_fast``, or
+            no trial succeeded), run its failed trials again; without it, the same call raises
+            that stored error again (a scheduler's retry of a job does not turn a failure into a
+            success). Also runs the ERROR trials of a finished experiment again. Default False.
         system_metrics: sample each trial's CPU and memory use and, with pynvml, its GPUs'
             utilisation and memory at every heartbeat: MLflow's ``system/...`` metrics of its run
             and the means ``cpu_util``, ``mem``, ``gpu_util``, ``gpu_mem`` in the trial table.
@@ -131,7 +136,7 @@ class HyperparameterOptConfig:
     optimization_key: str | list[str] = "metric"
     es_policy: str | EarlyStopPolicy | None = None
     es_interval: float = 1.0
-    es_min: int = 10
+    es_min: int = 5
     hb_interval: float = 1.0
     hb_timeout: float | None = None
     trial_timeout: float | None = None
@@ -154,6 +159,7 @@ class HyperparameterOptConfig:
     log_trials: str = "all"
     tensorboard: bool = False
     resume: bool | str = "auto"
+    retry_failed: bool = False
     system_metrics: bool | None = None
     tls: bool | None = None
     workers_per_trial: int = 1
@@ -240,6 +246,9 @@ class HyperparameterOptConfig:
         self._check_points()
         self._check_warm_start()
         self._check_objectives()
+        if not isinstance(self.retry_failed, bool):
+            raise invalid("retry_failed", self.retry_failed, "True or False",
+                          "retry_failed=True runs the failed trials of the experiment continued again.")
         if self.resume not in ("auto", True, False) or isinstance(self.resume, int) and not isinstance(self.resume, bool):
             raise invalid("resume", self.resume, "'auto', True or False",
                           "resume='auto' continues an unfinished experiment of the same name and directory.")
@@ -363,7 +372,8 @@ class HyperparameterOptConfig:
             "timeout": self.timeout, "target": self.target, "patience": self.patience, "fail_fast": self.fail_fast,
             "num_workers": self.num_workers, "experiment_dir": self.experiment_dir, "seed": self.seed,
             "tracking_uri": self.tracking_uri, "register_model": self.register_model, "log_trials": self.log_trials,
-            "tensorboard": self.tensorboard, "resume": self.resume, "system_metrics": self.system_metrics, "tls": self.tls,
+            "tensorboard": self.tensorboard, "resume": self.resume,
+            "retry_failed": self.retry_failed, "system_metrics": self.system_metrics, "tls": self.tls,
             "workers_per_trial": self.workers_per_trial, "dist_backend": self.dist_backend,
             "dist_timeout": self.dist_timeout, "points_to_evaluate": self.points_to_evaluate,
             "warm_start": _describe(self.warm_start),

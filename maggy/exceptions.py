@@ -24,6 +24,11 @@ class TrialsFailedError(ExperimentFailedError):
     traceback and the trial ids. The finished trials are kept, as for any failed experiment."""
 
 
+class Diverged(MaggyError, ValueError):
+    """``train_fn`` returned or reported a NaN or infinite metric: that trial fails as diverged
+    (bad parameters, not a bug), so it does not count towards ``fail_fast``."""
+
+
 class MaggyWarning(UserWarning):
     """Something that will not fail the experiment but probably is not what the user wants."""
 

@@ -19,6 +19,21 @@ from maggy.search.searchspace import Searchspace
 
 __all__ = ["build_driver", "lagom"]
 
+#: Ray Tune's and Optuna's names for what maggy calls otherwise, with the fix.
+FOREIGN = {
+    "metric": " maggy names the metric optimization_key= (the key of the dict train_fn returns; default 'metric').",
+    "mode": " maggy calls it direction= ('max' or 'min').",
+    "search_alg": " maggy calls it optimizer= ('tpe', 'gp', 'asha', ..., or maggy.optimizers.OptunaSampler).",
+    "sampler": " maggy calls it optimizer= ('tpe', 'randomsearch', ..., or maggy.optimizers.OptunaSampler(sampler)).",
+    "scheduler": " maggy calls it optimizer= for ASHA and Hyperband ('asha', 'hyperband', 'pbt'), and es_policy= for "
+                 "stopping rules ('median').",
+    "pruner": " maggy calls it es_policy= ('median', 'asha' or 'none').",
+    "storage": " maggy calls it experiment_dir= (a local path or hdfs://...).",
+    "n_jobs": " maggy runs trials on the Spark executors' task slots; num_workers= caps how many run at once.",
+    "num_samples": " maggy calls it num_trials=.",
+    "n_trials": " maggy calls it num_trials=.",
+}
+
 
 def lagom(train_fn: Callable, config: HyperparameterOptConfig | Searchspace | AblationStudy | None = None, *,
           backend: str | Backend = "spark", verbose: bool = True,
@@ -78,7 +93,7 @@ def _config(config: HyperparameterOptConfig | Searchspace | AblationStudy | None
     unknown = sorted(set(settings) - set(fields))
     if unknown:
         close = difflib.get_close_matches(unknown[0], fields, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = FOREIGN.get(unknown[0]) or (f" Did you mean {close[0]!r}?" if close else "")
         raise InvalidParameterError(
             f"lagom got {unknown[0]!r}, which is neither one of its own arguments (backend, verbose, callbacks) nor a "
             f"HyperparameterOptConfig field ({', '.join(fields)}).{hint}")

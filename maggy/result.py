@@ -233,6 +233,7 @@ class Result:
         if self.model_uri:
             lines.append(f"Model: {self.model_uri}")
         lines.append(f"Results: {self.experiment_dir}")
+        lines.append(f"Trial logs (what train_fn printed and logged): {self.experiment_dir.rstrip('/')}/trials/<trial_id>.log")
         if (self.stats.get("tracking") or {}).get("url"):
             lines.append(f"MLflow: {self.stats['tracking']['url']}")
         return "\n".join(lines)

@@ -22,10 +22,10 @@ from maggy.engine.reports import TrialReports
 from maggy.engine.scheduler import Scheduler
 from maggy.engine.server import Inbound, Replies, RpcServer
 from maggy.engine.stats import RunStats
-from maggy.engine.stopping import StoppingRules
+from maggy.engine.stopping import StoppingRules, none_succeeded
 from maggy.engine.supervisor import Supervisor
 from maggy.engine.unreported import UnreportedMetrics
-from maggy.exceptions import ExperimentFailedError
+from maggy.exceptions import ExperimentFailedError, TrialsFailedError
 from maggy.integrations.tracker import Tracker
 from maggy.result import Result
 from maggy.rpc.messages import Final, Get, Log, Message, Metric, Ok, Register, Rendezvous, Wait, Welcome, WorkerError
@@ -97,6 +97,8 @@ class Driver:
         self.stopping = StoppingRules(direction=direction, target=config.target, patience=config.patience,
                                       timeout=config.timeout, fail_fast=config.fail_fast)
         self._began = time.monotonic()
+        #: Why the experiment failed because of its trials (fail-fast, or none succeeded), once known.
+        self.failure: TrialsFailedError | None = None
         self.secret = new_secret()
         self.delegation = storage.delegation()  # a secure HDFS's token, granted to the workers
         self.grants: tuple[dict, ...] = ()
@@ -144,7 +146,8 @@ class Driver:
             self._loop()
             self.stats.ended(time.time())
             graceful = True
-            outcome = (Outcome.FAILED if self.stopping.error else Outcome.STOPPED if self.stopping.stopped
+            self.failure = self.stopping.error or none_succeeded(self.config.name, [t.view() for t in self.sched.ended()])
+            outcome = (Outcome.FAILED if self.failure else Outcome.STOPPED if self.stopping.stopped
                        else Outcome.FINISHED)
         except KeyboardInterrupt:
             outcome = Outcome.INTERRUPTED
@@ -160,8 +163,8 @@ class Driver:
                 result = self.callbacks.end(self._result(started), outcome.value)
             finally:
                 self.writer.close()
-        if self.stopping.error is not None:
-            raise self.stopping.error
+        if self.failure is not None:
+            raise self.failure
         return result
 
     def _loop(self) -> None:
@@ -289,6 +292,8 @@ class Driver:
                                    getattr(self.server, "bad_frames", {}), self.rpc, self.stopping.stopped)
         stats["writes"] = {"calls": self.writer.calls, "retries": self.writer.retries}
         stats.update(self.sched.figures())
+        if self.failure is not None:  # the journal keeps it: a re-run raises it again (see engine/setup.py)
+            stats["failure"] = str(self.failure)
         if self.delegation is not None:
             stats["hdfs_token"] = self.delegation.stats()
         return Result.of(self.config.name, self.objectives, self.sched.trials.values(),

@@ -93,6 +93,9 @@ class TrialReports:
             self.write_log(trial, list(msg.lines))
 
     def write_log(self, trial: Trial, lines: list[str], error: Mapping[str, str] | None = None) -> None:
+        """The lines to the trial's log file (and its error, when it failed); the callbacks hear them."""
+        if lines:
+            self.callbacks.queue("on_trial_log", trial.view(), tuple(lines))
         if error:
             lines = [*lines, f"{error['type']}: {error['message']}", error.get("traceback", "")]
         self.writer.append(self.join(self.trials_dir, f"{trial.trial_id}.log"), lines)

@@ -22,10 +22,11 @@ from maggy.callbacks import Callback
 from maggy.config import HyperparameterOptConfig, too_few_workers
 from maggy.engine.backends import Backend, make_backend
 from maggy.engine.driver import Driver
-from maggy.exceptions import InvalidParameterError, MaggyWarning
+from maggy.exceptions import InvalidParameterError, MaggyWarning, TrialsFailedError
 from maggy.integrations import trackers_for
 from maggy.result import Result
 from maggy.runtime.trainfn import Signature, inspect_train_fn
+from maggy.search.optimizers import OPTIMIZERS
 from maggy.store import hdfs_auth
 from maggy.store.fingerprint import fingerprint
 from maggy.store.journal import Journal
@@ -36,6 +37,7 @@ from maggy.store.storage import Storage, as_given, storage_for
 from maggy.store.warmstart import warm_observations
 from maggy.store.writer import StorageWriter
 from maggy.ui.progress import Progress
+from maggy.ui.trial_output import TrialOutput
 
 DEFAULT_ROOT = "maggy_experiments"
 #: Bytes of a serialised ``train_fn`` above which lagom warns that it carries data to every worker.
@@ -78,7 +80,10 @@ class ExperimentSetup:
         storage.check(root)
         code = fingerprint(self.train_fn)
         previous, changed, stale = self._previous(storage, root, code)
-        if previous is not None and previous.finished and config.planned_trials() <= previous.total:
+        retried = 0
+        if previous is not None:
+            previous, retried = self._failed_before(previous)
+        if previous is not None and previous.finished and not retried and config.planned_trials() <= previous.total:
             warnings.warn(
                 f"Experiment '{config.name}' already finished in {previous.exp_dir} ({previous.ended} trials): "
                 "returning its stored result, nothing ran. Pass resume=False to run it again as a new "
@@ -92,7 +97,7 @@ class ExperimentSetup:
         runner.prepare()
         self._check_gangs(runner)
         # every check passed: from here on, side effects
-        exp_dir = self._directory(storage, root, previous, changed, stale)
+        exp_dir = self._directory(storage, root, previous, changed, stale, retried)
         lease = Lease(storage, exp_dir)
         lease.acquire()
         writer = StorageWriter(storage, name=as_given(exp_dir, config.experiment_dir))
@@ -105,7 +110,8 @@ class ExperimentSetup:
             lease.release()
             raise
         # trackers before the journal: result.json then holds what they add (MLflow's run ids)
-        watchers: list[Callback] = [Progress(config.name, self.verbose), *trackers,
+        output = [TrialOutput(config.name)] if self.verbose else []
+        watchers: list[Callback] = [Progress(config.name, self.verbose), *output, *trackers,
                                     Journal(storage, exp_dir, writer), lease]
         return Driver(config, runnable, signature, runner, storage, exp_dir, callbacks=[*watchers, *self.callbacks],
                       trackers=trackers, previous=previous, fingerprint=code, warm=warm, writer=writer)
@@ -120,6 +126,13 @@ class ExperimentSetup:
             raise InvalidParameterError(
                 f"The optimizer {config.optimizer_name!r} runs each trial with a growing budget; add a "
                 "'budget' parameter to train_fn and train for that many epochs (or units of resource).")
+        if signature.needs_budget and not config.multi_fidelity:
+            givers = [n for n, cls in OPTIMIZERS.items() if cls().resumes_trials]
+            raise InvalidParameterError(
+                f"train_fn requires 'budget', which only the multi-fidelity optimizers {givers} give; optimizer="
+                f"{config.optimizer_name!r} would call it with budget=None in every trial. Use one of them (e.g. "
+                "optimizer='asha'), or give budget a default (def train_fn(..., budget=None)) and train a fixed "
+                "number of epochs without one.")
         try:
             runnable = self.train_fn if study is None else study.bind(self.train_fn)
             size = len(cloudpickle.dumps(runnable))
@@ -134,12 +147,23 @@ class ExperimentSetup:
                 "load the data inside train_fn (from HDFS or a file), or pass it as a Spark broadcast variable "
                 "(bc = spark.sparkContext.broadcast(data), then bc.value inside train_fn).", MaggyWarning,
                 stacklevel=_USER)
+        self._check_early_stopping(signature)
+        return signature, runnable
+
+    def _check_early_stopping(self, signature: Signature) -> None:
+        """Warn once where the stopping settings chosen can never stop a trial: no metric while
+        a trial runs, or more finished trials needed than the experiment has."""
+        config = self.config
         if config.es_policy_given and config.es_policy != "none" and not signature.wants_reporter:
             warnings.warn(
                 f"es_policy={config.es_policy!r} can never stop a trial: train_fn takes no 'reporter', so it reports "
                 "no metric while it runs. Add a 'reporter' parameter and call reporter.broadcast(metric, step) every "
-                "epoch, or pass es_policy='none'.", MaggyWarning, stacklevel=_USER)
-        return signature, runnable
+                "epoch, or pass es_policy='none'.", MaggyWarning, stacklevel=_USER + 1)
+        elif config.es_policy == "median" and signature.wants_reporter and config.es_min >= config.planned_trials():
+            warnings.warn(
+                f"es_policy='median' can never stop a trial: it acts once es_min={config.es_min} trials have finished, "
+                f"and the experiment runs {config.planned_trials()} trials. Lower es_min (default 5) or raise "
+                "num_trials.", MaggyWarning, stacklevel=_USER + 1)
 
     def _check_arguments(self) -> None:
         if not isinstance(self.verbose, bool):
@@ -174,6 +198,19 @@ class ExperimentSetup:
             if fn_changed:
                 changed.insert(0, "train_fn (its code or the code it calls changed)")
         return (None, changed, previous) if changed else (previous, [], None)
+
+    def _failed_before(self, previous: ExperimentLog) -> tuple[ExperimentLog, int]:
+        """The experiment to continue, with its failed trials to run again under ``retry_failed``
+        (and how many). Without it, an experiment that its trials failed fails again here with its
+        stored error: a scheduler's retry of the same job must not end in a success."""
+        if self.config.retry_failed:
+            return previous.retrying_failed()
+        if previous.failure is not None:
+            raise TrialsFailedError(
+                f"{previous.failure}\n(This is the stored outcome of experiment '{self.config.name}' in "
+                f"{previous.exp_dir}; nothing ran. Fix train_fn to start a new experiment, pass retry_failed=True to "
+                "run its failed trials again, or resume=False to start it anew.)")
+        return previous, 0
 
     def _warm_start(self) -> list[tuple[dict[str, Any], float]]:
         """The observations of ``warm_start``, read now, with a warning for what did not fit and
@@ -214,13 +251,16 @@ class ExperimentSetup:
     # ---- side effects ----------------------------------------------------------------------
 
     def _directory(self, storage: Storage, root: str, previous: ExperimentLog | None, changed: list[str],
-                   stale: ExperimentLog | None) -> str:
+                   stale: ExperimentLog | None, retried: int) -> str:
         """The experiment's directory: the one continued, or a new one (made now)."""
         config = self.config
         if previous is not None:
-            what = (f"it finished its {previous.total} trials, and {config.planned_trials() - previous.total} more run "
-                    "now" if previous.finished else f"{previous.ended} of its {previous.total} trials had ended and do "
-                    "not run again")
+            more = config.planned_trials() - previous.total
+            what = (f"it finished its {previous.total} trials" + (f", and {more} more run now" if more > 0 else "")
+                    if previous.finished else
+                    f"{previous.ended} of its {previous.total} trials had ended and do not run again")
+            if retried:
+                what += f"; its {retried} failed trials run again (retry_failed=True)"
             warnings.warn(f"Continuing experiment '{config.name}' in {previous.exp_dir}: {what}. Pass resume=False to "
                           "start a new experiment instead.", MaggyWarning, stacklevel=_USER)
             return previous.exp_dir

@@ -6,14 +6,18 @@ names one. The target and patience judge the best trial so far as the progress v
 result do (:mod:`maggy.search.best`): an early-stopped trial's partial metric, or one at a smaller
 budget, never beats a completed one at the top budget. Fail-fast is the exception to "a failing
 trial fails only itself": when the first trials all fail the same way, ``train_fn`` has a bug,
-and running the rest would only repeat it.
+and running the rest would only repeat it. A trial that diverged (a NaN or infinite metric:
+:class:`~maggy.exceptions.Diverged`) failed for its parameters, not for a bug, so fail-fast passes
+over it. An experiment whose ended trials all failed fails too (:func:`none_succeeded`): it has
+no result to return.
 """
 
 from __future__ import annotations
 
+import collections
 from typing import Sequence
 
-from maggy.exceptions import TrialsFailedError
+from maggy.exceptions import Diverged, TrialsFailedError
 from maggy.search.best import beats, competes
 from maggy.search.direction import Direction
 from maggy.trial import FrozenTrial, TrialState
@@ -43,7 +47,7 @@ class StoppingRules:
 
     def observe(self, trial: FrozenTrial) -> None:
         """A trial's run ended (FINALIZED, PAUSED, EARLY_STOPPED or ERROR)."""
-        if len(self._first) < self.fail_fast:
+        if len(self._first) < self.fail_fast and not diverged(trial):
             self._first.append(trial)
             if len(self._first) == self.fail_fast:
                 self.error = _same_failure(self._first)
@@ -73,6 +77,29 @@ class StoppingRules:
         if self.patience is not None and self.since_best >= self.patience:
             return f"no improvement in {self.since_best} finished trials (patience={self.patience})"
         return None
+
+
+def diverged(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` failed because its metric was NaN or infinite."""
+    return trial.state is TrialState.ERROR and trial.error is not None and trial.error.get("type") == Diverged.__name__
+
+
+def none_succeeded(name: str, trials: Sequence[FrozenTrial]) -> TrialsFailedError | None:
+    """The error of an experiment in which trials failed and none produced a metric; None when
+    one did, or none ended.
+
+    >>> from maggy.trial import FrozenTrial as T, TrialState as S
+    >>> err = {"type": "OSError", "message": "disk full", "traceback": ""}
+    >>> print(none_succeeded("demo", [T("a", {}, state=S.ERROR, error=err), T("b", {}, state=S.PENDING)]))
+    No trial of experiment 'demo' succeeded: 1 failed, the most common error (1 times): OSError: disk full
+    >>> none_succeeded("demo", [T("a", {}, state=S.ERROR, error=err), T("b", {}, state=S.FINALIZED, metric=1.0)])
+    """
+    failed = [t for t in trials if t.state is TrialState.ERROR]
+    if not failed or any(t.metric is not None for t in trials if t.state is not TrialState.ERROR):
+        return None
+    errors = collections.Counter(f"{t.error['type']}: {t.error['message']}" for t in failed if t.error)
+    common = "" if not errors else ", the most common error ({1} times): {0}".format(*errors.most_common(1)[0])
+    return TrialsFailedError(f"No trial of experiment '{name}' succeeded: {len(failed)} failed{common}")
 
 
 def _same_failure(trials: Sequence[FrozenTrial]) -> TrialsFailedError | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 import threading
 from typing import Any, Callable
 
 from maggy.exceptions import EarlyStopped
 from maggy.rpc.messages import MAX_TEXT
+from maggy.runtime.values import as_number, finite
 
 
 class Reporter:
@@ -49,18 +49,22 @@ class Reporter:
         #: (set by the worker; see maggy.runtime.gang).
         self.agree: Callable[[bool], bool] | None = None
 
-    def broadcast(self, metric: float, step: int | None = None) -> None:
-        """Report ``metric`` at ``step`` (default: one after the last step)."""
-        if isinstance(metric, bool) or not isinstance(metric, numbers.Real) or not math.isfinite(metric):
-            raise TypeError(f"reporter.broadcast(metric=...) needs a finite number; got {metric!r}")
+    def broadcast(self, metric: Any, step: int | None = None) -> None:
+        """Report ``metric`` at ``step`` (default: one after the last step). A metric is anything
+        ``float()`` takes but text and booleans (a numpy scalar, a one-element tensor); a NaN or
+        infinite one raises :class:`~maggy.exceptions.Diverged`, which fails the trial as diverged."""
+        value = as_number(metric)
+        if value is None:
+            raise TypeError(f"reporter.broadcast(metric=...) needs a number; got {type(metric).__name__} {metric!r:.200}")
+        finite(value, f"reporter.broadcast's metric at step {step}" if step is not None else "reporter.broadcast's metric")
         with self._lock:
             if step is None:
                 step = self._next_step if self._last is None else self._last[0] + 1
             elif isinstance(step, bool) or not isinstance(step, numbers.Integral):
                 raise TypeError(f"reporter.broadcast(step=...) needs an int; got {step!r}")
-            self._last = (int(step), float(metric))
+            self._last = (int(step), value)
             if self.rank == 0:
-                self._points.append([int(step), float(metric)])
+                self._points.append([int(step), value])
         if self.agree is not None:  # a gang: the vote alone decides, so that every rank stops at this step
             # (a STOP the heartbeat hears after the vote waits for the next broadcast's vote)
             if self.agree(self._stop.is_set()):

@@ -35,6 +35,7 @@ from maggy.rpc.messages import (
     Welcome,
     WorkerError,
 )
+from maggy.runtime.capture import captured
 from maggy.runtime.checkpoint import TrialCheckpoint
 from maggy.runtime.gang import GangAborted, ProcessGroup, Rank, peer_failure
 from maggy.runtime.reporter import Reporter, truncate
@@ -231,7 +232,8 @@ class _Worker:
         gang.init()
 
     def _call(self, trial: Assignment, rep: Reporter) -> tuple[TrialState, float | None, dict, dict | None, bool]:
-        """Run ``train_fn`` inside the trackers' worker halves (MLflow's run); its exceptions fail the trial. Returns the
+        """Run ``train_fn`` inside the trackers' worker halves (MLflow's run), its output captured (see
+        :mod:`maggy.runtime.capture`); its exceptions fail the trial. Returns the
         state, metric, extra values, error, and whether the error came from a failed peer. In a
         gang only rank 0 has a tracked run and a returned value that counts."""
         kwargs = dict(trial.params)
@@ -240,8 +242,9 @@ class _Worker:
         if self.spec.signature.wants_budget:
             kwargs["budget"] = trial.budget
         chief = trial.rank == 0
-        with trial_runs(self.spec.trackers, rep.trial_id, trial.run_id, trial.run_name,
-                        trial.world_size, chief, trial.first_run) as run_id:
+        # what train_fn prints and logs goes to the trial's log, with the reporter's lines
+        with captured(rep.log), trial_runs(self.spec.trackers, rep.trial_id, trial.run_id, trial.run_name,
+                                           trial.world_size, chief, trial.first_run) as run_id:
             self.run_id = run_id
             self.current = rep
             try:

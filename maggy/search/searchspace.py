@@ -125,6 +125,9 @@ def _parse(name: Any, spec: Any) -> Hyperparameter:
         raise _bad(name, f"unknown type {ptype!r}", f"Use one of {', '.join(TYPES)}.")
     ptype = ptype.upper()
     log = False
+    if len(spec) == 3 and _is_number(spec[1]) and _is_number(spec[2]):
+        raise _bad(name, f"the bounds are given as two values, {spec[1]!r} and {spec[2]!r}",
+                   f"Give them as one list: {name}=({spec[0]!r}, [{spec[1]!r}, {spec[2]!r}]).")
     if len(spec) == 3:
         if spec[2] != "log":
             raise _bad(name, f"unknown scale {spec[2]!r}", "The only option is 'log', for a log-scaled range.")

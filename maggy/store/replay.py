@@ -75,9 +75,27 @@ class ExperimentLog:
         return self.end is not None and self.end.outcome is Outcome.FINISHED
 
     @property
+    def failure(self) -> str | None:
+        """The error of the last driver's run when its trials failed it (fail-fast, or none
+        succeeded), as it was raised; None otherwise."""
+        end = self.end
+        return end.stats.get("failure") if end is not None and end.outcome is Outcome.FAILED else None
+
+    @property
     def changes(self) -> list[FrozenTrial]:
-        """Every trial change in the order it happened: what the scheduler replays."""
-        return [e.trial for e in self.events if isinstance(e, TrialChanged)]
+        """Every trial change in the order it happened: what the scheduler replays. A failed
+        run that ran again (``retry_failed``) is left out: the trial's later changes tell it."""
+        records = [e.trial for e in self.events if isinstance(e, TrialChanged)]
+        last = {t.trial_id: i for i, t in enumerate(records)}
+        return [t for i, t in enumerate(records) if t.state is not TrialState.ERROR or last[t.trial_id] == i]
+
+    def retrying_failed(self) -> tuple["ExperimentLog", int]:
+        """This log with the ends of its failed trials left out, so that a resume runs them again
+        as trials that were in flight; and how many there are."""
+        failed = {t for t, rec in self.trials.items() if rec.state is TrialState.ERROR}
+        kept = [e for e in self.events
+                if not (isinstance(e, TrialChanged) and e.trial.state is TrialState.ERROR and e.trial.trial_id in failed)]
+        return ExperimentLog(self.exp_dir, kept), len(failed)
 
     @cached_property
     def trials(self) -> dict[str, FrozenTrial]:
@@ -138,3 +156,23 @@ def load_result(path: str) -> Result:
         raise FileNotFoundError(f"No maggy journal at {path}: give an experiment's directory "
                                 "(<experiment_dir>/<name>/<run id>), its journal.jsonl, or <experiment_dir>/<name>.")
     return log.result()
+
+
+def experiments_under(root: str) -> list[ExperimentLog]:
+    """Every experiment under an ``experiment_dir`` (each run of each name that has a journal),
+    by name, then oldest run first."""
+    storage = storage_for(root)
+    root = storage.normalize(root)
+    logs = []
+    for name in sorted(storage.listdir(root)) if storage.exists(root) else []:
+        base = storage.join(root, name)
+        try:
+            runs = sorted(storage.listdir(base))
+        except OSError:  # a file beside the experiments
+            continue
+        for run in runs:
+            if storage.exists(storage.join(base, run, "journal.jsonl")):
+                log = ExperimentLog.read(storage, storage.join(base, run))
+                if log.started:
+                    logs.append(log)
+    return logs

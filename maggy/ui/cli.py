@@ -1,7 +1,9 @@
 """``python -m maggy show EXPERIMENT_DIR``: an experiment's summary, its best trials and its plots.
 
 EXPERIMENT_DIR is what :func:`maggy.load_result` takes: a local path, ``hdfs://`` or
-``webhdfs://``; an experiment's directory, or ``<experiment_dir>/<name>`` for its latest run.
+``webhdfs://``; an experiment's directory, or ``<experiment_dir>/<name>`` for its latest run. A
+root of experiments (an ``experiment_dir``, such as the default ``maggy_experiments``) lists
+them: name, run, start, trials, outcome and best metric.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from maggy.result import Result
+    from maggy.store.replay import ExperimentLog
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m maggy", description="Look at maggy experiments.")
     sub = parser.add_subparsers(dest="command", required=True)
-    show = sub.add_parser("show", help="print an experiment's summary and best trials, and write its plots")
+    show = sub.add_parser("show", help="print an experiment's summary and best trials, and write its plots; "
+                                       "list the experiments under a root")
     show.add_argument("experiment_dir")
     show.add_argument("--top", type=int, default=10, help="how many of the best trials to list (default 10)")
     show.add_argument("--plots", default=None, metavar="DIR",
@@ -30,13 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from maggy.search.direction import Direction
-    from maggy.store.replay import load_result
+    from maggy.store.replay import experiments_under, load_result
 
     try:
         result = load_result(args.experiment_dir)
     except (FileNotFoundError, OSError) as exc:
-        print(f"maggy: {exc}", file=sys.stderr)
-        return 1
+        listed = experiments_under(args.experiment_dir)
+        if not listed:
+            print(f"maggy: {exc}", file=sys.stderr)
+            return 1
+        print(_listing(listed))
+        print(f"\n{len(listed)} experiments; python -m maggy show {args.experiment_dir.rstrip('/')}/<name> shows "
+              "the latest run of one, .../<name>/<run> any run.")
+        return 0
     print(result.summary())
     print(f"Outcome: {result.stats.get('outcome')}")
     if len(result.trials):
@@ -57,6 +67,24 @@ def main(argv: list[str] | None = None) -> int:
         paths = plot.save(result, args.plots or f"{result.name}-plots")
         print("\nPlots: " + ", ".join(paths))
     return 0
+
+
+def _listing(logs: list[ExperimentLog]) -> str:
+    """The experiments under a root as a table: name, run, start, trials ended of planned,
+    outcome and best metric (or the size of the Pareto front)."""
+    import datetime
+
+    import pandas as pd
+
+    rows = []
+    for log in logs:
+        result = log.result()
+        best = (f"front of {len(result.front_ids)}" if result.objectives.multi
+                else "-" if result.best_metric is None else f"{result.best_metric:.6g}")
+        rows.append({"name": result.name, "run": log.exp_dir.rstrip("/").rsplit("/", 1)[-1],
+                     "started": datetime.datetime.fromtimestamp(log.starts[0].time).strftime("%Y-%m-%d %H:%M"),
+                     "trials": f"{log.ended}/{log.total}", "outcome": result.stats["outcome"], "best": best})
+    return pd.DataFrame(rows).to_string(index=False)
 
 
 def _by_front(result: Result) -> pd.DataFrame:

@@ -60,7 +60,7 @@ def test_defaults_and_normalisation():
     cfg = HyperparameterOptConfig(searchspace=SP, optimizer="RandomSearch", direction="MIN")
     assert cfg.optimizer == "randomsearch" and cfg.direction == "min"
     assert isinstance(cfg.make_optimizer(), RandomSearch)
-    assert isinstance(cfg.make_policy(), MedianStoppingRule) and cfg.make_policy().min_trials == 10
+    assert isinstance(cfg.make_policy(), MedianStoppingRule) and cfg.make_policy().min_trials == 5
     assert cfg.total_trials(cfg.make_optimizer()) == DEFAULT_NUM_TRIALS
     assert isinstance(HyperparameterOptConfig(searchspace=SP, es_policy="none").make_policy(), NoStopping)
     # multi-fidelity optimizers stop trials themselves: no median rule on top unless asked

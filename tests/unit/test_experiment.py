@@ -8,7 +8,7 @@ import pathlib
 
 import pytest
 
-from maggy import HyperparameterOptConfig, MaggyWarning, Searchspace, experiment
+from maggy import HyperparameterOptConfig, MaggyWarning, Searchspace, experiment, load_result
 from maggy.backends import LocalBackend
 from maggy.store.replay import ExperimentLog
 from maggy.store.storage import LocalStorage
@@ -158,3 +158,57 @@ def test_a_timed_out_experiment_continues_for_another_timeout(tmp_path):
         second = experiment.lagom(train, config, backend=ThreadBackend(), verbose=False)
     assert second.experiment_dir == first.experiment_dir and second.stats["resumes"] == 1
     assert len(second.trials) > len(first.trials) and second.stats["stopped"] == "timeout of 1.5s reached"
+
+
+BROKEN = {"on": True}
+
+
+def flaky(x):
+    RAN.append("flaky")
+    if BROKEN["on"]:
+        raise OSError("the data is not there")
+    return x
+
+
+def test_a_failed_experiment_run_again_raises_its_stored_error_unless_its_failed_trials_are_retried(tmp_path):
+    from maggy import TrialsFailedError
+    RAN.clear()
+    BROKEN["on"] = True
+    config = cfg(tmp_path, num_trials=4, num_workers=1)
+    with pytest.raises(TrialsFailedError, match="OSError: the data is not there") as first:
+        experiment.lagom(flaky, config, backend=ThreadBackend(1), verbose=False)
+    assert RAN == ["flaky"] * 3  # fail_fast=3 stopped it, one trial left
+    with pytest.raises(TrialsFailedError) as again:  # a scheduler's retry of the same job
+        experiment.lagom(flaky, config, backend=NoBackend(), verbose=False)
+    assert str(again.value).startswith(str(first.value)) and "This is the stored outcome" in str(again.value)
+    assert "retry_failed=True" in str(again.value) and RAN == ["flaky"] * 3
+    BROKEN["on"] = False  # the data arrived
+    with pytest.warns(MaggyWarning, match=r"its 3 failed trials run again \(retry_failed=True\)"):
+        retried = experiment.lagom(flaky, cfg(tmp_path, num_trials=4, num_workers=1, retry_failed=True),
+                                   backend=ThreadBackend(1), verbose=False)
+    assert RAN == ["flaky"] * 7 and list(retried.trials["state"]) == ["FINALIZED"] * 4
+    assert load_result(retried.experiment_dir).trials["state"].tolist() == ["FINALIZED"] * 4  # the journal agrees
+
+
+def test_the_defaults_stop_poor_trials_early(tmp_path):
+    def train(x, reporter):
+        import time
+        for step in range(40):  # 4 s: heartbeats and early-stopping checks (1 s apart by default), even on a loaded machine
+            reporter.broadcast(x, step)
+            time.sleep(0.1)
+        return x
+
+    result = experiment.lagom(train, SP, experiment_dir=str(tmp_path), seed=0, backend=ThreadBackend(),
+                              verbose=False)  # es_policy, es_min, es_interval and num_trials as they come
+    assert len(result.trials) == 10 and (result.trials["state"] == "EARLY_STOPPED").any(), result.trials
+
+
+def test_early_stopping_that_can_never_act_is_said_once(tmp_path):
+    def train(x, reporter):
+        return x
+
+    with pytest.warns(MaggyWarning, match=r"es_policy='median' can never stop a trial: it acts once es_min=5 trials "
+                                          r"have finished, and the experiment runs 5 trials") as caught:
+        experiment.lagom(train, SP, num_trials=5, experiment_dir=str(tmp_path), backend=ThreadBackend(),
+                         verbose=False)
+    assert len([w for w in caught if "can never stop" in str(w.message)]) == 1

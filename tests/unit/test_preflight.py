@@ -152,3 +152,50 @@ def test_warnings_for_a_stopping_policy_that_cannot_act_and_a_train_fn_that_carr
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the defaults, with a small train_fn: nothing to say
         build_driver(lambda lr: lr, SP, backend="local", verbose=False, experiment_dir=str(tmp_path))
+
+
+def _refused(tmp_path, train_fn, sp=SP, **settings) -> str:
+    """The error lagom raises, checked to come before the experiment directory or the backend."""
+    with pytest.raises(InvalidParameterError) as err:
+        experiment.lagom(train_fn, sp, backend=RecordingBackend(), experiment_dir=str(tmp_path / "exp"), **settings)
+    assert not (tmp_path / "exp").exists()
+    return str(err.value)
+
+
+def test_a_budget_without_an_optimizer_that_gives_one_is_refused(tmp_path):
+    def train(lr, budget):
+        return lr
+    message = _refused(tmp_path, train, optimizer="randomsearch")
+    assert "train_fn requires 'budget', which only the multi-fidelity optimizers ['asha', 'hyperband', 'pbt'] give" \
+        in message and "optimizer='randomsearch' would call it with budget=None" in message
+
+
+def test_a_config_parameter_is_told_about_keyword_arguments(tmp_path):
+    def train(config):
+        return config["lr"]
+    assert "maggy calls train_fn with one keyword argument per hyperparameter: train_fn(lr=...)" in \
+        _refused(tmp_path, train)
+
+
+@pytest.mark.parametrize("name, ours", [("metric", "optimization_key="), ("mode", "direction="),
+                                        ("search_alg", "optimizer="), ("sampler", "optimizer="),
+                                        ("scheduler", "optimizer="), ("storage", "experiment_dir="),
+                                        ("n_jobs", "num_workers=")])
+def test_ray_and_optuna_names_are_mapped_to_ours(tmp_path, name, ours):
+    message = _refused(tmp_path, lambda lr: lr, **{name: "x"})
+    assert message.startswith(f"lagom got {name!r}") and ours in message.split("Did you mean")[0]
+
+
+def test_range_bounds_not_given_as_a_list_are_refused():
+    with pytest.raises(InvalidParameterError, match=r"the bounds are given as two values, 0.001 and 10.0\. Give them "
+                                                    r"as one list: lr=\('DOUBLE', \[0.001, 10.0\]\)"):
+        Searchspace(lr=("DOUBLE", 1e-3, 10.0))
+
+
+def test_a_dict_without_the_objective_fails_its_trial_naming_optimization_key(tmp_path):
+    from maggy import TrialsFailedError
+    from tests.helpers import ThreadBackend
+    with pytest.raises(TrialsFailedError, match="train_fn returned a dict without 'metric' \\(the optimization_key\\); "
+                                                "it has \\['acc'\\]. Pass optimization_key='acc' to lagom"):
+        experiment.lagom(lambda lr: {"acc": lr}, SP, backend=ThreadBackend(1), experiment_dir=str(tmp_path),
+                         verbose=False)

@@ -121,3 +121,19 @@ def test_a_front_of_trade_offs_in_first_objective_order_and_only_at_the_top_budg
               for i, (t, a, ms, b) in enumerate(points)]
     r = Result.of("mo", o, trials, ["x"], "/tmp/mo", {})
     assert r.front_ids == ("a", "b")  # d dominates them all, but only at a smaller budget
+
+
+def test_an_experiment_that_runs_out_of_points_says_so_in_its_summary(tmp_path):
+    """A finite searchspace of three points and five trials asked: three run, and the result says
+    why the other two never started (a stopping rule is not the reason, so no 'Stopped early')."""
+    from maggy import HyperparameterOptConfig, Searchspace, experiment
+    from tests.helpers import ThreadBackend
+
+    sp = Searchspace(c=("CATEGORICAL", ["a", "b", "c"]))
+    cfg = HyperparameterOptConfig(searchspace=sp, optimizer="tpe", num_trials=5, es_policy="none", seed=0,
+                                  name="few", experiment_dir=str(tmp_path))
+    result = experiment.lagom(lambda c: {"a": 1.0, "b": 2.0, "c": 3.0}[c], cfg, backend=ThreadBackend(), verbose=False)
+    assert sorted(result.trials["c"]) == ["a", "b", "c"]
+    assert result.stats["short"] == "3 of 5 trials started: every point of the searchspace was tried (3 trials)"
+    assert set(result.stats["search"]) == {"fallbacks", "revised"}
+    assert "Ended early: 3 of 5 trials started" in result.summary() and "Stopped early" not in result.summary()

@@ -9,7 +9,7 @@ import pytest
 from maggy import HyperparameterOptConfig, InvalidParameterError, Searchspace, TrialsFailedError, experiment
 from maggy.engine.stopping import StoppingRules
 from maggy.trial import FrozenTrial, TrialState
-from tests.helpers import ThreadBackend
+from tests.helpers import ThreadBackend, trial_states
 
 SP = Searchspace(x=("DOUBLE", [0.0, 1.0]))
 
@@ -119,11 +119,29 @@ def test_fail_fast_raises_the_train_fn_error_with_its_traceback_and_keeps_the_jo
     with pytest.raises(TrialsFailedError, match="ZeroDivisionError") as info:
         experiment.lagom(train, cfg(tmp_path, num_workers=1), backend=ThreadBackend(1), verbose=False)
     assert len(calls) == 3 and "1 / 0" in str(info.value)
-    # fail_fast=0: every trial runs and fails alone
+    # fail_fast=0: every trial runs and fails alone; an experiment in which none succeeded still fails
     calls.clear()
-    result = experiment.lagom(train, cfg(tmp_path, name="all", fail_fast=0, num_trials=5), backend=ThreadBackend(1),
+    with pytest.raises(TrialsFailedError, match=r"No trial of experiment 'all' succeeded: 5 failed, the most common "
+                                                r"error \(5 times\): ZeroDivisionError"):
+        experiment.lagom(train, cfg(tmp_path, name="all", fail_fast=0, num_trials=5), backend=ThreadBackend(1),
+                         verbose=False)
+    assert len(calls) == 5 and {t["state"] for t in trial_states(tmp_path).values()} == {"ERROR"}
+
+
+def test_diverged_trials_fail_alone_and_tensors_are_results(tmp_path):
+    torch = pytest.importorskip("torch")
+    calls = []
+
+    def train(x):
+        calls.append(x)
+        return float("nan") if len(calls) <= 3 else torch.tensor(x)  # the first three diverge
+
+    result = experiment.lagom(train, cfg(tmp_path, num_trials=5, num_workers=1), backend=ThreadBackend(1),
                               verbose=False)
-    assert len(calls) == 5 and set(result.trials["state"]) == {"ERROR"}
+    table = result.trials.sort_values("start")
+    assert list(table["state"]) == ["ERROR"] * 3 + ["FINALIZED"] * 2  # fail_fast=3 passed over the divergences
+    assert table["error"].iloc[:3].str.startswith("Diverged: the metric is nan: the trial diverged").all()
+    assert result.best_metric == pytest.approx(max(calls[3:]))
 
 
 def test_stopping_settings_are_checked():

@@ -14,7 +14,7 @@ def test_reporter_steps_stop_and_validation():
     r.log("hello")
     assert r.take() == ([[0, 0.5], [1, 0.6], [10, 0.9]], ["hello"])
     assert r.take() == ([], [])
-    with pytest.raises(TypeError, match="finite number"):
+    with pytest.raises(TypeError, match="needs a number; got str '0.5'"):
         r.broadcast("0.5")
     with pytest.raises(TypeError, match="needs an int"):
         r.broadcast(0.5, step=1.5)
@@ -39,3 +39,17 @@ def test_in_a_gang_the_vote_alone_decides_a_stop_heard_during_it_waits_for_the_n
         rep.broadcast(0.6, step=1)  # the next vote carries the STOP: every rank stops here
     assert votes == [False, True]
     assert rep.take()[0] == []  # rank 1's points never reach the driver
+
+
+def test_broadcast_takes_numpy_and_tensors_and_a_nan_is_diverged():
+    import numpy as np
+
+    from maggy.exceptions import Diverged
+    r = Reporter("t", {})
+    r.broadcast(np.float32(0.5))
+    r.broadcast(np.array(0.25), step=3)
+    torch = pytest.importorskip("torch")
+    r.broadcast(torch.tensor([0.75]))
+    assert r.take()[0] == [[0, 0.5], [3, 0.25], [4, 0.75]]
+    with pytest.raises(Diverged, match="metric at step 5 is nan: the trial diverged"):
+        r.broadcast(float("nan"), step=5)

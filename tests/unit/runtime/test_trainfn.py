@@ -46,12 +46,48 @@ def test_parse_return_numbers_and_dicts():
     assert extra["tag"] == repr(object)
 
 
+def test_anything_float_takes_is_a_metric_text_and_bools_are_not():
+    torch = pytest.importorskip("torch")
+    assert parse_return(torch.tensor(0.95), "metric")[0] == pytest.approx(0.95)
+    assert parse_return({"metric": torch.tensor([0.5]), "loss": 1}, "metric") == (0.5, {"loss": 1})
+    assert parse_return(np.array(2), "metric") == (2.0, {})
+    with pytest.raises(TypeError, match="returned Tensor"):
+        parse_return(torch.tensor([0.5, 0.6]), "metric")
+
+
+@pytest.mark.parametrize("value", [float("nan"), np.float32("inf"), {"metric": float("-inf")}])
+def test_a_nan_or_infinite_metric_is_a_diverged_trial(value):
+    from maggy.exceptions import Diverged
+    with pytest.raises(Diverged, match="the metric is (nan|inf|-inf): the trial diverged"):
+        parse_return(value, "metric")
+
+
+def test_a_dict_without_the_objective_names_optimization_key():
+    with pytest.raises(TypeError) as err:
+        parse_return({"accuracy": 0.9, "note": "x"}, "metric")
+    assert "without 'metric' (the optimization_key); it has ['accuracy', 'note']" in str(err.value)
+    assert "Pass optimization_key='accuracy' to lagom" in str(err.value)
+
+
+def test_config_or_trial_parameters_are_explained():
+    def ray_style(config): ...
+    def optuna_style(trial): ...
+    for fn, who in [(ray_style, "Ray Tune trainable"), (optuna_style, "Optuna objective")]:
+        with pytest.raises(InvalidParameterError, match=f"as a {who} does, but maggy calls train_fn with one keyword "
+                                                        r"argument per hyperparameter: train_fn\(lr=..., act=...\)"):
+            inspect_train_fn(fn, SP)
+
+
+def test_a_budget_without_a_default_is_needed():
+    def needs(lr, act, budget): ...
+    def optional(lr, act, budget=None): ...
+    assert inspect_train_fn(needs, SP).needs_budget and not inspect_train_fn(optional, SP).needs_budget
+
+
 @pytest.mark.parametrize("value, fragment", [
     ("0.9", "returned str '0.9'"),
     (None, "returned NoneType"),
-    ({"loss": 1.0}, "dict with keys ['loss']"),
     ({"metric": "high"}, "returned dict"),
-    (float("nan"), "the metric is nan"),
     (True, "returned bool"),
 ])
 def test_parse_return_rejects_with_what_and_what_is_expected(value, fragment):
@@ -63,9 +99,11 @@ def test_parse_return_rejects_with_what_and_what_is_expected(value, fragment):
 def test_several_objectives_each_must_be_a_finite_number():
     keys = ["acc", "ms"]
     assert parse_return({"acc": np.float32(0.5), "ms": 3, "note": "x"}, keys) == (0.5, {"note": "x", "ms": 3.0})
-    for value, fragment in [({"acc": 0.5}, "with keys ['acc']"), (0.5, "returned float 0.5"),
-                            ({"acc": 0.5, "ms": "fast"}, "whose 'ms' is str"), ({"acc": 0.5, "ms": float("inf")}, "'ms' is inf")]:
+    for value, fragment in [({"acc": 0.5}, "without ['ms'] of the objectives (optimization_key=['acc', 'ms'])"),
+                            (0.5, "returned float 0.5"), ({"acc": 0.5, "ms": "fast"}, "whose 'ms' is str")]:
         with pytest.raises(TypeError) as err:
             parse_return(value, keys)
-        assert "must return a dict with a number for each of the keys ['acc', 'ms']" in str(err.value)
         assert fragment in str(err.value)
+    from maggy.exceptions import Diverged
+    with pytest.raises(Diverged, match="the metric 'ms' is inf"):
+        parse_return({"acc": 0.5, "ms": float("inf")}, keys)

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 
-from maggy import HyperparameterOptConfig, Searchspace, experiment
+import pytest
+
+from maggy import HyperparameterOptConfig, Searchspace, experiment, load_result
 from tests.helpers import ThreadBackend
 
 
@@ -68,3 +70,22 @@ def test_show_lists_the_trials_of_several_objectives_by_pareto_front_then_the_fi
     assert rows[-1].split()[1] == "ERROR" and "Pareto front (acc (max), ms (min)): 3 trials" in out
     assert sorted(os.listdir(tmp_path / "pics")) == ["parallel_coordinates.html", "pareto_front.html", "plotly.min.js",
                                                     "report.html", "timeline.html"]
+
+
+def test_show_on_a_root_lists_its_experiments(tmp_path, capsys):
+    from maggy.ui.cli import main
+
+    sp = Searchspace(x=("DOUBLE", [0.0, 1.0]))
+    for name, trials in (("first", 2), ("second", 3)):
+        experiment.lagom(lambda x: x, sp, num_trials=trials, name=name, experiment_dir=str(tmp_path / "root"),
+                         es_policy="none", backend=ThreadBackend(), verbose=False)
+    (tmp_path / "root" / "notes.txt").write_text("not an experiment")
+    best = {n: load_result(str(tmp_path / "root" / n)).best_metric for n in ("first", "second")}
+    assert main(["show", str(tmp_path / "root")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "run", "started", "trials", "outcome", "best"]
+    for line, name, trials in zip(lines[1:3], ("first", "second"), (2, 3)):
+        cells = line.split()
+        assert cells[0] == name and cells[4] == f"{trials}/{trials}" and cells[5] == "finished"
+        assert float(cells[6]) == pytest.approx(best[name], rel=1e-5)
+    assert "2 experiments; python -m maggy show" in lines[-1]
