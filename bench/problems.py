@@ -186,7 +186,7 @@ def mlp7(p: dict[str, Any]) -> float:
 MLP7 = Problem("mlp7", Searchspace(
     batch_size=("INTEGER", [16, 512], "log"), learning_rate=("DOUBLE", [1e-4, 1e-1], "log"),
     momentum=("DOUBLE", [0.1, 0.99]), weight_decay=("DOUBLE", [1e-5, 0.1]), num_layers=("INTEGER", [1, 5]),
-    max_units=("INTEGER", [64, 1024], "log"), max_dropout=("DOUBLE", [0.0, 1.0])), mlp7, 0.07)
+    max_units=("INTEGER", [64, 1024], "log"), max_dropout=("DOUBLE", [0.0, 1.0])), mlp7, 0.0703)
 
 
 def gbm8(p: dict[str, Any]) -> float:
@@ -205,4 +205,4 @@ GBM8 = Problem("gbm8", Searchspace(
     eta=("DOUBLE", [1e-3, 1.0], "log"), n_estimators=("INTEGER", [10, 2000], "log"), max_depth=("INTEGER", [1, 12]),
     min_child_weight=("DOUBLE", [1.0, 100.0], "log"), subsample=("DOUBLE", [0.5, 1.0]),
     colsample_bytree=("DOUBLE", [0.3, 1.0]), reg_lambda=("DOUBLE", [1e-3, 10.0], "log"),
-    booster=("CATEGORICAL", ["gbtree", "dart"])), gbm8, 0.2)
+    booster=("CATEGORICAL", ["gbtree", "dart"])), gbm8, 0.2039)

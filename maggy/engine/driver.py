@@ -1,9 +1,10 @@
 """The driver: one event loop that owns the trial table and answers the workers.
 
 The RPC thread only verifies and enqueues; this loop decides. On every request it replies
-first (with a suggestion prepared ahead of time) and only then tells the optimizer and the
-callbacks; it never waits on storage or a tracker: the journal and the trial logs go to the
-experiment's :class:`~maggy.store.writer.StorageWriter`, trackers send from threads of their own.
+first (with a suggestion prepared ahead of time, checked against the runs that ended since) and
+only then lets the optimizer prepare the next and the callbacks run; it never waits on storage
+or a tracker: the journal and the trial logs go to the experiment's
+:class:`~maggy.store.writer.StorageWriter`, trackers send from threads of their own.
 """
 
 from __future__ import annotations

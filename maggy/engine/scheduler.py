@@ -108,7 +108,8 @@ class Scheduler:
         return trial
 
     def peek(self) -> Trial | Literal["wait", "done"]:
-        """The trial :meth:`next_trial` would hand out now, without handing it out; or WAIT, or DONE."""
+        """The trial :meth:`next_trial` would hand out now, without handing it out; or WAIT, or DONE.
+        The point prepared ahead is checked first against the runs that ended (:meth:`_revise`)."""
         self._revise()
         if not self.ready and self.ahead is None:
             self.prepare()

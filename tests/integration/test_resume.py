@@ -79,7 +79,9 @@ def test_a_killed_driver_is_resumed_and_no_finished_work_runs_again(tmp_path, ba
         assert sorted(t["q"] for t in again["trials"]) == pytest.approx(sorted(t["q"] for t in trials))
     elif optimizer == "asha":  # promotions continued from checkpoints, the rungs as the rule says
         budgets = collections.Counter(t["budget"] for t in trials)
-        assert sum(budgets.values()) == 8 and budgets[4] >= 1 and budgets[1] >= budgets[4]
+        # a free worker promotes what its own result made promotable (ASHA's get_job): with 8 trials
+        # and η = 2, 2 or 3 reach the top, most stop below it
+        assert sum(budgets.values()) == 8 and 1 <= budgets[4] < budgets[1] + budgets[2]
         for t in trials:  # every epoch of a trial's final budget ran, none beyond
             ran = {int(ep) for (tid, ep) in epochs if tid == t["trial_id"]}
             assert ran == set(range(int(t["budget"])))

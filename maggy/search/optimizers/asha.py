@@ -18,7 +18,7 @@ from maggy.exceptions import InvalidParameterError
 from maggy.search.optimizers.base import DONE, WAIT, Answer, Optimizer, Score, Suggestion
 from maggy.search.optimizers.tpe import TPESampler
 from maggy.search.rungs import top_of_rung
-from maggy.trial import FrozenTrial, TrialState
+from maggy.trial import FrozenTrial
 from maggy.validation import check_choice, check_int, check_number
 
 
@@ -151,11 +151,11 @@ class ASHA(Optimizer):
     def _model(self, ladder: Ladder) -> tuple[int, tuple[int, ...]] | None:
         """What a TPE point of ``ladder`` rests on: its rung and the good ones there."""
         evidence = self._evidence(ladder)
-        return None if evidence is None else (evidence[0], self._tpe.good(evidence[1]))
+        return None if evidence is None else (evidence[0], self._tpe.good([s for _, s in evidence[1]]))
 
     def tell(self, trial: FrozenTrial) -> None:
-        score = self.score_of(trial)
-        if trial.state not in (TrialState.FINALIZED, TrialState.PAUSED) or score is None:
+        score = self.result_of(trial)
+        if score is None:
             return
         ladder = self._owner.get(trial.trial_id)
         if ladder is None or trial.budget not in ladder.budgets:

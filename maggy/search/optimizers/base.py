@@ -166,9 +166,13 @@ class Optimizer(abc.ABC):
             return None if trial.values is None else tuple(d.sign * v for d, v in zip(self.directions, trial.values))
         return None if trial.metric is None else self.score(trial.metric)
 
+    def result_of(self, trial: FrozenTrial) -> Score | None:
+        """The score of a trial whose run ended with a result (FINALIZED, or PAUSED at a rung),
+        else None."""
+        return self.score_of(trial) if trial.state in (TrialState.FINALIZED, TrialState.PAUSED) else None
+
     def observations(self, trials: Sequence[FrozenTrial]) -> list[tuple[dict[str, Any], Score]]:
         """(params, score) of the warm start and of the trials that ended with a result (see
-        :meth:`score_of`)."""
-        scored = ((dict(t.params), self.score_of(t)) for t in trials
-                  if t.state in (TrialState.FINALIZED, TrialState.PAUSED))
+        :meth:`result_of`)."""
+        scored = ((dict(t.params), self.result_of(t)) for t in trials)
         return [*self.prior, *((p, s) for p, s in scored if s is not None)]

@@ -31,12 +31,13 @@ from maggy.validation import check_int, check_number
 
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
-_erfc = np.frompyfunc(math.erfc, 1, 1)
 
 
 def _upper(z: np.ndarray) -> np.ndarray:
     """P(Z > z) for a standard normal Z, accurate far into the tail."""
-    return 0.5 * np.asarray(_erfc(np.asarray(z, dtype=float) / _SQRT2), dtype=float)
+    from scipy.special import erfc  # loaded by TPESampler(), not with maggy
+
+    return 0.5 * erfc(np.asarray(z, dtype=float) / _SQRT2)
 
 
 def _mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -83,7 +84,8 @@ def parallel_bandwidth(bandwidth: float, pending: int) -> float:
     then towards 1 (the plain gap widths, Optuna's) as more run, never narrower. A parallel batch
     is drawn from one model, and narrow kernels crowd it around the same good points, which the
     running trials (counted as bad) push away too narrowly in several dimensions to spread it
-    (bench/parallel_quality.py: with 4 workers, 0.6 lost twice what this rule loses on mlp7).
+    (bench/parallel_quality.py, mlp7, 40 trials: with 4 workers, 0.6 throughout lost 0.016 to
+    one worker, this rule 0.008).
 
     >>> [round(parallel_bandwidth(0.6, p), 2) for p in (0, 1, 2, 4, 8)]
     [0.6, 0.6, 0.8, 0.9, 0.95]
@@ -220,6 +222,8 @@ class TPESampler:
 
     def __init__(self, n_candidates: int = 48, gamma: float = 0.1, max_good: int = 25,
                  prior_weight: float = 2.0, multivariate: bool = True, bandwidth: float = 0.6) -> None:
+        import scipy.special  # noqa: F401  (loaded with the optimizer, 0.1 to 0.2 s, not on a worker's hand-off)
+
         self.multivariate = multivariate
         self.bandwidth = check_number("bandwidth", bandwidth, low=0, strict=True)
         self.n_candidates = check_int("n_candidates", n_candidates, low=1)
@@ -231,18 +235,18 @@ class TPESampler:
         """How many of ``n`` results count as good."""
         return max(1, min(math.ceil(self.gamma * n), self.max_good))
 
-    def good(self, observations: Sequence[tuple[dict[str, Any], Score]]) -> tuple[int, ...]:
-        """The indices of the observations that count as good, oldest first: what ``l`` is made of.
+    def good(self, scores: Sequence[Score]) -> tuple[int, ...]:
+        """The indices of the observations with these ``scores`` that count as good, oldest
+        first: what ``l`` is made of.
 
-        >>> TPESampler(gamma=0.5).good([({}, 0.1), ({}, 0.9), ({}, 0.5), ({}, 0.7)])
+        >>> TPESampler(gamma=0.5).good([0.1, 0.9, 0.5, 0.7])
         (1, 3)
         """
-        scores = np.array([np.atleast_1d(s) for _, s in observations], dtype=float)
-        return tuple(sorted(select_best(scores, self.split(len(observations))).tolist()))
+        return tuple(sorted(select_best(np.asarray(scores, dtype=float), self.split(len(scores))).tolist()))
 
     def sample(self, searchspace: Searchspace, observations: Sequence[tuple[dict[str, Any], Score]],
                rng: np.random.Generator, pending: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-        good = self.good(observations)
+        good = self.good([s for _, s in observations])
         scale = parallel_bandwidth(self.bandwidth, len(pending))
         bad = sorted(set(range(len(observations))) - set(good))
         good_points = [observations[i][0] for i in good]
@@ -278,6 +282,11 @@ class TPE(Optimizer):
     """Bayesian optimisation with Parzen estimators; random for the first ``n_startup`` trials.
     Optimises several objectives too (multi-objective TPE).
 
+    The start-up counts the trials started, not the results: with several workers, the trials
+    that start while the first results come in are modelled on those (the running ones counted
+    as bad), where Optuna 5 draws them at random until ``n_startup`` results are in (with 8
+    workers and 20 trials, 17 of its trials are random; bench/parallel_quality.py).
+
     ``multivariate=False`` models each dimension on its own (the original TPE); the default,
     None, is multivariate for one objective and per dimension for several, as Optuna 5 chooses:
     with several objectives the per-dimension kernels find far larger fronts (DTLZ2's hypervolume
@@ -297,20 +306,21 @@ class TPE(Optimizer):
         self.multivariate = multivariate
         self.sampler = TPESampler(n_candidates=n_candidates, gamma=gamma, bandwidth=bandwidth, prior_weight=prior_weight)
         self._done: list[FrozenTrial] = []
+        self._scores: list[Score] = []  # of the trials told that ended with a result, in order
 
     multi_objective = True
 
     def reset(self) -> None:
-        self._done = []
+        self._done, self._scores = [], []
         self.sampler.multivariate = not self.multi if self.multivariate is None else self.multivariate
 
     def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
         obs = self.observations(self._done)
-        if len(obs) < self.n_startup:
+        if not obs or len(obs) + len(pending) < self.n_startup:  # the first n_startup trials started
             return Suggestion(self.searchspace.sample(self.rng))
         return Suggestion(self.sampler.sample(self.searchspace, obs, self.rng,
                                               pending=[dict(t.params) for t in pending]),
-                          info={"good": self.sampler.good(obs)})
+                          info={"good": self.sampler.good([s for _, s in obs])})
 
     @property
     def learns(self) -> bool:
@@ -318,11 +328,12 @@ class TPE(Optimizer):
 
     def tell(self, trial: FrozenTrial) -> None:
         self._done.append(trial)
+        if (score := self.result_of(trial)) is not None:
+            self._scores.append(score)
 
     def outdated(self, suggestion: Suggestion) -> bool:
-        """Whether the results told since ``suggestion`` changed its good group (or ended the
-        random start-up). Otherwise they went to the bad group, where the suggestion already
-        counted them as running trials: asking again would model the same."""
-        obs = self.observations(self._done)
-        good = self.sampler.good(obs) if len(obs) >= self.n_startup else None
-        return suggestion.info.get("good") != good
+        """Whether the results told since ``suggestion`` changed its good group. Otherwise they
+        went to the bad group, where the suggestion already counted them as running trials:
+        asking again would model the same. A start-up draw stays one."""
+        good = suggestion.info.get("good")
+        return good is not None and good != self.sampler.good([*(s for _, s in self.prior), *self._scores])

@@ -1,11 +1,12 @@
-"""The trial table's rules: identities, promotions, duplicates, lost workers."""
+"""The trial table's rules: identities, promotions, duplicates and the random fallback, the point
+prepared ahead, lost workers."""
 
 from __future__ import annotations
 
 from maggy import Searchspace
 from maggy.earlystop import NoStopping
-from maggy.engine.scheduler import Scheduler, run_sequential
-from maggy.optimizers import ASHA, DONE, PBT, WAIT, GridSearch, RandomSearch
+from maggy.engine.scheduler import REPEATS, Scheduler, run_sequential
+from maggy.optimizers import ASHA, DONE, PBT, WAIT, GridSearch, RandomSearch, Suggestion
 from maggy.trial import TrialState
 
 SP = Searchspace(x=("DOUBLE", [0.0, 1.0]))
@@ -233,3 +234,106 @@ def test_a_resumed_asha_asks_the_questions_it_was_asked_and_starts_every_trial(c
             serve(restored, random.Random(seed + 1000), 100)
             assert "on resume the optimizer" not in caplog.text, (seed, kill_after)
             assert restored.finished() and restored.started == len(restored.trials) == 8, (seed, kill_after)
+
+
+class Repeating(RandomSearch):
+    """Proposes the same point every time: an optimizer stuck on a maximum it has visited."""
+
+    def __init__(self, point):
+        self.point = point
+
+    def ask(self, pending):
+        return Suggestion(dict(self.point))
+
+
+def serial(sched, metric=lambda t: 1.0):
+    """One worker in the driver's order, until the scheduler says DONE."""
+    while (t := sched.next_trial(worker=0)) not in (DONE, WAIT):
+        sched.learn(sched.record_end(t.trial_id, TrialState.FINALIZED, metric=metric(t)))
+
+
+def test_an_optimizer_that_repeats_itself_gets_random_points_counted_and_warned_once(caplog):
+    opt = Repeating({"x": 0.5})
+    opt.setup(SP, direction="max", seed=0)
+    sched = Scheduler(opt, NoStopping(), total=6, direction="max")
+    with caplog.at_level("WARNING"):
+        serial(sched)
+    assert sched.started == 6 and sched.short is None  # a continuous space never runs out
+    assert sched.fallbacks == 5 and sched.figures()["search"]["fallbacks"] == 5
+    assert len({t.params["x"] for t in sched.trials.values()}) == 6
+    assert caplog.text.count("already tried") == 1
+    # each fallback followed REPEATS duplicates of the optimizer's own, replayed on resume from ``asks``
+    assert sorted(t.asks for t in sched.trials.values()) == [1] + [REPEATS + 1] * 5
+
+
+def test_a_finite_searchspace_ends_only_when_every_point_was_tried_and_says_so():
+    sp = Searchspace(n=("INTEGER", [1, 3]), c=("CATEGORICAL", ["a", "b"]))  # 6 points
+    opt = Repeating({"n": 2, "c": "a"})
+    opt.setup(sp, direction="max", seed=0)
+    sched = Scheduler(opt, NoStopping(), total=10, direction="max")
+    serial(sched)
+    points = sorted((t.params["n"], t.params["c"]) for t in sched.trials.values())
+    assert points == [(n, c) for n in (1, 2, 3) for c in "ab"] and sched.finished()
+    assert sched.figures()["short"] == "6 of 10 trials started: every point of the searchspace was tried (6 trials)"
+
+
+class Learning(RandomSearch):
+    """Proposes random points; ``outdated`` says whether a result told since a point was made
+    reached ``bar``, as a model-based optimizer says that a result changed its model."""
+
+    bar = 0.9
+
+    def reset(self):
+        self.asked, self.rejects, self.told = 0, [], []
+
+    def ask(self, pending):
+        self.asked += 1
+        return Suggestion(self.searchspace.sample(self.rng), info={"told": len(self.told)})
+
+    def rejected(self, suggestion):
+        self.rejects.append(dict(suggestion.params))
+
+    def tell(self, trial):
+        self.told.append(trial.metric)
+
+    def outdated(self, suggestion):
+        return any(m >= self.bar for m in self.told[suggestion.info["told"]:])
+
+
+def test_the_point_prepared_ahead_is_checked_against_the_results_that_ended_since():
+    """The driver's order: a run ends, its worker is handed the next trial, then the optimizer
+    learns and a point is prepared ahead. Handing that point out, the scheduler first tells the
+    optimizer of the run that just ended: an outdated point is rejected and asked for again
+    before the reply, one that is not goes out as it was prepared."""
+    opt = Learning()
+    opt.setup(SP, direction="max", seed=0)
+    sched = Scheduler(opt, NoStopping(), total=10, direction="max")
+    a, b = sched.next_trial(worker=0), sched.next_trial(worker=1)
+    sched.learn(sched.record_end(a.trial_id, TrialState.FINALIZED, metric=0.1))  # as a GET would find it
+    prepared = sched.ahead.trial
+    assert prepared.trial_id not in sched.trials  # not a trial until handed out
+    assert [t.trial_id for t in sched._pending()] == [b.trial_id, prepared.trial_id]
+
+    def final(trial, worker, metric):
+        ended = sched.record_end(trial.trial_id, TrialState.FINALIZED, metric=metric)
+        reply = sched.next_trial(worker=worker)
+        sched.learn(ended)
+        return reply
+
+    asked = opt.asked
+    c = final(b, 1, 0.2)  # a poor result: the prepared point stands
+    assert c is prepared and opt.asked == asked + 1 and sched.revised == 0 and not opt.rejects
+    prepared = sched.ahead.trial
+    d = final(c, 1, 0.95)  # a result that changes the model: asked again before the reply
+    assert d.trial_id != prepared.trial_id and sched.revised == 1
+    assert opt.rejects == [dict(prepared.params)] and opt.told[-1] == 0.95
+    assert d.asks == 2  # the outdated ask is replayed on resume before the trial's own
+
+
+def test_a_stop_drops_the_point_prepared_ahead():
+    opt = Learning()
+    opt.setup(SP, direction="max", seed=0)
+    sched = Scheduler(opt, NoStopping(), total=10, direction="max")
+    sched.prepare()
+    sched.stop()
+    assert sched.ahead is None and len(opt.rejects) == 1 and sched.finished()

@@ -147,3 +147,36 @@ def test_model_based_sampling_starts_after_enough_results():
     assert expected != SP.sample(copy.deepcopy(opt.rng))  # the two samplers tell apart
     new = ask(opt)
     assert new.trial_id is None and new.params == expected  # four results at rung 0: TPE on all four
+
+
+def test_model_based_sampling_counts_the_trials_running_without_a_result_as_bad():
+    """The rung's TPE sees the running trials that have no result at its rung as bad ones
+    (constant liar), as TPE does; a trial already scored there (running at a higher rung) is
+    known, not pending."""
+    opt = fresh(sampler="tpe", n_startup=4)
+    first = [ask(opt) for _ in range(4)]
+    for s, m in zip(first, [0.0, 0.1, 0.2, 0.05]):
+        finish(opt, s, m)
+    rung0 = [(s.params, m) for s, m in zip(first, [0.0, 0.1, 0.2, 0.05])]
+    running = Trial.create({"x": 0.5}, 1).view()
+    promoted = Trial.create(first[2].params, first[2].budget).view()  # its rung-0 result is known
+    expected = TPESampler().sample(SP, rung0, copy.deepcopy(opt.rng), pending=[{"x": 0.5}])
+    assert expected != TPESampler().sample(SP, rung0, copy.deepcopy(opt.rng))
+    opt.ladders[0].promoted[0].add(Trial.create(first[2].params, 1).trial_id)  # nothing left to promote
+    assert ask(opt, [running, promoted]).params == expected
+
+
+def test_a_prepared_new_trial_is_outdated_once_a_promotion_is_possible_or_its_model_changed():
+    opt = fresh(sampler="tpe", n_startup=3)
+    first = [ask(opt) for _ in range(3)]
+    finish(opt, first[0], 0.1)
+    finish(opt, first[1], 0.2)
+    prepared = ask(opt)
+    assert prepared.trial_id is None and not opt.outdated(prepared)
+    finish(opt, first[2], 0.3)  # three results at rung 0: the best can be promoted
+    assert opt.outdated(prepared)
+    assert ask(opt).trial_id is not None  # the promotion
+    modelled = ask(opt)
+    assert not opt.outdated(modelled)
+    finish(opt, ask(opt), 0.9)  # a new best at rung 0: the good group changed (and it may be promoted)
+    assert opt.outdated(modelled)
