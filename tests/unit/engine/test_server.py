@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import socket
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import threading
 
 import pytest
 
-from maggy.engine.server import RpcServer
 from maggy.rpc import MsgType, RpcClient
 from maggy.rpc.messages import Get, Log, Metric, Ok, Wait
 from maggy.rpc.protocol import CHALLENGE, HEADER, MAGIC, RESPONSE, VERSION, accept, challenge
@@ -21,6 +19,7 @@ from maggy.rpc.tls import server_identity
 from tests.conftest import wait_for
 from tests.unit.rpc.peers import (
     BAD_STREAMS,
+    StandInServers,
     connect,
     connect_for_replies,
     open_socket,
@@ -41,35 +40,17 @@ def identity():
 @pytest.fixture(params=["plain", "tls"])
 def make_server(request, identity):
     """Servers with a stand-in driver: WAIT carrying a GET's worker number, OK to the rest."""
-    made = []
     tls = request.param == "tls"
+    servers = StandInServers(SECRET, lambda m: Wait(retry_after=m.worker) if isinstance(m, Get) else Ok())
 
     def make(**options):
-        inbox = queue.Queue()
-        srv = RpcServer(SECRET, inbox, **{"frame_timeout": 0.5, "auth_timeout": 0.5, **options},
-                        tls=identity.context if tls else None).start()
+        srv = servers.start(**{"frame_timeout": 0.5, "auth_timeout": 0.5, **options},
+                            tls=identity.context if tls else None)
         srv.fingerprint = identity.fingerprint if tls else None
-        srv.received = []
-        stop = threading.Event()
-
-        def answer():
-            while not stop.is_set():
-                try:
-                    msg = inbox.get(timeout=0.05)
-                except queue.Empty:
-                    continue
-                if msg.message is not None:
-                    srv.received.append(msg.message)
-                    srv.reply(msg.conn, Wait(retry_after=msg.message.worker) if isinstance(msg.message, Get) else Ok())
-
-        threading.Thread(target=answer, daemon=True).start()
-        made.append((srv, stop))
         return srv
 
     yield make
-    for srv, stop in made:
-        stop.set()
-        srv.stop()
+    servers.close()
 
 
 @pytest.fixture

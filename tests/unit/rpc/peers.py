@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import queue
 import socket
+import threading
 from typing import Callable
 
+from maggy.engine.server import RpcServer
 from maggy.rpc import tls
+from maggy.rpc.messages import Message
 from maggy.rpc.protocol import CHALLENGE, HEADER, MAC_SIZE, MAGIC, MAX_BODY, VERSION, Codec, MsgType, respond
 
 
@@ -92,3 +96,37 @@ def send_and_expect_close(address, secret: bytes, data: Callable[[bytes, Codec],
         except OSError:  # closed before it read all we sent (reset, broken pipe, not connected)
             pass
         return received
+
+
+class StandInServers:
+    """RPC servers, each with a stand-in driver on a thread of its own that keeps the messages the
+    server received (``srv.received``) and answers each with ``answer(message)``."""
+
+    def __init__(self, secret: bytes, answer: Callable[[Message], Message]) -> None:
+        self.secret, self.answer = secret, answer
+        self.made: list[tuple[RpcServer, threading.Event]] = []
+
+    def start(self, **options) -> RpcServer:
+        inbox: queue.Queue = queue.Queue()
+        srv = RpcServer(self.secret, inbox, **options).start()
+        srv.received = []  # type: ignore[attr-defined]
+        stop = threading.Event()
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    msg = inbox.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if msg.message is not None:
+                    srv.received.append(msg.message)  # type: ignore[attr-defined]
+                    srv.reply(msg.conn, self.answer(msg.message))
+
+        threading.Thread(target=serve, daemon=True).start()
+        self.made.append((srv, stop))
+        return srv
+
+    def close(self) -> None:
+        for srv, stop in self.made:
+            stop.set()
+            srv.stop()

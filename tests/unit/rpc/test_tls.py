@@ -18,7 +18,7 @@ from maggy.rpc.messages import Get, Ok, Register
 from maggy.rpc.protocol import VERSION, MsgType
 from maggy.rpc.tls import FINGERPRINT_SIZE, VALIDITY, client_context, fingerprint_of, server_identity
 from tests.conftest import wait_for
-from tests.unit.rpc.peers import connect
+from tests.unit.rpc.peers import StandInServers, connect
 
 SECRET = b"q" * 32
 #: The servers' auth timeout in these tests, and what a closing may take beyond it on a loaded machine.
@@ -36,33 +36,10 @@ def identity():
 @pytest.fixture
 def make_server():
     """TLS servers whose stand-in driver answers OK and keeps the messages it received."""
-    made = []
-
-    def make(ident, **options):
-        inbox: queue.Queue = queue.Queue()
-        srv = RpcServer(SECRET, inbox, tls=ident.context,
-                        **{"auth_timeout": AUTH_TIMEOUT, "frame_timeout": AUTH_TIMEOUT, **options}).start()
-        srv.received = []
-        stop = threading.Event()
-
-        def answer():
-            while not stop.is_set():
-                try:
-                    msg = inbox.get(timeout=0.05)
-                except queue.Empty:
-                    continue
-                if msg.message is not None:
-                    srv.received.append(msg.message)
-                    srv.reply(msg.conn, Ok())
-
-        threading.Thread(target=answer, daemon=True).start()
-        made.append((srv, stop))
-        return srv
-
-    yield make
-    for srv, stop in made:
-        stop.set()
-        srv.stop()
+    servers = StandInServers(SECRET, lambda m: Ok())
+    yield lambda ident, **options: servers.start(
+        tls=ident.context, **{"auth_timeout": AUTH_TIMEOUT, "frame_timeout": AUTH_TIMEOUT, **options})
+    servers.close()
 
 
 def _closed_within(sock: socket.socket, timeout: float) -> tuple[bytes, float]:
