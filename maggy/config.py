@@ -283,7 +283,7 @@ class HyperparameterOptConfig:
         return self._objectives
 
     def _check_points(self) -> None:
-        """Every point to evaluate first names each hyperparameter once, with a value within it."""
+        """Every point to evaluate first names each hyperparameter active in it once, with a value within it."""
         if self.points_to_evaluate is None:
             return
         if not isinstance(self.points_to_evaluate, (list, tuple)) or \
@@ -296,15 +296,11 @@ class HyperparameterOptConfig:
                 "use optimizer='randomsearch' or a model-based optimizer, or add the points to the grid's values.")
         sp = self.searchspace
         for i, point in enumerate(self.points_to_evaluate):
-            missing = [n for n in sp.names if n not in point]
-            unknown = [n for n in point if n not in sp]
-            bad = [f"{n}={point[n]!r} ({sp[n]!r})" for n in sp.names if n in point and not sp[n].contains(point[n])]
-            if missing or unknown or bad:
-                what = "; ".join(x for x in (missing and f"missing {missing}", unknown and f"unknown {unknown}",
-                                              bad and f"outside the searchspace: {', '.join(bad)}") if x)
+            what = sp.mismatch(point)
+            if what:
                 raise InvalidParameterError(
-                    f"points_to_evaluate[{i}] = {point!r} does not fit the searchspace: {what}. Each point gives a "
-                    f"value within the searchspace for each of {sp.names}.")
+                    f"points_to_evaluate[{i}] = {point!r} does not fit the searchspace: {'; '.join(what)}. Each point "
+                    f"gives a value within the searchspace for each of {sp.names} that is active in it.")
         planned = self.planned_trials()
         if len(self.points_to_evaluate) > planned:
             raise InvalidParameterError(

@@ -29,7 +29,8 @@ WHOLE_CONFIG = {"config": "Ray Tune trainable", "trial": "Optuna objective"}
 
 
 def inspect_train_fn(train_fn: Callable, searchspace: Searchspace) -> Signature:
-    """Check that ``train_fn`` accepts exactly the searchspace's names; raises InvalidParameterError."""
+    """Check that ``train_fn`` accepts exactly the searchspace's names, with a default for each
+    conditional one (absent where inactive); raises InvalidParameterError."""
     if not callable(train_fn):
         raise InvalidParameterError(f"train_fn must be a function; got {train_fn!r}.")
     try:
@@ -63,6 +64,12 @@ def inspect_train_fn(train_fn: Callable, searchspace: Searchspace) -> Signature:
         raise InvalidParameterError(
             f"The searchspace defines {unexpected}, which train_fn does not accept "
             f"(it accepts {sorted(named)}). Add them to train_fn's parameters or to **kwargs.")
+    no_default = [n for n in searchspace.conditions if n in named and params[n].default is params[n].empty]
+    if no_default:
+        raise InvalidParameterError(
+            f"train_fn's parameters {no_default} have no default, but the searchspace makes them conditional ("
+            + "; ".join(f"{n} {searchspace.conditions.describe(n)}" for n in no_default) + "), and maggy passes "
+            f"nothing for one where it is inactive. Give each a default: def train_fn(..., {no_default[0]}=None).")
     budget = params.get("budget")
     return Signature(wants_reporter="reporter" in params, wants_budget=budget is not None,
                      needs_budget=budget is not None and budget.default is budget.empty)

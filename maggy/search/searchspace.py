@@ -12,6 +12,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from maggy.exceptions import InvalidParameterError
+from maggy.search.conditions import Branches, Conditions
 
 DOUBLE = "DOUBLE"
 INTEGER = "INTEGER"
@@ -33,6 +34,10 @@ class Hyperparameter:
     type: str
     values: tuple
     log: bool = False
+
+    @property
+    def is_range(self) -> bool:
+        return self.type in RANGE_TYPES
 
     @property
     def low(self) -> float:
@@ -184,10 +189,15 @@ class Searchspace:
     >>> point = sp.sample(seed=0)
     >>> sorted(point) == ["act", "layers", "lr"]
     True
+
+    A hyperparameter may apply only while others hold certain values (:meth:`only_if`); a
+    point then holds only its active hyperparameters.
     """
 
     def __init__(self, **hyperparameters: tuple) -> None:
         self._params: dict[str, Hyperparameter] = {}
+        self._conditions = Conditions()
+        self._order: list[Hyperparameter] | None = None  # parents first, made when first needed
         for name, spec in hyperparameters.items():
             self.add(name, spec)
 
@@ -196,7 +206,40 @@ class Searchspace:
         if name in self._params:
             raise _bad(name, "the name is already in the searchspace", "Give each hyperparameter a unique name.")
         self._params[name] = _parse(name, spec)
+        self._order = None
         return self
+
+    def only_if(self, name: str, **parents: Any) -> "Searchspace":
+        """Make ``name`` apply only while each parent holds one of the values given for it (a
+        list, or one value); returns the searchspace, so calls chain. A parent may be conditional
+        itself: then ``name`` applies only where the parent does. Where ``name`` is inactive, a
+        trial leaves it out: ``train_fn`` uses its own default, and the value is in neither the
+        trial's id nor ``best_params``. Parents are CATEGORICAL or DISCRETE. Raises
+        InvalidParameterError for an unknown name, a value a parent cannot take, a range parent,
+        a name conditioned on itself or a cycle.
+
+        >>> sp = Searchspace(penalty=("CATEGORICAL", ["l2", "elasticnet"]),
+        ...                  l1_ratio=("DOUBLE", [0.0, 1.0])).only_if("l1_ratio", penalty=["elasticnet"])
+        >>> sp.contains({"penalty": "l2"}), sp.contains({"penalty": "l2", "l1_ratio": 0.5})
+        (True, False)
+        >>> [p for p in sp.grid(resolution=3)]  # one point for l2, three for elasticnet
+        [{'penalty': 'l2'}, {'penalty': 'elasticnet', 'l1_ratio': 0.0}, {'penalty': 'elasticnet', 'l1_ratio': 0.5}, \
+{'penalty': 'elasticnet', 'l1_ratio': 1.0}]
+        """
+        self._conditions.add(name, parents, self._params)
+        self._order = None
+        return self
+
+    @property
+    def conditions(self) -> Conditions:
+        """Which hyperparameters apply only while others hold certain values (read it, do not change it)."""
+        return self._conditions
+
+    def _ordered(self) -> list[Hyperparameter]:
+        """The hyperparameters with every parent before its children (else in the order added)."""
+        if self._order is None:
+            self._order = [self._params[n] for n in self._conditions.order(self.names)]
+        return self._order
 
     @property
     def names(self) -> list[str]:
@@ -219,18 +262,34 @@ class Searchspace:
 
     def sample(self, rng: np.random.Generator | None = None, *, seed: int | None = None) -> dict[str, Any]:
         """Draw one point; pass a Generator to continue a stream, or a seed for a fixed draw."""
-        rng = rng if rng is not None else np.random.default_rng(seed)
-        return {p.name: p.sample(rng) for p in self}
+        return self.fill({}, rng if rng is not None else np.random.default_rng(seed))
 
-    def grid(self, resolution: int | Mapping[str, int] = 5) -> "Grid":
-        """Every point of the grid; continuous ranges get ``resolution`` points (per name or for all)."""
+    def fill(self, params: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        """``params`` made a point: the values of the hyperparameters active in it kept, the active
+        ones it lacks drawn, the inactive ones dropped (after a parent changed, say)."""
+        out: dict[str, Any] = {}
+        for hp in self._ordered():
+            if self._conditions.active(hp.name, out):
+                out[hp.name] = params[hp.name] if hp.name in params else hp.sample(rng)
+        return {n: out[n] for n in self._params if n in out}
+
+    def drop_inactive(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` without the hyperparameters that its own values make inactive, in the searchspace's order."""
+        return {n: params[n] for n in self._params if n in params and self._conditions.active(n, params)}
+
+    def grid(self, resolution: int | Mapping[str, int] = 5) -> Sequence[dict[str, Any]]:
+        """Every point of the grid; continuous ranges get ``resolution`` points (per name or for all).
+        A conditional searchspace's grid holds each branch over its active hyperparameters only."""
         res = self._resolutions(resolution)
-        return Grid(self.names, [p.grid(res[p.name]) for p in self])
+        axes = {p.name: p.grid(res[p.name]) for p in self}
+        parts = [Grid([n for n in self.names if n in b], [b[n] for n in self.names if n in b])
+                 for b in self._conditions.branches(self._ordered(), axes)]
+        return parts[0] if len(parts) == 1 else Branches(parts)
 
     def grid_size(self, resolution: int | Mapping[str, int] = 5) -> int:
         return len(self.grid(resolution))
 
-    def points(self) -> "Grid | None":
+    def points(self) -> Sequence[dict[str, Any]] | None:
         """Every point of a finite searchspace (one without DOUBLE), as a grid; None for one with
         a continuous dimension.
 
@@ -257,11 +316,23 @@ class Searchspace:
         return res
 
     def contains(self, params: Mapping[str, Any]) -> bool:
-        """Whether ``params`` names every hyperparameter once with a valid value."""
-        return set(params) == set(self._params) and all(p.contains(params[p.name]) for p in self)
+        """Whether ``params`` names every active hyperparameter once with a valid value, and no other."""
+        return not self.mismatch(params)
+
+    def mismatch(self, point: Mapping[str, Any]) -> list[str]:
+        """How ``point`` fails to be a point of this searchspace, in words; empty when it is one."""
+        active = [n for n in self._params if self._conditions.active(n, point)]
+        missing = [n for n in active if n not in point]
+        unknown = [n for n in point if n not in self._params]
+        bad = [f"{n}={point[n]!r} ({p!r})" for n, p in self._params.items() if n in point and not p.contains(point[n])]
+        inactive = [f"{n} ({self._conditions.describe(n)})" for n in self._params if n in point and n not in active]
+        return [x for x in (missing and f"missing {missing}", unknown and f"unknown {unknown}",
+                            bad and f"outside the searchspace: {', '.join(bad)}",
+                            inactive and f"inactive here, leave out: {', '.join(inactive)}") if x]
 
     def to_dict(self) -> dict[str, dict]:
-        return {p.name: p.to_dict() for p in self}
+        return {p.name: {**p.to_dict(), **({"only_if": self._conditions.to_dict(p.name)}
+                                           if p.name in self._conditions else {})} for p in self}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Mapping]) -> "Searchspace":
@@ -269,12 +340,16 @@ class Searchspace:
         for name, d in data.items():
             spec = (d["type"], d["values"], "log") if d.get("log") else (d["type"], d["values"])
             sp.add(name, spec)
+        for name, d in data.items():  # a journal written before conditions existed has none
+            if d.get("only_if"):
+                sp.only_if(name, **d["only_if"])
         return sp
 
     def __repr__(self) -> str:
         if not self._params:
             return "Searchspace()"
-        body = "\n".join(f"  {p!r}" for p in self)
+        body = "\n".join(f"  {p!r}" + (f"  {self._conditions.describe(p.name)}" if p.name in self._conditions else "")
+                         for p in self)
         return f"Searchspace(\n{body}\n)"
 
 

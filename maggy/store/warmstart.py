@@ -5,7 +5,8 @@
 trials become ``(params, metric)`` observations for the model-based optimizers. A source whose
 searchspace differs gives what fits: its dimensions that the new searchspace also has, from rows
 whose values lie within it; the new dimensions it lacks are left out of each observation (the
-optimizer fills them from its prior). What was left out is said in the notes.
+optimizer fills them from its prior). What was left out is said in the notes. In a conditional
+searchspace an empty cell (NaN, None) of a conditional hyperparameter means it was inactive.
 
 >>> import pandas as pd
 >>> from maggy import Searchspace
@@ -46,7 +47,7 @@ def warm_observations(source: Any, searchspace: Searchspace,
             "pass results of an experiment over (some of) the same hyperparameters.")
     out, outside = [], 0
     for params, value in rows:
-        point = {k: params[k] for k in known if k in params}
+        point = {k: params[k] for k in known if k in params and not _inactive(searchspace, k, params[k])}
         if not all(searchspace[k].contains(v) for k, v in point.items()):
             outside += 1
             continue
@@ -58,6 +59,13 @@ def warm_observations(source: Any, searchspace: Searchspace,
     if missing:
         notes.append(f"the source lacks {missing}: drawn from the prior")
     return out, notes
+
+
+def _inactive(searchspace: Searchspace, name: str, value: Any) -> bool:
+    """Whether ``value`` marks a conditional hyperparameter as inactive in its row: NaN or None
+    (a DataFrame's empty cell), unless it is a value of the dimension."""
+    empty = value is None or (isinstance(value, float) and math.isnan(value))
+    return name in searchspace.conditions and empty and not searchspace[name].contains(value)
 
 
 def _rows(source: Any, metric: str) -> tuple[list[tuple[dict[str, Any], float]], str]:

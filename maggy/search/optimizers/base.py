@@ -107,11 +107,11 @@ class Optimizer(abc.ABC):
         """Start from earlier ``(params, metric)`` observations, as if those trials had ended
         here (they count towards the start-up trials of model-based optimizers). Dimensions an
         observation lacks are drawn from the prior, with a generator of their own, so that the
-        suggestions' random draws stay those of a cold start with the same seed.
+        suggestions' random draws stay those of a cold start with the same seed; dimensions its
+        values make inactive (a conditional searchspace) are left out.
         """
         fill = np.random.default_rng(len(observations))
-        self.prior = [({**self.searchspace.sample(fill), **params}, self.score(metric))
-                      for params, metric in observations]
+        self.prior = [(self.searchspace.fill(params, fill), self.score(metric)) for params, metric in observations]
 
     def reset(self) -> None:
         """Forget every trial: called by :meth:`setup` once the experiment is bound."""

@@ -3,6 +3,8 @@
 Ranges (DOUBLE, INTEGER) map to the unit interval, on a log scale where the dimension has one;
 an INTEGER value owns the slice ``[v - 0.5, v + 0.5]`` so that every value is equally wide.
 DISCRETE numbers map to their rank in the unit interval; CATEGORICAL values to a one-hot block.
+A hyperparameter inactive in a point (a conditional one) gets fixed values outside every active
+one: :data:`INACTIVE` for a number, an all-zero block for a categorical.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import Any
 import numpy as np
 
 from maggy.search.searchspace import CATEGORICAL, DISCRETE, INTEGER, Hyperparameter, Searchspace
+
+#: The coordinate of an inactive DOUBLE, INTEGER or DISCRETE hyperparameter: outside [0, 1].
+INACTIVE = -1.0
 
 
 def _bounds(hp: Hyperparameter) -> tuple[float, float]:
@@ -75,6 +80,9 @@ class VectorEncoder:
     def encode(self, params: dict[str, Any]) -> np.ndarray:
         x = np.zeros(self.dims)
         for hp, sl in self.slices:
+            if hp.name not in params:  # inactive
+                x[sl] = 0.0 if hp.type == CATEGORICAL else INACTIVE
+                continue
             v = params[hp.name]
             if hp.type == CATEGORICAL:
                 x[sl.start + hp.values.index(v)] = 1.0
@@ -94,7 +102,22 @@ class VectorEncoder:
                 params[hp.name] = hp.values[int(np.argmin(np.abs(np.array(ranks) - x[sl.start])))]
             else:
                 params[hp.name] = from_unit(hp, x[sl.start])
-        return params
+        return self.searchspace.drop_inactive(params)
+
+    def impute(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (a vector or rows of them) with the coordinates of the hyperparameters its own
+        values make inactive set as :meth:`encode` sets them, so that a model compares it with
+        the observations as the point it decodes to."""
+        if not self.searchspace.conditions:
+            return x
+        out = np.array(x, dtype=float)
+        blank = self.encode({})  # every hyperparameter inactive
+        for row in np.atleast_2d(out):  # views into out
+            active = self.decode(row)
+            for hp, sl in self.slices:
+                if hp.name not in active:
+                    row[sl] = blank[sl]
+        return out
 
 
 def _rank(hp: Hyperparameter, value: Any) -> float:

@@ -8,7 +8,9 @@ predicted mean is added as if observed (a fantasy), so parallel workers spread o
 already tried or running is never proposed: the best candidate that is new wins, and the fresh
 random candidates always hold one, so the search cannot stall on a maximum it has visited. With
 several objectives each ask maximises a random Chebyshev scalarisation of them (ParEGO), so the
-asks spread along the front.
+asks spread along the front. In a conditional searchspace an inactive dimension is imputed with a
+fixed value outside its range (:class:`~maggy.search.optimizers.encoding.VectorEncoder`), in the
+observations and in every candidate, and left out of the point proposed.
 """
 
 from __future__ import annotations
@@ -121,23 +123,26 @@ class GP(Optimizer):
         cont = self.encoder.continuous
         local = np.repeat(top, 40, axis=0)
         local[:, cont] += self.rng.normal(scale=0.05, size=(len(local), int(cont.sum())))
-        cand = np.clip(np.vstack([randoms, local]), 0.0, 1.0)
+        cand = self.encoder.impute(np.clip(np.vstack([randoms, local]), 0.0, 1.0))
         mu, sigma = gp.predict(cand, return_std=True)
         ei = expected_improvement(mu, sigma, best, xi)
         order = np.argsort(-ei, kind="stable")
         found = [(float(ei[i]), cand[i]) for i in order[:self.n_refine]]
-        if cont.any():
-            for start in cand[order[:self.n_refine]]:
-                def neg_ei(z: np.ndarray, start: np.ndarray = start) -> float:
-                    point = start.copy()
-                    point[cont] = z
-                    m, s = gp.predict(point[None, :], return_std=True)
-                    return -float(expected_improvement(m, s, best, xi)[0])
-                res = minimize(neg_ei, start[cont], method="L-BFGS-B", bounds=[(0.0, 1.0)] * int(cont.sum()),
-                               options={"maxiter": 30})
-                refined = start.copy()
-                refined[cont] = res.x
-                found.append((-float(res.fun), refined))
+        for start in cand[order[:self.n_refine]]:
+            free = cont & (start >= 0.0)  # the imputed coordinates of inactive dimensions stay
+            if not free.any():
+                continue
+
+            def neg_ei(z: np.ndarray, start: np.ndarray = start, free: np.ndarray = free) -> float:
+                point = start.copy()
+                point[free] = z
+                m, s = gp.predict(self.encoder.impute(point)[None, :], return_std=True)
+                return -float(expected_improvement(m, s, best, xi)[0])
+            res = minimize(neg_ei, start[free], method="L-BFGS-B", bounds=[(0.0, 1.0)] * int(free.sum()),
+                           options={"maxiter": 30})
+            refined = start.copy()
+            refined[free] = res.x
+            found.append((-float(res.fun), refined))
         found += [(float(ei[i]), cand[i]) for i in order[self.n_refine:]]
         ranked = sorted(found, key=lambda f: -f[0])  # stable: ties keep the order above
         points = (self.encoder.decode(v) for _, v in ranked)

@@ -20,7 +20,9 @@ class OptunaSampler(Optimizer):
     The sampler brings its own seed; maggy's ``seed`` is not passed on. Running trials are
     reported to Optuna as running, so samplers that handle them (TPE's ``constant_liar``) can.
     Several objectives go to a multi-objective study, for the samplers that handle them
-    (``NSGAIISampler``, ``TPESampler``, ...).
+    (``NSGAIISampler``, ``TPESampler``, ...). A conditional searchspace is asked define-by-run,
+    parents first, so a trial suggests only its active hyperparameters (for Optuna's TPE, pass
+    ``TPESampler(multivariate=True, group=True)`` to model them per group).
     """
 
     multi_objective = True
@@ -66,19 +68,27 @@ class OptunaSampler(Optimizer):
         super().warm_start(observations)
         sign = Direction(self.direction).sign
         for params, score in self.prior:  # one objective: a warm start with several is refused at the door
-            self.study.add_trial(create_trial(params=params, distributions=self.distributions,
+            self.study.add_trial(create_trial(params=params, distributions={n: self.distributions[n] for n in params},
                                               value=sign * float(score)))  # type: ignore[arg-type]
 
+    def _ask(self) -> Any:
+        """A new Optuna trial that suggested the hyperparameters active in it, parents first."""
+        ot = self.study.ask()
+        for name in self.searchspace.conditions.order(self.searchspace.names):
+            if self.searchspace.conditions.active(name, ot.params):
+                ot._suggest(name, self.distributions[name])  # what study.ask(distributions) calls for each
+        return ot
+
     def ask(self, pending: Sequence[FrozenTrial]) -> Answer:
-        ot = self.study.ask(self.distributions)
-        return Suggestion({hp.name: ot.params[hp.name] for hp in self.searchspace}, info={"optuna_trial": ot})
+        ot = self._ask()
+        return Suggestion(self.searchspace.drop_inactive(ot.params), info={"optuna_trial": ot})
 
     def accepted(self, trial_id: str, suggestion: Suggestion) -> None:
         ot = suggestion.info["optuna_trial"]
         if dict(ot.params) != dict(suggestion.params):  # a resume keeps the journal's point
             self.rejected(suggestion)
             self.study.enqueue_trial(dict(suggestion.params))
-            ot = self.study.ask(self.distributions)
+            ot = self._ask()
         self._asked[trial_id] = ot
 
     def rejected(self, suggestion: Suggestion) -> None:

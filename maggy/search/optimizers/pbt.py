@@ -7,7 +7,8 @@ as under ASHA). When a member ends an interval, it is ranked against the results
 members reached at the same budget. A member in the top or the middle continues. A member in
 the bottom ``quantile_fraction`` *exploits* and *explores*: a new trial starts from the
 checkpoint and the history of a member in the top fraction, with that member's
-hyperparameters perturbed. Each run keeps its own checkpoint directory
+hyperparameters perturbed (in a conditional searchspace, the hyperparameters that a changed
+parent activates are drawn, and those it deactivates dropped). Each run keeps its own checkpoint directory
 (``trials/<trial>@<budget>``), so a checkpoint is never copied while it is being written.
 A member ends at ``resource_max``.
 """
@@ -139,6 +140,8 @@ class PBT(Optimizer):
         out = dict(params)
         names = self.searchspace.names if self.mutations is None else list(self.mutations)
         for name in names:
+            if name not in out:  # inactive in this member
+                continue
             hp, spec = self.searchspace[name], (self.mutations or {}).get(name)
             if self.rng.random() < self.resample_probability:
                 out[name] = spec(self.rng) if callable(spec) else (
@@ -153,7 +156,7 @@ class PBT(Optimizer):
                 out[name] = _neighbour(list(hp.values), out[name], self.rng)
             else:  # a function and no resampling: draw from it anyway, it is the only way it changes
                 out[name] = spec(self.rng)
-        return out
+        return self.searchspace.fill(out, self.rng)
 
     def accepted(self, trial_id: str, suggestion: Suggestion) -> None:
         self._members[trial_id] = suggestion.info["slot"]

@@ -11,6 +11,10 @@ gets a kernel that puts most weight on the observed value and the rest evenly on
 Trials still running count as bad results (constant liar, as Optuna 5 does by default), so
 parallel workers spread out; a point prepared ahead is asked for again when a result that ended
 meanwhile joins the good ones (:meth:`TPE.outdated`).
+In a conditional searchspace the dimensions are modelled in groups, as Optuna's TPE with
+``group=True`` does: dimensions active in the same observations form a group, and each group's
+estimators are fitted only on the observations where it was active (the good/bad split is made
+over all of them); the point keeps the dimensions its parents' values make active.
 With several objectives the good trials are the first Pareto fronts, and of the front that does
 not fit whole, those adding the most hypervolume (multi-objective TPE, Ozaki et al., 2020).
 """
@@ -251,18 +255,26 @@ class TPESampler:
         bad = sorted(set(range(len(observations))) - set(good))
         good_points = [observations[i][0] for i in good]
         bad_points = [observations[i][0] for i in bad] + list(pending)
-        dims = [_Dimension(hp) for hp in searchspace]
-        groups = [list(range(len(dims)))] if self.multivariate else [[j] for j in range(len(dims))]
         params: dict[str, Any] = {}
-        for group in groups:
-            gdims = [dims[j] for j in group]
-            lo = self._estimator(gdims, good_points, scale)
-            hi = self._estimator(gdims, bad_points, scale)
+        for gdims in self._groups([_Dimension(hp) for hp in searchspace], [*good_points, *bad_points]):
+            name = gdims[0].hp.name  # the group's dimensions are active in the same points
+            lo = self._estimator(gdims, [p for p in good_points if name in p], scale)
+            hi = self._estimator(gdims, [p for p in bad_points if name in p], scale)
             cand = lo.sample(rng, self.n_candidates)
             cand = self._snap(gdims, cand)
             best = cand[int(np.argmax(lo.log_pdf(cand) - hi.log_pdf(cand)))]
             params.update({d.hp.name: d.decode(v) for d, v in zip(gdims, best)})
-        return {hp.name: params[hp.name] for hp in searchspace}
+        return searchspace.drop_inactive(params)
+
+    def _groups(self, dims: list[_Dimension], points: list[dict[str, Any]]) -> list[list[_Dimension]]:
+        """The dimensions modelled together: those active in the same ``points`` (all of them in
+        a searchspace without conditions), or each alone when not multivariate."""
+        if not self.multivariate:
+            return [[d] for d in dims]
+        groups: dict[tuple[bool, ...], list[_Dimension]] = {}
+        for d in dims:
+            groups.setdefault(tuple(d.hp.name in p for p in points), []).append(d)
+        return list(groups.values())
 
     def _estimator(self, dims: list[_Dimension], points: list[dict[str, Any]], scale: float) -> _ParzenEstimator:
         obs = np.stack([d.encode([p[d.hp.name] for p in points]) for d in dims], axis=1) if points \

@@ -107,3 +107,20 @@ def test_several_objectives_each_must_be_a_finite_number():
     from maggy.exceptions import Diverged
     with pytest.raises(Diverged, match="the metric 'ms' is inf"):
         parse_return({"acc": 0.5, "ms": float("inf")}, keys)
+
+
+def test_a_conditional_parameter_needs_a_default_and_an_unconditional_one_does_not():
+    sp = Searchspace(penalty=("CATEGORICAL", ["l2", "elasticnet"]), l1_ratio=("DOUBLE", [0.0, 1.0]),
+                     C=("DOUBLE", [0.1, 10.0])).only_if("l1_ratio", penalty=["elasticnet"])
+
+    def no_default(penalty, l1_ratio, C):
+        return 0.0
+    with pytest.raises(InvalidParameterError) as err:
+        inspect_train_fn(no_default, sp)
+    assert "['l1_ratio'] have no default" in str(err.value)
+    assert "only if penalty in ['elasticnet']" in str(err.value) and "l1_ratio=None" in str(err.value)
+
+    def with_default(penalty, C, l1_ratio=0.5):
+        return 0.0
+    inspect_train_fn(with_default, sp)  # penalty and C need none
+    inspect_train_fn(lambda penalty, C, **rest: 0.0, sp)  # **kwargs: absent when inactive

@@ -54,3 +54,14 @@ def test_sources_that_cannot_warm_start_are_named(tmp_path):
         warm_observations(str(tmp_path / "nothing"), SP)
     with pytest.raises(InvalidParameterError, match="warm_start must be a maggy Result, an experiment directory"):
         warm_observations([{"x": 0.1}], SP)
+
+
+def test_a_conditional_hyperparameters_empty_cell_means_it_was_inactive():
+    sp = Searchspace(penalty=("CATEGORICAL", ["l2", "elasticnet"]), l1_ratio=("DOUBLE", [0.0, 1.0]),
+                     solver=("CATEGORICAL", ["saga", "lbfgs"])).only_if("l1_ratio", penalty=["elasticnet"]) \
+        .only_if("solver", penalty=["l2"])
+    frame = pd.DataFrame({"penalty": ["l2", "elasticnet"], "l1_ratio": [float("nan"), 0.3],
+                          "solver": ["lbfgs", None], "metric": [0.8, 0.9]})
+    obs, notes = warm_observations(frame, sp)
+    assert obs == [({"penalty": "l2", "solver": "lbfgs"}, 0.8), ({"penalty": "elasticnet", "l1_ratio": 0.3}, 0.9)]
+    assert notes == []
