@@ -1,10 +1,13 @@
 """Scheduling efficiency: maggy against the ways peers use Spark, on one or more Spark masters.
 
-    .venv/bin/python bench/scheduling_efficiency.py [--trials 20] [--repeat 1] [--master local standalone yarn]
+    .venv/bin/python bench/scheduling_efficiency.py [--trials 20] [--repeat 1]
+        [--master local connect standalone yarn] [--baseline PATH]
 
 Every contender runs the same trials, which sleep 0.5, 1.0 or 1.5 s, on 2 task slots: local[2],
-the platform's standalone worker (2 cores) or 2 one-core executors on the platform's YARN
-(``./scripts/platform up`` first for those two). Efficiency is the ideal makespan (total trial
+a Spark Connect client of a local[2] Connect server (``SparkSession.builder.remote``; maggy only,
+as the peers need a SparkContext), the platform's standalone worker (2 cores) or 2 one-core
+executors on the platform's YARN (``./scripts/platform up`` first for those two). ``--baseline``
+measures another maggy checkout too, each master in the same sitting. Efficiency is the ideal makespan (total trial
 time / 2 slots) over the measured one. Each master runs in a process of its own, one after the
 other in this sitting, so that their rows compare. Also prints maggy's hand-off latency from a
 worker's FINAL to the start of its next trial, its start-up (``lagom`` called -> first trial
@@ -55,6 +58,18 @@ def run_maggy(spark, durations, tmp):
     return t1 - t0, sum(result.trials["metric"]), stats
 
 
+def warm_up(spark, connect: bool) -> None:
+    """Executors up and Python workers warm, for the RDD and the DataFrame paths alike."""
+    def nothing(batches):
+        for _ in batches:  # read to the end: the Python worker is reused
+            pass
+        return iter(())
+
+    spark.range(0, SLOTS, 1, SLOTS).mapInArrow(nothing, "x long").collect()
+    if not connect:
+        spark.sparkContext.parallelize(range(SLOTS), SLOTS).count()
+
+
 def run_waves(spark, durations):
     sc = spark.sparkContext
     t0 = time.perf_counter()
@@ -99,6 +114,8 @@ def session(master: str):
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("maggy-bench").config("spark.ui.showConsoleProgress", "false")
+    if master == "connect":
+        return builder.remote(f"local[{SLOTS}]").getOrCreate()
     if master == "local":
         return builder.master(f"local[{SLOTS}]").getOrCreate()
     env = platform_env()
@@ -115,8 +132,10 @@ def measure(master: str, trials: int, repeat: int) -> dict:
     """Every contender's (makespan, work) on ``master``, and maggy's hand-offs and edges."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = session(master)
-    spark.sparkContext.setLogLevel("ERROR")
-    spark.sparkContext.parallelize(range(SLOTS), SLOTS).count()  # executors up, Python workers warm
+    connect = master == "connect"
+    if not connect:
+        spark.sparkContext.setLogLevel("ERROR")
+    warm_up(spark, connect)
     durations = [(0.5, 1.0, 1.5)[(7 * i) % 3] for i in range(trials)]
     rows, handoffs, edges = [], [], []
     for _ in range(repeat):
@@ -127,6 +146,8 @@ def measure(master: str, trials: int, repeat: int) -> dict:
             edges.append((again["startup"], again["teardown"]))
         rows.append(("maggy (1 job, resident tasks)", wall, work))
         handoffs.append((stats.get("handoff_p50_ms"), stats.get("handoff_p99_ms"), stats.get("utilization")))
+        if connect:
+            continue
         rows.append(("1 Spark job per wave of 2", *run_waves(spark, durations)))
         hyperopt = run_hyperopt(durations)
         if hyperopt is not None:
@@ -139,23 +160,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--master", nargs="+", choices=["local", "standalone", "yarn"], default=["local"])
+    parser.add_argument("--master", nargs="+", choices=["local", "connect", "standalone", "yarn"], default=["local"])
+    parser.add_argument("--baseline", help="another maggy checkout to measure beside this one")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # one master, in a process of its own
     args = parser.parse_args()
     if args.child:
         print("RESULT " + json.dumps(measure(args.child, args.trials, args.repeat)))
         return
     results = {}
+    failed: dict[str, str] = {}
+    trees = [("", None)] + ([(" (base)", os.path.abspath(args.baseline))] if args.baseline else [])
     for master in args.master:  # one SparkContext per process
-        out = subprocess.run([sys.executable, __file__, "--child", master, "--trials", str(args.trials),
-                              "--repeat", str(args.repeat)], capture_output=True, text=True)
-        lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-        if out.returncode != 0 or not lines:
-            sys.exit(f"bench: the run on {master} failed:\n{out.stderr[-3000:]}")
-        results[master] = json.loads(lines[0][len("RESULT "):])
+        for suffix, tree in trees:
+            env = {**os.environ, "PYTHONPATH": tree} if tree else None  # the baseline's maggy first on the path
+            out = subprocess.run([sys.executable, __file__, "--child", master, "--trials", str(args.trials),
+                                  "--repeat", str(args.repeat)], capture_output=True, text=True, env=env)
+            lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+            if out.returncode != 0 or not lines:  # e.g. a baseline that predates Connect: said, the rest goes on
+                failed[master + suffix] = (out.stderr.strip().splitlines() or ["no output"])[-1][:200]
+                continue
+            results[master + suffix] = json.loads(lines[0][len("RESULT "):])
 
     print(f"\n{args.trials} trials of 0.5/1.0/1.5 s on {SLOTS} slots, {args.repeat} run(s) each\n")
-    print(f"{'master':11} {'contender':38} {'makespan s':>11} {'ideal s':>8} {'efficiency':>11} {'vs maggy':>9}")
+    print(f"{'master':17} {'contender':38} {'makespan s':>11} {'ideal s':>8} {'efficiency':>11} {'vs maggy':>9}")
     for master, res in results.items():
         by_name: dict[str, list[tuple[float, float]]] = {}
         for name, wall, work in res["rows"]:
@@ -166,16 +193,18 @@ def main() -> None:
             ideal = statistics.median(i for _, i in runs)
             eff = ideal / wall
             maggy_eff = maggy_eff or eff
-            print(f"{master:11} {name:38} {wall:11.2f} {ideal:8.2f} {eff:11.2f} {eff / maggy_eff:9.2f}")
-    print(f"\n{'master':11} {'maggy':38} {'p50 ms':>11} {'p99 ms':>8} {'start-up s':>11} {'tear-down s':>11}")
+            print(f"{master:17} {name:38} {wall:11.2f} {ideal:8.2f} {eff:11.2f} {eff / maggy_eff:9.2f}")
+    print(f"\n{'master':17} {'maggy':38} {'p50 ms':>11} {'p99 ms':>8} {'start-up s':>11} {'tear-down s':>11}")
     for master, res in results.items():
         p50 = statistics.median(h[0] for h in res["handoffs"])
         p99 = max(h[1] for h in res["handoffs"])
-        print(f"{master:11} {'hand-off FINAL -> next trial start':38} {p50:11.2f} {p99:8.2f}")
+        print(f"{master:17} {'hand-off FINAL -> next trial start':38} {p50:11.2f} {p99:8.2f}")
         busy = statistics.median(h[2] for h in res["handoffs"])
-        print(f"{master:11} {'utilization (stats, busy share)':38} {busy:11.1%}")
+        print(f"{master:17} {'utilization (stats, busy share)':38} {busy:11.1%}")
         for label, (up, down) in zip(("first lagom in the process", "a later lagom"), res["edges"]):
-            print(f"{master:11} {label:38} {'':11} {'':8} {up:11.3f} {down:11.3f}")
+            print(f"{master:17} {label:38} {'':11} {'':8} {up:11.3f} {down:11.3f}")
+    for master, why in failed.items():
+        print(f"{master:17} failed: {why}")
 
 
 if __name__ == "__main__":

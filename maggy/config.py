@@ -13,7 +13,7 @@ from maggy.search.optimizers import OPTIMIZERS, Optimizer
 from maggy.search.searchspace import Searchspace
 from maggy.store import hdfs_auth
 from maggy.store.storage import storage_for
-from maggy.validation import check_choice, check_int, check_number, check_str, invalid
+from maggy.validation import check_choice, check_int, check_number, check_str, invalid, split_address
 
 #: Trials run when neither ``num_trials`` nor the optimizer (a finite grid) bounds them.
 DEFAULT_NUM_TRIALS = 10
@@ -112,6 +112,14 @@ class HyperparameterOptConfig:
             Spark encrypts its own traffic (``spark.network.crypto.enabled=true``) and where the
             workers get a secure HDFS's delegation token through the channel, else off, as
             TLS costs trivial trials more than a tenth of their turnover.
+        driver_address: where the workers reach the driver, ``"host"`` or ``"host:port"``: an
+            address of this machine that the executors can reach, when the backend's own is not
+            (a Spark Connect client away from the cluster, a container, a NAT). Default: the
+            backend's (Spark's ``spark.driver.host``; under Connect, loopback for a local server,
+            else this machine's address on the route to the server) and any free port.
+        driver_bind: where the driver listens, ``"host"`` or ``"host:port"``, when it differs from
+            ``driver_address`` (``"0.0.0.0:40000"`` behind a forwarded port). Default: the
+            advertised host and port.
         workers_per_trial: workers that train each trial together, as one ``torch.distributed``
             process group (distributed data-parallel; see the user guide's "Gangs"). Each of them
             gets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` ... as ``torchrun`` sets
@@ -162,6 +170,8 @@ class HyperparameterOptConfig:
     retry_failed: bool = False
     system_metrics: bool | None = None
     tls: bool | None = None
+    driver_address: str | None = None
+    driver_bind: str | None = None
     workers_per_trial: int = 1
     dist_backend: str = "auto"
     dist_timeout: float = 300.0
@@ -238,6 +248,9 @@ class HyperparameterOptConfig:
         if self.tls is not None and not isinstance(self.tls, bool):
             raise invalid("tls", self.tls, "True, False or None",
                           "None (the default) turns TLS on where spark.network.crypto.enabled is true.")
+        for key in ("driver_address", "driver_bind"):
+            if getattr(self, key) is not None:
+                split_address(key, getattr(self, key))
         self.workers_per_trial = check_int("workers_per_trial", self.workers_per_trial, low=1)
         self.dist_backend = check_choice("dist_backend", self.dist_backend, DIST_BACKENDS)
         self.dist_timeout = check_number("dist_timeout", self.dist_timeout, low=0, strict=True)
@@ -370,6 +383,7 @@ class HyperparameterOptConfig:
             "tracking_uri": self.tracking_uri, "register_model": self.register_model, "log_trials": self.log_trials,
             "tensorboard": self.tensorboard, "resume": self.resume,
             "retry_failed": self.retry_failed, "system_metrics": self.system_metrics, "tls": self.tls,
+            "driver_address": self.driver_address, "driver_bind": self.driver_bind,
             "workers_per_trial": self.workers_per_trial, "dist_backend": self.dist_backend,
             "dist_timeout": self.dist_timeout, "points_to_evaluate": self.points_to_evaluate,
             "warm_start": _describe(self.warm_start),

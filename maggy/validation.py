@@ -88,3 +88,28 @@ def check_str(param: str, value: Any, *, allow_empty: bool = False) -> str:
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         raise invalid(param, value, "a non-empty string" if not allow_empty else "a string")
     return value
+
+
+def split_address(param: str, value: str) -> tuple[str, int | None]:
+    """``"host"``, ``"host:port"`` or ``"[v6]:port"`` as (host, port or None); refused naming ``param``.
+
+    >>> split_address("driver_address", "10.1.2.3:7070"), split_address("driver_bind", "[::1]:0")
+    (('10.1.2.3', 7070), ('::1', 0))
+    >>> split_address("driver_address", "gateway.example.com")
+    ('gateway.example.com', None)
+    """
+    expected = "'host' or 'host:port' (port 0-65535, 0: any free one)"
+    fix = "E.g. driver_address='10.0.0.5:40000', an address of this machine that the executors can reach."
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
+        raise invalid(param, value, expected, fix)
+    host, port = value, None
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+        if rest and port is None:
+            raise invalid(param, value, expected, fix)
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if not host or port is not None and not (port.isdigit() and int(port) <= 65535):
+        raise invalid(param, value, expected, fix)
+    return host, None if port is None else int(port)

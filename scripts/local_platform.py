@@ -3,6 +3,8 @@
     ./scripts/platform up       # (re)start everything on 127.0.0.1, print KEY=VALUE lines
     ./scripts/platform status   # the same lines while everything answers; exit 1 otherwise
     ./scripts/platform down     # stop everything, leaving no process behind
+    ./scripts/platform connect up|down   # a Spark Connect server on the standalone master (it holds
+                                         # the worker's cores while it runs): prints SPARK_REMOTE
 
 HDFS is Apache Hadoop's own NameNode and DataNode, their jars resolved from Maven Central with
 scripts/hadoop-pom.xml and cached in .platform/hadoop/lib; its configuration comes from the
@@ -372,22 +374,62 @@ def status() -> None:
     print(ENV.read_text(), end="")
 
 
-def down(state: Path = STATE) -> None:
-    """Stop every process group of the profile in ``state`` (TERM, then KILL after 20 s)."""
-    found = pids(state)
-    for pid in found.values():
+def connect(action: str) -> None:
+    """Start (``up``) or stop (``down``) a Spark Connect server, an application of the standalone
+    master with two one-core executors, its gRPC endpoint and UI on loopback; ``up`` prints
+    ``SPARK_REMOTE=sc://...`` and ``SPARK_CONNECT_UI=http://...``. Stopping it frees the worker's cores."""
+    found = {name: pid for name, pid in pids().items() if name == "spark-connect"}
+    terminate(found.values())
+    (STATE / "pids" / "spark-connect").unlink(missing_ok=True)
+    if action == "down":
+        return
+    if not alive() or not ENV.exists():
+        sys.exit("platform: down; start it first with ./scripts/platform up")
+    env = dict(line.split("=", 1) for line in ENV.read_text().split())
+    port, ui = free_ports(2)
+    settings = {"spark.connect.grpc.binding.address": "127.0.0.1", "spark.connect.grpc.binding.port": port,
+                "spark.ui.port": ui, "spark.driver.host": "127.0.0.1", "spark.executor.cores": 1, "spark.cores.max": 2,
+                "spark.pyspark.python": sys.executable, "spark.log.level": "WARN"}
+    confs = [arg for key, value in settings.items() for arg in ("--conf", f"{key}={value}")]
+    spawn("spark-connect", [spark_class(), "org.apache.spark.deploy.SparkSubmit", "--master", env["SPARK_MASTER"],
+                            "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+                            "--name", "maggy-connect", *confs, "spark-internal"],
+          {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable})
+    wait("Spark Connect", lambda: answers(port) and get(f"http://127.0.0.1:{ui}/api/v1/applications") is not None,
+         ("spark-connect",))
+    print(f"SPARK_REMOTE=sc://127.0.0.1:{port}\nSPARK_CONNECT_UI=http://127.0.0.1:{ui}")
+
+
+def answers(port: int) -> bool:
+    """Whether something accepts connections on loopback's ``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def terminate(group_leaders) -> None:
+    """TERM the process groups of ``group_leaders``, then KILL what still runs after 20 s."""
+    found = list(group_leaders)
+    for pid in found:
         try:
             os.killpg(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
     deadline = time.monotonic() + 20
-    while any(running(p) for p in found.values()) and time.monotonic() < deadline:
+    while any(running(p) for p in found) and time.monotonic() < deadline:
         time.sleep(0.2)
-    for pid in found.values():
+    for pid in found:
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def down(state: Path = STATE) -> None:
+    """Stop every process group of the profile in ``state`` (TERM, then KILL after 20 s)."""
+    terminate(pids(state).values())
     shutil.rmtree(state / "pids", ignore_errors=True)
     (state / "env").unlink(missing_ok=True)
 
@@ -398,7 +440,10 @@ if __name__ == "__main__":
         import secure_platform  # the Kerberized profile, in .platform/secure (scripts/ is on sys.path)
         getattr(secure_platform, args[0])()
         sys.exit()
+    if args in (["connect", "up"], ["connect", "down"]):
+        connect(args[1])
+        sys.exit()
     commands = {"up": up, "status": status, "down": down}
     if len(args) != 1 or args[0] not in commands:
-        sys.exit("usage: ./scripts/platform up|status|down [--secure] | failover")
+        sys.exit("usage: ./scripts/platform up|status|down [--secure] | failover | connect up|down")
     commands[args[0]]()

@@ -18,10 +18,11 @@ from maggy.callbacks import Callback, CallbackList, ExperimentInfo
 from maggy.config import HyperparameterOptConfig
 from maggy.engine.backends.base import Backend
 from maggy.engine.dispatch import Dispatcher
+from maggy.engine.endpoints import listen
 from maggy.engine.registry import WorkerInfo, WorkerRegistry
 from maggy.engine.reports import TrialReports
 from maggy.engine.scheduler import Scheduler
-from maggy.engine.server import Inbound, Replies, RpcServer
+from maggy.engine.server import Inbound, Replies
 from maggy.engine.stats import RunStats
 from maggy.engine.stopping import StoppingRules, none_succeeded
 from maggy.engine.supervisor import Supervisor
@@ -115,17 +116,16 @@ class Driver:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> Result:
-        bind, advertised = self.backend.addresses()
         # by default on where Spark encrypts its own traffic, and where a token crosses the channel
         tls = self.config.tls if self.config.tls is not None else (
             self.backend.network_encrypted() or self.delegation is not None)
         identity = server_identity() if tls else None
-        server = RpcServer(self.secret, self.inbox, host=bind, tls=identity.context if identity else None).start()
-        self.server = server
-        self.rpc = {"bind": f"{bind}:{server.address[1]}", "advertised": f"{advertised}:{server.address[1]}",
-                    "tls": "on" if identity else "off"}
+        server, (advertised, advertised_port), self.rpc = listen(
+            self.secret, self.inbox, self.backend.addresses(), self.config.driver_address, self.config.driver_bind,
+            identity)
+        self.server, self.supervisor.advertised = server, self.rpc["advertised"]
         halves = tuple(h for h in (t.worker() for t in self.trackers) if h is not None)
-        spec = WorkerSpec(advertised, server.address[1], self.secret, self.train_fn, self.signature,
+        spec = WorkerSpec(advertised, advertised_port, self.secret, self.train_fn, self.signature,
                           self.config.optimization_key, self.config.hb_interval, halves,
                           self.config.system_metrics, self.config.dist_backend, self.config.dist_timeout,
                           identity.fingerprint if identity else None)

@@ -95,6 +95,8 @@ class ExperimentSetup:
             tracker.check()
         warm = self._warm_start()
         runner.prepare()
+        if config.num_workers is None:
+            runner.num_slots()  # a backend that cannot tell says so here, before any side effect
         self._check_gangs(runner)
         # every check passed: from here on, side effects
         exp_dir = self._directory(storage, root, previous, changed, stale, retried)

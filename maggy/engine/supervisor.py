@@ -37,6 +37,9 @@ class Supervisor:
         self.worker_timeout = worker_timeout
         self._no_worker_since: float | None = None
         self._resubmitted = float("-inf")
+        #: The driver's address as the workers were given it, and whether any worker reached it.
+        self.advertised = ""
+        self._reached = False
 
     def look(self, now: float, registry: WorkerRegistry, *, hb_timeout: float, trial_timeout: float | None) -> Liveness:
         """One look at the workers of ``registry`` at ``now`` (monotonic): see :class:`Liveness`;
@@ -54,12 +57,20 @@ class Supervisor:
         if idle and self.backend.failure() is None and self.backend.resubmit():
             self._resubmitted = now  # idle workers ended (no new trial could come), then a lost trial came back
         elif idle:
-            return "All workers ended before the experiment finished"
+            return "All workers ended before the experiment finished" + self._unreached()
         if workers:
-            self._no_worker_since = None
+            self._reached, self._no_worker_since = True, None
         elif self._no_worker_since is None:
             self._no_worker_since = now
         elif now - self._no_worker_since > self.worker_timeout:
             return (f"No worker could run for {self.worker_timeout:g}s (worker_timeout): no executor was granted, "
-                    "or every worker task failed")
+                    "or every worker task failed" + self._unreached())
         return None
+
+    def _unreached(self) -> str:
+        """Where no worker ever reached the driver, the address they were given and how to change it."""
+        if self._reached:
+            return ""
+        return (f"; no worker ever reached the driver at {self.advertised}, the address the workers were given: "
+                "if the executors cannot reach it, set driver_address='host:port' to an address of this machine "
+                "that they can reach (and driver_bind= where the driver should listen, if that differs)")

@@ -10,16 +10,20 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import cloudpickle
 
 from maggy.runtime.worker import WorkerSpec, worker_main
 
 
-def run_partition(spec: WorkerSpec, _rows: Iterable[Any]) -> None:
-    """Body of each Spark task: pin the task's GPUs, then serve trials until DONE."""
+def run_partition(spec: WorkerSpec, batches: Iterable[Any]) -> Iterator[Any]:
+    """Body of each Spark task (a ``mapInArrow`` function): pin the task's GPUs, then serve
+    trials until DONE. It yields no rows."""
     from pyspark import TaskContext
+
+    for _ in batches:  # read to its end, so that Spark can reuse this Python worker for the next job
+        pass
 
     ctx = TaskContext.get()
     resources = ctx.resources() if ctx is not None else {}
@@ -27,7 +31,7 @@ def run_partition(spec: WorkerSpec, _rows: Iterable[Any]) -> None:
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     worker_main(spec, ctx.partitionId() if ctx is not None else 0, gpus)
-
+    yield from ()
 
 
 def _exit_with_parent(interval: float) -> None:

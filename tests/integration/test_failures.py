@@ -144,3 +144,17 @@ def test_spark_jobs_that_keep_failing_end_the_experiment_after_two_replacements(
     assert saved["outcome"] == "failed" and log.end.outcome is Outcome.FAILED and saved["best_trial_id"] is None
     assert log.end.stats["workers"] == []  # no worker ever registered
     assert saved["trials"] == []  # the point prepared ahead stays a suggestion until a worker takes it
+
+
+def test_workers_that_cannot_reach_the_driver_name_the_address_they_were_given_and_the_setting(tmp_path):
+    # the driver listens on a free port of loopback; the workers are told port 1, where nothing listens
+    cfg = HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=2, num_workers=1,
+                                  worker_timeout=5, experiment_dir=str(tmp_path), driver_address="127.0.0.1:1",
+                                  driver_bind="127.0.0.1:0")
+    with pytest.raises(ExperimentFailedError) as failed:
+        experiment.lagom(lambda x: x, cfg, backend=LocalBackend(), verbose=False)
+    message = str(failed.value)
+    assert "no worker ever reached the driver at 127.0.0.1:1" in message and "driver_address=" in message
+    assert "worker processes exited" in message  # the backend's own account follows
+    saved, _ = the_experiment(tmp_path)
+    assert saved["stats"]["rpc"]["advertised"] == "127.0.0.1:1" and saved["stats"]["rpc"]["bind"] != "127.0.0.1:1"

@@ -42,6 +42,11 @@ SP = Searchspace(x=("DOUBLE", [0, 1]), c=("CATEGORICAL", ["a", "b"]))
     ({"points_to_evaluate": [{"x": 0.5, "c": "a"}], "optimizer": "gridsearch"},
      "points_to_evaluate cannot be combined with gridsearch"),
     ({"warm_start": 42}, "'warm_start' parameter must be a maggy Result, an experiment directory or a pandas DataFrame"),
+    ({"driver_address": "10.0.0.5:70000"}, "'driver_address' parameter must be 'host' or 'host:port'"),
+    ({"driver_address": "10.0.0.5:"}, "driver_address='10.0.0.5:40000', an address of this machine"),
+    ({"driver_address": "a host"}, "'driver_address'"),
+    ({"driver_bind": "[::1]x"}, "'driver_bind' parameter must be 'host' or 'host:port'"),
+    ({"driver_bind": 40000}, "'driver_bind'"),
 ])
 def test_invalid_fields_are_named(kwargs, fragment):
     with pytest.raises(InvalidParameterError) as err:

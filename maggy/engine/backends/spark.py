@@ -1,4 +1,5 @@
-"""Workers as the tasks of one Spark job: one partition per worker, all resident at once."""
+"""Workers as the tasks of one Spark job: one partition per worker, all resident at once, in a
+classic Spark session or a Spark Connect client's."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import uuid
 from typing import Any, Iterator
 
 from maggy.engine.backends.base import Backend
+from maggy.engine.backends.spark_conf import address_facing, is_connect, is_loopback, local_cpus, server_host, slots_from_conf
 from maggy.exceptions import BackendUnavailableError
 from maggy.runtime.entry import run_partition
 from maggy.runtime.worker import WorkerSpec
@@ -100,11 +102,13 @@ def _check_master(master: str) -> None:
 
 
 class SparkBackend(Backend):
-    """Runs the workers in the active SparkSession, or a session created for the user on
-    ``master`` (default ``local[*]``).
+    """Runs the workers in the active SparkSession (classic or Spark Connect), or a session
+    created for the user on ``master`` (default ``local[*]``; with ``SPARK_REMOTE`` set, a Connect
+    session to that server).
 
-    All workers belong to one job in one job group, so cancelling the group (Ctrl-C in
-    Jupyter) stops every worker at once.
+    The workers are the tasks of one DataFrame job (``mapInArrow`` over one partition per worker),
+    the one launch path that both kinds of session have. The job carries a tag (and, in a classic
+    session, a job group), so that cancelling it (Ctrl-C in Jupyter) stops every worker at once.
     """
 
     name = "spark"
@@ -119,6 +123,7 @@ class SparkBackend(Backend):
         self._thread: threading.Thread | None = None
         self._error: str | None = None
         self._cancelled = False
+        #: The job's tag and, in a classic session, its job group.
         self.job_group = ""
         #: Where the output of a JVM that maggy started goes (None: the JVM was there already).
         self.jvm_log: str | None = None
@@ -135,6 +140,8 @@ class SparkBackend(Backend):
                 "backend='spark' needs PySpark: pip install 'pyspark>=3.5', or use backend='local'.") from None
         if self._spark is None and self.master is None:
             self._spark = SparkSession.getActiveSession()
+            if self._spark is None and "SPARK_REMOTE" in os.environ:
+                self._spark = self._connect(SparkSession)
         if self._spark is None:
             _check_java()
             from pyspark import SparkConf, SparkContext
@@ -171,25 +178,61 @@ class SparkBackend(Backend):
             except Exception as exc:
                 raise BackendUnavailableError(f"Could not start a Spark session on {master}: {exc}") from exc
 
+    @staticmethod
+    def _connect(session_class: Any) -> Any:
+        """The Spark Connect session that ``SPARK_REMOTE`` names."""
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # for a local server's Python workers
+        try:
+            return session_class.builder.getOrCreate()
+        except Exception as exc:
+            raise BackendUnavailableError(
+                f"Could not open a Spark Connect session to SPARK_REMOTE={os.environ['SPARK_REMOTE']!r} "
+                f"({type(exc).__name__}: {str(exc)[:500]}): check that the Connect server runs there, and that "
+                "pyspark[connect]'s dependencies are installed.") from exc
+
+    @property
+    def connect(self) -> bool:
+        """Whether the session is a Spark Connect client's: no SparkContext, only DataFrames."""
+        return is_connect(self._spark)
+
     @property
     def _sc(self) -> Any:
         return self._spark.sparkContext
 
+    def _conf(self, key: str, spark: Any = None) -> str | None:
+        """One of the application's settings (the server's, under Connect), of ``spark`` or this
+        backend's session."""
+        spark = spark or self._spark
+        value = spark.conf.get(key, None) if is_connect(spark) else spark.sparkContext.getConf().get(key, None)
+        return None if value is None else str(value)
+
     def num_slots(self) -> int:
-        cpus = int(self._sc.getConf().get("spark.task.cpus", "1"))
-        return max(1, self._sc.defaultParallelism // cpus)
+        if not self.connect:
+            return max(1, self._sc.defaultParallelism // int(self._conf("spark.task.cpus") or 1))
+        slots = slots_from_conf(self._conf, local_cpus(self._spark))
+        if slots is None:
+            raise BackendUnavailableError(
+                f"The Spark Connect session's settings do not say how many tasks its cluster runs at once "
+                f"(spark.master={self._conf('spark.master')!r}, no spark.executor.instances or spark.cores.max, or "
+                "dynamic allocation without spark.dynamicAllocation.maxExecutors): pass num_workers=N.")
+        return slots
 
     def addresses(self) -> tuple[str, str]:
-        """Loopback in local mode; else where Spark's own driver binds and is reached."""
-        if self._sc.master.startswith("local"):
+        """Loopback in local mode; else where Spark's own driver binds and is reached. A Connect
+        client away from its server offers its own address on the route to the server."""
+        master = self._conf("spark.master") or ""
+        server = server_host(self._spark) if self.connect else None
+        if self.connect and not is_loopback(server) and server:
+            here = address_facing(server)
+            return here, here
+        if master.startswith("local"):
             return "127.0.0.1", "127.0.0.1"
-        conf = self._sc.getConf()
-        advertised = conf.get("spark.driver.host", "127.0.0.1")
-        return conf.get("spark.driver.bindAddress", advertised), advertised
+        advertised = self._conf("spark.driver.host") or "127.0.0.1"
+        return self._conf("spark.driver.bindAddress") or advertised, advertised
 
     def network_encrypted(self) -> bool:
         """Whether Spark encrypts its RPC (``spark.network.crypto.enabled``, as Spark reads a boolean)."""
-        return str(self._sc.getConf().get("spark.network.crypto.enabled", "false")).strip().lower() == "true"
+        return (self._conf("spark.network.crypto.enabled") or "false").strip().lower() == "true"
 
     def kerberos_login(self) -> tuple[str, str] | None:
         """``spark-submit --principal --keytab``'s, from the running session. In cluster mode on
@@ -202,12 +245,11 @@ class SparkBackend(Backend):
         spark = self._spark or SparkSession.getActiveSession()
         if spark is None:
             return None
-        conf = spark.sparkContext.getConf()
-        principal, keytab = conf.get("spark.kerberos.principal", None), conf.get("spark.kerberos.keytab", None)
+        principal, keytab = self._conf("spark.kerberos.principal", spark), self._conf("spark.kerberos.keytab", spark)
         return (principal, keytab) if principal and keytab and os.path.isfile(keytab) else None
 
     def start(self, spec: WorkerSpec, num_workers: int, job_name: str) -> None:
-        self.job_group = f"maggy-{job_name}-{uuid.uuid4().hex[:8]}"
+        self.job_group = f"maggy-{job_name}-{uuid.uuid4().hex[:8]}"  # a name has no ',' (a tag may not)
         self._run = functools.partial(run_partition, spec)
         self._num_workers, self._job_name = num_workers, job_name
         self._quick_failures = 0
@@ -217,10 +259,13 @@ class SparkBackend(Backend):
         self._error, self._job_started = None, time.monotonic()
 
         def submit() -> None:
-            sc = self._sc
-            sc.setJobGroup(self.job_group, f"maggy experiment {self._job_name}", interruptOnCancel=True)
+            spark, n = self._spark, self._num_workers
+            if not self.connect:  # a job group, as Spark 3.5's classic sessions have no tags
+                self._sc.setJobGroup(self.job_group, f"maggy experiment {self._job_name}", interruptOnCancel=True)
+            else:
+                spark.addTag(self.job_group)  # this thread's operations in this session
             try:
-                sc.parallelize(range(self._num_workers), self._num_workers).foreachPartition(self._run)
+                spark.range(0, n, 1, n).mapInArrow(self._run, "ended int").collect()
             except Exception as exc:  # the driver decides what a failed job means
                 self._error = f"{type(exc).__name__}: {str(exc)[:2000]}"
 
@@ -260,13 +305,19 @@ class SparkBackend(Backend):
 
     def cancel(self) -> None:
         self._cancelled = True
-        if self.running():
+        if not self.running():
+            return
+        if self.connect:
+            self._spark.interruptTag(self.job_group)
+        else:
             self._sc.cancelJobGroup(self.job_group)
 
     def describe(self) -> dict:
-        info = {"backend": self.name, "spark_master": self._sc.master,
-                "spark_deploy_mode": self._sc.getConf().get("spark.submit.deployMode", "client"),
-                "spark_app_id": self._sc.applicationId, "spark_job_group": self.job_group}
+        info = {"backend": self.name, "spark_master": self._conf("spark.master"),
+                "spark_deploy_mode": self._conf("spark.submit.deployMode") or "client",
+                "spark_app_id": self._conf("spark.app.id"), "spark_job_group": self.job_group}
+        if self.connect:
+            info["spark_connect"] = server_host(self._spark)
         if os.environ.get("CONTAINER_ID"):  # YARN cluster mode: the driver is the application master
             info["driver_container"] = os.environ["CONTAINER_ID"]
         if self.jvm_log:
