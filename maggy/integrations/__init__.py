@@ -1,5 +1,7 @@
 """maggy and the platform's services: trackers (MLflow with its registry, TensorBoard) and the
-WebHDFS artifact store."""
+WebHDFS artifact store; and maggy in the training frameworks: each framework's callback
+(``xgboost``, ``lightgbm``, ``keras``, ``transformers``, ``lightning``), which reports and stops
+a trial from inside the framework's own loop, and the workers' half of :mod:`maggy.sklearn`."""
 
 from __future__ import annotations
 

@@ -4,11 +4,22 @@
 (True, False, -1.0)
 >>> f"{Direction.MAX} {Direction.MIN!s}"
 'max min'
+>>> [str(Direction.of_metric(n)) for n in ("valid-logloss", "val_acc", "neg_log_loss", "temperature")]
+['min', 'max', 'max', 'None']
 """
 
 from __future__ import annotations
 
 import enum
+import re
+
+#: Words of a metric's name that say it falls as the model improves (a loss, an error) ...
+FALLING = frozenset({"loss", "logloss", "mlogloss", "nloglik", "error", "errors", "err", "merror", "mse", "rmse", "mae",
+                     "mape", "msle", "rmsle", "nll", "crossentropy", "perplexity", "ppl", "deviance", "brier", "wer",
+                     "cer", "l1", "l2", "huber"})
+#: ... or rises (an accuracy, an area under a curve). ``neg`` (scikit-learn's negated losses) rises too.
+RISING = frozenset({"acc", "accuracy", "auc", "aucpr", "auroc", "f1", "precision", "recall", "r2", "map", "ndcg",
+                    "iou", "dice", "bleu", "rouge", "neg"})
 
 
 class Direction(str, enum.Enum):
@@ -29,3 +40,13 @@ class Direction(str, enum.Enum):
     def better(self, a: float, b: float) -> bool:
         """Whether ``a`` is strictly better than ``b``."""
         return a > b if self is Direction.MAX else a < b
+
+    @classmethod
+    def of_metric(cls, name: str) -> "Direction | None":
+        """The direction a metric's name says (``loss``, ``error`` ... fall; ``acc``, ``auc`` ...
+        rise; ``neg_...``, scikit-learn's negated losses, rise), or None when it says nothing."""
+        words = set(re.split(r"[^a-z0-9]+", name.lower()))
+        if "neg" in words:
+            return cls.MAX
+        falls, rises = bool(words & FALLING), bool(words & RISING)
+        return None if falls == rises else (cls.MIN if falls else cls.MAX)

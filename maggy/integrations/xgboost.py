@@ -1,0 +1,71 @@
+"""XGBoost: report every boosting round to maggy, and stop boosting when maggy says so.
+
+``MaggyCallback(reporter, metric="valid-logloss")`` is an ``xgboost.callback.TrainingCallback``
+for ``xgboost.train`` (and the scikit-learn API's ``callbacks=``). The metric is named
+``<eval name>-<metric>``, as in XGBoost's ``evals_result``: ``evals=[(dvalid, "valid")]`` with
+``eval_metric="logloss"`` logs ``valid-logloss``. The step is the boosting round (0, 1, ...); when
+maggy stops the trial, boosting ends after that round and ``xgboost.train`` returns the booster
+(``booster.num_boosted_rounds()`` says how far it got), and the trial is EARLY_STOPPED::
+
+    def train_fn(eta, max_depth, reporter):
+        from maggy.integrations.xgboost import MaggyCallback
+        cb = MaggyCallback(reporter, metric="valid-logloss")
+        booster = xgboost.train({"eta": eta, "max_depth": max_depth, "eval_metric": "logloss"}, dtrain,
+                                num_boost_round=200, evals=[(dvalid, "valid")], callbacks=[cb])
+        return cb.last  # the last round's valid-logloss
+
+    lagom(train_fn, searchspace, direction="min")  # a loss: lower is better
+
+XGBoost is imported when ``MaggyCallback`` is first used, never by maggy itself.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from maggy.integrations._common import Metric
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MaggyCallback":
+        return _callback_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _callback_class() -> type:
+    from xgboost.callback import TrainingCallback
+
+    class MaggyCallback(TrainingCallback):
+        """Reports ``metric`` (``<eval name>-<metric>``) after every boosting round and stops
+        boosting when maggy stops the trial; ``direction`` overrides what the name says."""
+
+        def __init__(self, reporter: Any, metric: str = "valid-logloss", direction: str | None = None) -> None:
+            super().__init__()
+            self.metric = Metric(reporter, metric, "XGBoost", direction)
+
+        @property
+        def last(self) -> float | None:
+            """The metric's last value, as XGBoost logged it."""
+            return self.metric.last
+
+        @property
+        def stopped(self) -> bool:
+            """Whether maggy stopped this trial (boosting ended early)."""
+            return self.metric.stopped
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+            logged = {f"{data}-{name}": _last(values) for data, metrics in evals_log.items()
+                      for name, values in metrics.items()}
+            return self.metric.report(logged, step=epoch)
+
+    MaggyCallback.__module__ = __name__
+    MaggyCallback.__qualname__ = "MaggyCallback"
+    return MaggyCallback
+
+
+def _last(values: list) -> float:
+    """The latest value of a metric's log; ``xgboost.cv`` logs (mean, std) pairs: their mean."""
+    value = values[-1]
+    return value[0] if isinstance(value, tuple) else value

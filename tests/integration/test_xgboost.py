@@ -1,0 +1,38 @@
+"""maggy.integrations.xgboost in a lagom: the median rule stops the poor trials after a boosting
+round, and XGBoost's own count of rounds shows it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.frameworks import POOR, check_median_run, median_run
+
+pytest.importorskip("xgboost")
+ROUNDS = 25
+
+
+def train(lr, reporter):
+    import time
+
+    import xgboost
+    from sklearn.datasets import make_classification
+
+    from maggy.integrations.xgboost import MaggyCallback
+
+    class Slow(xgboost.callback.TrainingCallback):  # a poor trial's round: long enough for a heartbeat to bring the stop
+        def after_iteration(self, model, epoch, evals_log):
+            time.sleep(0.2 if lr in POOR else 0.0)
+            return False
+
+    x, y = make_classification(400, 10, random_state=0)
+    dtrain, dvalid = xgboost.DMatrix(x[:300], y[:300]), xgboost.DMatrix(x[300:], y[300:])
+    log: dict = {}
+    cb = MaggyCallback(reporter, metric="valid-logloss")
+    booster = xgboost.train({"eta": lr, "max_depth": 3, "eval_metric": "logloss", "nthread": 1}, dtrain,
+                            num_boost_round=ROUNDS, evals=[(dvalid, "valid")], evals_result=log, callbacks=[Slow(), cb])
+    return {"metric": cb.last, "rounds": booster.num_boosted_rounds(), "framework_last": log["valid"]["logloss"][-1]}
+
+
+def test_the_median_rule_stops_poor_trials_after_a_boosting_round(tmp_path):
+    result = median_run(train, tmp_path, "xgb", direction="min")
+    check_median_run(result, "rounds", ROUNDS)
