@@ -39,7 +39,9 @@ class HyperparameterOptConfig:
         num_trials: how many trials to start; default: the whole grid for grid search, else 10.
             ASHA and Hyperband promote trials on top of these.
         direction: ``"max"`` or ``"min"``imise the metric; with several objectives a list, one
-            direction per key.
+            direction per key. Default: what the key's name says where it says it (``loss``,
+            ``error``, ``rmse`` ... ``"min"``; ``acc``, ``auc``, ``f1`` ... ``"max"``; see
+            :meth:`~maggy.search.direction.Direction.of_metric`), else ``"max"``.
         optimization_key: the key of the metric when ``train_fn`` returns a dict; a list of keys
             optimises several metrics at once (``train_fn`` returns a dict with each): the result
             is the Pareto front (``result.pareto_front``), not one best trial.
@@ -140,7 +142,7 @@ class HyperparameterOptConfig:
     searchspace: Searchspace
     optimizer: str | Optimizer = "randomsearch"
     num_trials: int | None = None
-    direction: str | list[str] = "max"
+    direction: str | list[str] | None = None
     optimization_key: str | list[str] = "metric"
     es_policy: str | EarlyStopPolicy | None = None
     es_interval: float = 1.0
@@ -196,7 +198,7 @@ class HyperparameterOptConfig:
                                                 OPTIMIZER_HINTS)
             self.optimizer = self._optimizer_name
         self.num_trials = check_int("num_trials", self.num_trials, low=1, allow_none=True)
-        self._objectives = Objectives.of(self.optimization_key, self.direction)
+        self._objectives = Objectives.of(self.optimization_key, self.direction)  # None: as the key's name says
         self.optimization_key, self.direction = (list(self._objectives.keys), [str(d) for d in self._objectives.directions]) \
             if self._objectives.multi else (self._objectives.keys[0], self._objectives.directions[0])
         self.es_policy_given = self.es_policy is not None

@@ -128,7 +128,7 @@ class Driver:
         spec = WorkerSpec(advertised, advertised_port, self.secret, self.train_fn, self.signature,
                           self.config.optimization_key, self.config.hb_interval, halves,
                           self.config.system_metrics, self.config.dist_backend, self.config.dist_timeout,
-                          identity.fingerprint if identity else None)
+                          identity.fingerprint if identity else None, str(self.objectives.directions[0]))
         self.writer.start()
         started, self._began = time.time(), time.monotonic()
         outcome, graceful = Outcome.FAILED, False

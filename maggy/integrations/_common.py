@@ -8,7 +8,7 @@ is a collective that shares a stop, and only rank 0's points reach the driver), 
 stops at the same step; only rank 0 writes checkpoints (:attr:`Metric.chief`).
 
 >>> from maggy.runtime.reporter import Reporter
->>> reporter = Reporter("t", {})
+>>> reporter = Reporter("t", {}, direction="min")
 >>> m = Metric(reporter, "valid-logloss", "XGBoost")
 >>> m.direction, m.report({"valid-logloss": 0.5, "train-logloss": 0.4}, step=0), reporter.last
 (<Direction.MIN: 'min'>, False, (0, 0.5))
@@ -19,6 +19,10 @@ stops at the same step; only rank 0 writes checkpoints (:attr:`Metric.chief`).
 Traceback (most recent call last):
 ...
 maggy.integrations._common.MetricNotLogged: ...: XGBoost logged no metric 'valid-logloss'; it logged ['valid-auc']...
+>>> Metric(Reporter("t", {}, direction="max"), "valid-logloss", "XGBoost")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+maggy.integrations._common.DirectionMismatch: ... this experiment maximises ...: pass direction='min' to lagom, ...
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ class MetricNotLogged(InvalidParameterError):
     with this error, which lists the names that were logged."""
 
 
+class DirectionMismatch(InvalidParameterError):
+    """A callback's metric improves the other way than the experiment optimises (a loss in an
+    experiment that maximises): the trial fails with this error, which names the fix, before the
+    framework trains."""
+
+
 class Metric:
     """One callback's metric: found by ``name`` in what the framework logged, reported to the
     trial's ``reporter``, and whether maggy has told the trial to stop.
@@ -43,7 +53,10 @@ class Metric:
         name: the metric's name as the framework logs it.
         framework: the framework's name, for messages.
         direction: ``"min"`` or ``"max"``; default: what the name says (:meth:`Direction.of_metric`),
-            None when it says nothing. Pass the same to ``lagom(direction=...)``.
+            None when it says nothing. Where the experiment optimises the other way (lagom's
+            ``direction``, by default what ``optimization_key``'s name says, else ``"max"``), the
+            trial fails with :class:`DirectionMismatch`, naming the fix: early stopping and the
+            optimizer would otherwise keep the worst trials.
     """
 
     def __init__(self, reporter: Any, name: str, framework: str, direction: str | None = None) -> None:
@@ -57,10 +70,23 @@ class Metric:
         self.name = name
         self.framework = framework
         self.direction = Direction(direction) if direction is not None else Direction.of_metric(name)
+        self._check_direction(direction is not None)
         #: Whether maggy told the trial to stop (the framework was asked to stop then).
         self.stopped = False
         #: The last value reported: the framework's own, as it logged it.
         self.last: float | None = None
+
+    def _check_direction(self, stated: bool) -> None:
+        experiment = getattr(self.reporter, "direction", None)
+        if self.direction is None or experiment is None or str(self.direction) == experiment:
+            return
+        better = "lower" if self.direction is Direction.MIN else "higher"
+        raise DirectionMismatch(
+            f"MaggyCallback(metric={self.name!r}) reports a metric for which {better} is better "
+            f"({'as stated' if stated else 'as its name says'}), but this experiment "
+            f"{'maximises' if experiment == 'max' else 'minimises'} what its trials report: pass "
+            f"direction={str(self.direction)!r} to lagom, or direction={experiment!r} to MaggyCallback if "
+            f"{'that was a slip' if stated else 'the name misleads'}.")
 
     @property
     def chief(self) -> bool:

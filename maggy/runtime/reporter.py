@@ -29,7 +29,7 @@ class Reporter:
 
     def __init__(self, trial_id: str, params: dict[str, Any], budget: float | None = None,
                  checkpoint_dir: str | Callable[[], str] | None = None, next_step: int = 0,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1, direction: str | None = None) -> None:
         self.trial_id = trial_id
         self.params = dict(params)
         self.budget = budget
@@ -45,6 +45,9 @@ class Reporter:
         #: This worker's rank in the trial's gang, and the gang's size (0 and 1 without a gang).
         self.rank = rank
         self.world_size = world_size
+        #: Whether the experiment maximises (``"max"``) or minimises what ``broadcast`` reports
+        #: (None: not known, as in a reporter made by hand).
+        self.direction = direction
         #: In a gang, the collective that tells every rank whether any of them was told to stop
         #: (set by the worker; see maggy.runtime.gang).
         self.agree: Callable[[bool], bool] | None = None

@@ -68,6 +68,8 @@ class WorkerSpec:
     dist_timeout: float = 300.0
     #: The SHA-256 of the driver's certificate, which the worker pins; None: the channel is plain TCP.
     tls_fingerprint: bytes | None = None
+    #: Whether the experiment maximises or minimises what a trial reports ("max" or "min").
+    direction: str = "max"
 
 
 class _Heartbeat(threading.Thread):
@@ -173,7 +175,7 @@ class _Worker:
         self.run_id = None
         gang: ProcessGroup | None = None
         rep = Reporter(trial.trial_id, trial.params, trial.budget, None, trial.next_step, rank=trial.rank,
-                       world_size=trial.world_size)
+                       world_size=trial.world_size, direction=self.spec.direction)
         if self.usage is not None:
             self.usage.begin()
         self.current = rep  # heartbeats from now on, while a gang forms and a checkpoint downloads too

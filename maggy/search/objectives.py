@@ -38,9 +38,19 @@ class Objectives:
     directions: tuple[Direction, ...]
 
     @classmethod
-    def of(cls, optimization_key: str | Sequence[str], direction: str | Sequence[str]) -> "Objectives":
+    def of(cls, optimization_key: str | Sequence[str], direction: str | Sequence[str] | None) -> "Objectives":
         """Validated objectives from the config's ``optimization_key`` and ``direction``: both
-        strings, or lists of the same length. Raises InvalidParameterError naming the fix."""
+        strings, or lists of the same length. A ``direction`` of None is what each key's name
+        says (a loss falls: ``"min"``), else ``"max"``. Raises InvalidParameterError naming the fix.
+
+        >>> [str(d) for d in Objectives.of(["val_loss", "accuracy", "latency"], None).directions]
+        ['min', 'max', 'max']
+        """
+        if direction is None:
+            keys = [optimization_key] if isinstance(optimization_key, str) else optimization_key
+            named = [Direction.of_metric(k) if isinstance(k, str) else None for k in keys]
+            guessed = [str(d or Direction.MAX) for d in named] if isinstance(keys, (list, tuple)) else "max"
+            direction = guessed[0] if isinstance(optimization_key, str) else guessed
         if isinstance(optimization_key, str):
             if not isinstance(direction, str) and not isinstance(direction, Direction):
                 raise invalid("direction", direction, "'max' or 'min' for one optimization_key",

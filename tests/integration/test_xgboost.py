@@ -36,3 +36,25 @@ def train(lr, reporter):
 def test_the_median_rule_stops_poor_trials_after_a_boosting_round(tmp_path):
     result = median_run(train, tmp_path, "xgb", direction="min")
     check_median_run(result, "rounds", ROUNDS)
+
+
+def train_keyed(lr, reporter):
+    """``train``, its objective returned under the callback's metric name."""
+    out = train(lr, reporter)
+    return {"valid-logloss": out.pop("metric"), **out}
+
+
+def test_an_objective_named_as_a_loss_is_minimised_without_a_direction(tmp_path):
+    # no direction: optimization_key's name says lower is better, so the good trials are best and finish
+    result = median_run(train_keyed, tmp_path, "xgb-key", direction=None, optimization_key="valid-logloss")
+    check_median_run(result, "rounds", ROUNDS)
+
+
+def test_a_callback_whose_metric_improves_the_other_way_fails_its_trial_naming_the_fix(tmp_path):
+    from maggy.exceptions import TrialsFailedError
+
+    with pytest.raises(TrialsFailedError) as failed:  # the objective 'metric' says nothing: maximised
+        median_run(train, tmp_path, "xgb-max", direction=None, good=[0.3], poor=[], es_policy="none")
+    assert "DirectionMismatch" in str(failed.value)
+    assert "lower is better (as its name says), but this experiment maximises" in str(failed.value)
+    assert "pass direction='min' to lagom" in str(failed.value)
