@@ -117,8 +117,9 @@ class HyperparameterOptConfig:
         driver_address: where the workers reach the driver, ``"host"`` or ``"host:port"``: an
             address of this machine that the executors can reach, when the backend's own is not
             (a Spark Connect client away from the cluster, a container, a NAT). Default: the
-            backend's (Spark's ``spark.driver.host``; under Connect, loopback for a local server,
-            else this machine's address on the route to the server) and any free port.
+            backend's (loopback in local mode, else Spark's ``spark.driver.host``; under Connect
+            with the server on another host, this machine's address on the route to it) and any
+            free port.
         driver_bind: where the driver listens, ``"host"`` or ``"host:port"``, when it differs from
             ``driver_address`` (``"0.0.0.0:40000"`` behind a forwarded port). Default: the
             advertised host and port.
@@ -183,6 +184,8 @@ class HyperparameterOptConfig:
     _objectives: Objectives = field(init=False, repr=False)
     #: Whether the user chose ``es_policy`` (lagom warns when that choice can never act).
     es_policy_given: bool = field(init=False, repr=False, default=False)
+    #: Whether the user chose ``direction`` (else it follows ``optimization_key``'s name).
+    direction_given: bool = field(init=False, repr=False, default=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.searchspace, Searchspace):
@@ -198,6 +201,7 @@ class HyperparameterOptConfig:
                                                 OPTIMIZER_HINTS)
             self.optimizer = self._optimizer_name
         self.num_trials = check_int("num_trials", self.num_trials, low=1, allow_none=True)
+        self.direction_given = self.direction is not None
         self._objectives = Objectives.of(self.optimization_key, self.direction)  # None: as the key's name says
         self.optimization_key, self.direction = (list(self._objectives.keys), [str(d) for d in self._objectives.directions]) \
             if self._objectives.multi else (self._objectives.keys[0], self._objectives.directions[0])

@@ -29,6 +29,17 @@ class Diverged(MaggyError, ValueError):
     (bad parameters, not a bug), so it does not count towards ``fail_fast``."""
 
 
+class MetricNotLogged(InvalidParameterError):
+    """A framework callback's ``metric`` is not among the values its framework logged: the trial fails
+    with this error, which lists the names that were logged."""
+
+
+class DirectionMismatch(InvalidParameterError):
+    """A framework callback's metric improves the other way than the experiment optimises (a loss in an
+    experiment that maximises): the trial fails with this error, which names the fix, before the
+    framework trains."""
+
+
 class MaggyWarning(UserWarning):
     """Something that will not fail the experiment but probably is not what the user wants."""
 

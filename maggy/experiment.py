@@ -102,8 +102,9 @@ def _config(config: HyperparameterOptConfig | Searchspace | AblationStudy | None
     if isinstance(config, HyperparameterOptConfig):
         if not settings:
             return config
-        if not config.es_policy_given:  # the default stays a default: chosen again for the new fields
-            settings = {"es_policy": None, **settings}
+        # defaults stay defaults: chosen again for the new fields
+        settings = {**({} if config.es_policy_given else {"es_policy": None}),
+                    **({} if config.direction_given else {"direction": None}), **settings}
         return dataclasses.replace(config, **settings)
     if isinstance(config, Searchspace):
         if "searchspace" in settings:

@@ -99,7 +99,8 @@ def split_address(param: str, value: str) -> tuple[str, int | None]:
     ('gateway.example.com', None)
     """
     expected = "'host' or 'host:port' (port 0-65535, 0: any free one)"
-    fix = "E.g. driver_address='10.0.0.5:40000', an address of this machine that the executors can reach."
+    fix = f"E.g. {param}='10.0.0.5:40000', an address of this machine" + (
+        " that the executors can reach." if param == "driver_address" else ".")
     if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
         raise invalid(param, value, expected, fix)
     host, port = value, None
@@ -110,6 +111,6 @@ def split_address(param: str, value: str) -> tuple[str, int | None]:
             raise invalid(param, value, expected, fix)
     elif value.count(":") == 1:
         host, port = value.split(":")
-    if not host or port is not None and not (port.isdigit() and int(port) <= 65535):
+    if not host or port is not None and not (port.isascii() and port.isdecimal() and int(port) <= 65535):
         raise invalid(param, value, expected, fix)
     return host, None if port is None else int(port)

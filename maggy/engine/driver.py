@@ -121,7 +121,7 @@ class Driver:
             self.backend.network_encrypted() or self.delegation is not None)
         identity = server_identity() if tls else None
         server, (advertised, advertised_port), self.rpc = listen(
-            self.secret, self.inbox, self.backend.addresses(), self.config.driver_address, self.config.driver_bind,
+            self.secret, self.inbox, self.backend.addresses, self.config.driver_address, self.config.driver_bind,
             identity)
         self.server, self.supervisor.advertised = server, self.rpc["advertised"]
         halves = tuple(h for h in (t.worker() for t in self.trackers) if h is not None)

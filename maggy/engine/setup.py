@@ -22,6 +22,7 @@ from maggy.callbacks import Callback
 from maggy.config import HyperparameterOptConfig, too_few_workers
 from maggy.engine.backends import Backend, make_backend
 from maggy.engine.driver import Driver
+from maggy.engine.endpoints import check_bind, listen_at
 from maggy.exceptions import InvalidParameterError, MaggyWarning, TrialsFailedError
 from maggy.integrations import trackers_for
 from maggy.result import Result
@@ -97,6 +98,7 @@ class ExperimentSetup:
         runner.prepare()
         if config.num_workers is None:
             runner.num_slots()  # a backend that cannot tell says so here, before any side effect
+        check_bind(listen_at(runner.addresses, config.driver_address, config.driver_bind)[0])
         self._check_gangs(runner)
         # every check passed: from here on, side effects
         exp_dir = self._directory(storage, root, previous, changed, stale, retried)

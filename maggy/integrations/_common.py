@@ -18,30 +18,19 @@ stops at the same step; only rank 0 writes checkpoints (:attr:`Metric.chief`).
 >>> m.report({"valid-auc": 0.9}, step=2)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-maggy.integrations._common.MetricNotLogged: ...: XGBoost logged no metric 'valid-logloss'; it logged ['valid-auc']...
+maggy.exceptions.MetricNotLogged: ...: XGBoost logged no metric 'valid-logloss'; it logged ['valid-auc']...
 >>> Metric(Reporter("t", {}, direction="max"), "valid-logloss", "XGBoost")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-maggy.integrations._common.DirectionMismatch: ... this experiment maximises ...: pass direction='min' to lagom, ...
+maggy.exceptions.DirectionMismatch: ... this experiment maximises ...: pass direction='min' to lagom, ...
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from maggy.exceptions import EarlyStopped, InvalidParameterError
+from maggy.exceptions import DirectionMismatch, EarlyStopped, InvalidParameterError, MetricNotLogged
 from maggy.search.direction import Direction
-
-
-class MetricNotLogged(InvalidParameterError):
-    """A callback's ``metric`` is not among the values its framework logged: the trial fails
-    with this error, which lists the names that were logged."""
-
-
-class DirectionMismatch(InvalidParameterError):
-    """A callback's metric improves the other way than the experiment optimises (a loss in an
-    experiment that maximises): the trial fails with this error, which names the fix, before the
-    framework trains."""
 
 
 class Metric:
@@ -112,3 +101,35 @@ class Metric:
             self.stopped = True
         self.last = float(value)
         return self.stopped
+
+
+class Reports:
+    """What every callback shows of its :class:`Metric` (``self.metric``)."""
+
+    metric: Metric
+
+    @property
+    def last(self) -> float | None:
+        """The metric's last value, as the framework logged it: handy to return from ``train_fn``."""
+        return self.metric.last
+
+    @property
+    def stopped(self) -> bool:
+        """Whether maggy stopped this trial (the framework was asked to stop then)."""
+        return self.metric.stopped
+
+
+def lazy_callback(module: str, build: Callable[[], type]) -> Callable[[str], Any]:
+    """A module's ``__getattr__`` that builds its ``MaggyCallback`` (a subclass of the framework's
+    callback class) on first use, so that the framework is imported only then and never by maggy."""
+    built: list[type] = []
+
+    def __getattr__(name: str) -> Any:
+        if name != "MaggyCallback":
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        if not built:
+            cls = build()
+            cls.__module__, cls.__qualname__ = module, name
+            built.append(cls)
+        return built[0]
+    return __getattr__

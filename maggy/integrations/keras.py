@@ -21,23 +21,15 @@ Keras is imported when ``MaggyCallback`` is first used, never by maggy itself (s
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from maggy.integrations._common import Metric
+from maggy.integrations._common import Metric, Reports, lazy_callback
 
 
-def __getattr__(name: str) -> Any:
-    if name == "MaggyCallback":
-        return _callback_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@functools.cache
 def _callback_class() -> type:
     import keras
 
-    class MaggyCallback(keras.callbacks.Callback):
+    class MaggyCallback(Reports, keras.callbacks.Callback):
         """Reports ``metric`` at the end of every epoch and stops training when maggy stops the
         trial; ``direction`` overrides what the name says."""
 
@@ -45,20 +37,11 @@ def _callback_class() -> type:
             super().__init__()
             self.metric = Metric(reporter, metric, "Keras", direction)
 
-        @property
-        def last(self) -> float | None:
-            """The metric's last value, as Keras logged it."""
-            return self.metric.last
-
-        @property
-        def stopped(self) -> bool:
-            """Whether maggy stopped this trial (``fit`` ended early)."""
-            return self.metric.stopped
-
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             if self.metric.report(logs or {}, step=epoch):
                 self.model.stop_training = True
 
-    MaggyCallback.__module__ = __name__
-    MaggyCallback.__qualname__ = "MaggyCallback"
     return MaggyCallback
+
+
+__getattr__ = lazy_callback(__name__, _callback_class)

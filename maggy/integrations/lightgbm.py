@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from maggy.integrations._common import Metric, MetricNotLogged
+from maggy.exceptions import MetricNotLogged
+from maggy.integrations._common import Metric, Reports
 
 __all__ = ["MaggyCallback"]
 
 
-class MaggyCallback:
+class MaggyCallback(Reports):
     """Reports ``metric`` of the validation set ``valid_name`` after every boosting round and
     stops boosting when maggy stops the trial; ``direction`` overrides what the name says."""
 
@@ -40,16 +41,6 @@ class MaggyCallback:
         self.before_iteration = False
         self.valid_name = valid_name
         self.metric = Metric(reporter, metric, f"LightGBM (validation set {valid_name!r})", direction)
-
-    @property
-    def last(self) -> float | None:
-        """The metric's last value, as LightGBM logged it."""
-        return self.metric.last
-
-    @property
-    def stopped(self) -> bool:
-        """Whether maggy stopped this trial (boosting ended early)."""
-        return self.metric.stopped
 
     def __call__(self, env: Any) -> None:
         # (data name, metric name, value, higher is better[, stdv under lightgbm.cv])

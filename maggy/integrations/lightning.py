@@ -33,16 +33,10 @@ import importlib
 import os
 from typing import Any
 
-from maggy.integrations._common import Metric
+from maggy.integrations._common import Metric, Reports, lazy_callback
 
 #: The checkpoint's file in ``reporter.checkpoint_dir``.
 CHECKPOINT = "maggy-lightning.ckpt"
-
-
-def __getattr__(name: str) -> Any:
-    if name == "MaggyCallback":
-        return _callback_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _lightning() -> tuple[Any, Any]:
@@ -57,12 +51,11 @@ def _lightning() -> tuple[Any, Any]:
             raise ImportError("maggy.integrations.lightning needs Lightning: pip install lightning") from None
 
 
-@functools.cache
 def _callback_class() -> type:
     pl, _ = _lightning()
     base: Any = pl.Callback
 
-    class MaggyCallback(base):
+    class MaggyCallback(Reports, base):
         """Reports ``metric`` at each validation's end, stops the Trainer when maggy stops the
         trial, and saves a checkpoint there (``checkpoint=False``: none); ``direction``
         overrides what the name says."""
@@ -72,16 +65,6 @@ def _callback_class() -> type:
             super().__init__()
             self.metric = Metric(reporter, metric, "Lightning (trainer.callback_metrics)", direction)
             self.checkpoint = checkpoint
-
-        @property
-        def last(self) -> float | None:
-            """The metric's last value, as Lightning logged it."""
-            return self.metric.last
-
-        @property
-        def stopped(self) -> bool:
-            """Whether maggy stopped this trial (the Trainer stopped early)."""
-            return self.metric.stopped
 
         @property
         def ckpt_path(self) -> str | None:
@@ -102,9 +85,10 @@ def _callback_class() -> type:
                 if self.metric.chief:
                     self.metric.reporter.checkpoint()
 
-    MaggyCallback.__module__ = __name__
-    MaggyCallback.__qualname__ = "MaggyCallback"
     return MaggyCallback
+
+
+__getattr__ = lazy_callback(__name__, _callback_class)
 
 
 def trainer_args(reporter: Any) -> dict[str, Any]:

@@ -20,23 +20,15 @@ Transformers is imported when ``MaggyCallback`` is first used, never by maggy it
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from maggy.integrations._common import Metric
+from maggy.integrations._common import Metric, Reports, lazy_callback
 
 
-def __getattr__(name: str) -> Any:
-    if name == "MaggyCallback":
-        return _callback_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@functools.cache
 def _callback_class() -> type:
     from transformers import TrainerCallback
 
-    class MaggyCallback(TrainerCallback):
+    class MaggyCallback(Reports, TrainerCallback):
         """Reports ``metric`` at every evaluation and stops the training when maggy stops the
         trial; ``direction`` overrides what the name says."""
 
@@ -44,21 +36,12 @@ def _callback_class() -> type:
             super().__init__()
             self.metric = Metric(reporter, metric, "The Trainer's evaluation", direction)
 
-        @property
-        def last(self) -> float | None:
-            """The metric's last value, as the Trainer's evaluation returned it."""
-            return self.metric.last
-
-        @property
-        def stopped(self) -> bool:
-            """Whether maggy stopped this trial (training ended early)."""
-            return self.metric.stopped
-
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> Any:
             if self.metric.report(metrics or {}, step=state.global_step):
                 control.should_training_stop = True
             return control
 
-    MaggyCallback.__module__ = __name__
-    MaggyCallback.__qualname__ = "MaggyCallback"
     return MaggyCallback
+
+
+__getattr__ = lazy_callback(__name__, _callback_class)

@@ -21,23 +21,15 @@ XGBoost is imported when ``MaggyCallback`` is first used, never by maggy itself.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from maggy.integrations._common import Metric
+from maggy.integrations._common import Metric, Reports, lazy_callback
 
 
-def __getattr__(name: str) -> Any:
-    if name == "MaggyCallback":
-        return _callback_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@functools.cache
 def _callback_class() -> type:
     from xgboost.callback import TrainingCallback
 
-    class MaggyCallback(TrainingCallback):
+    class MaggyCallback(Reports, TrainingCallback):
         """Reports ``metric`` (``<eval name>-<metric>``) after every boosting round and stops
         boosting when maggy stops the trial; ``direction`` overrides what the name says."""
 
@@ -45,24 +37,15 @@ def _callback_class() -> type:
             super().__init__()
             self.metric = Metric(reporter, metric, "XGBoost", direction)
 
-        @property
-        def last(self) -> float | None:
-            """The metric's last value, as XGBoost logged it."""
-            return self.metric.last
-
-        @property
-        def stopped(self) -> bool:
-            """Whether maggy stopped this trial (boosting ended early)."""
-            return self.metric.stopped
-
         def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
             logged = {f"{data}-{name}": _last(values) for data, metrics in evals_log.items()
                       for name, values in metrics.items()}
             return self.metric.report(logged, step=epoch)
 
-    MaggyCallback.__module__ = __name__
-    MaggyCallback.__qualname__ = "MaggyCallback"
     return MaggyCallback
+
+
+__getattr__ = lazy_callback(__name__, _callback_class)
 
 
 def _last(values: list) -> float:

@@ -71,10 +71,6 @@ class Conditions:
     def __bool__(self) -> bool:
         return bool(self._parents)
 
-    def parents(self, child: str) -> dict[str, tuple]:
-        """The parents of ``child`` and the values of each that activate it (empty: unconditional)."""
-        return dict(self._parents.get(child, {}))
-
     def add(self, child: str, parents: Mapping[str, Any], space: Mapping[str, Hyperparameter]) -> None:
         """Make ``child`` apply only while each parent holds one of its given values (a list, or one
         value); checks everything before it stores anything. Raises InvalidParameterError."""

@@ -6,6 +6,8 @@
 'max min'
 >>> [str(Direction.of_metric(n)) for n in ("valid-logloss", "val_acc", "neg_log_loss", "temperature")]
 ['min', 'max', 'max', 'None']
+>>> [str(Direction.of_metric(n)) for n in ("dice_loss", "valLoss", "f1Score", "cross_entropy", "kl_divergence")]
+['min', 'min', 'max', 'min', 'min']
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 #: Words of a metric's name that say it falls as the model improves (a loss, an error) ...
 FALLING = frozenset({"loss", "logloss", "mlogloss", "nloglik", "error", "errors", "err", "merror", "mse", "rmse", "mae",
                      "mape", "msle", "rmsle", "nll", "crossentropy", "perplexity", "ppl", "deviance", "brier", "wer",
-                     "cer", "l1", "l2", "huber"})
+                     "cer", "l1", "l2", "huber", "entropy", "divergence", "kl", "hinge", "regret", "cost"})
 #: ... or rises (an accuracy, an area under a curve). ``neg`` (scikit-learn's negated losses) rises too.
 RISING = frozenset({"acc", "accuracy", "auc", "aucpr", "auroc", "f1", "precision", "recall", "r2", "map", "ndcg",
                     "iou", "dice", "bleu", "rouge", "neg"})
@@ -44,9 +46,10 @@ class Direction(str, enum.Enum):
     @classmethod
     def of_metric(cls, name: str) -> "Direction | None":
         """The direction a metric's name says (``loss``, ``error`` ... fall; ``acc``, ``auc`` ...
-        rise; ``neg_...``, scikit-learn's negated losses, rise), or None when it says nothing."""
-        words = set(re.split(r"[^a-z0-9]+", name.lower()))
-        if "neg" in words:
+        rise; ``neg_...``, scikit-learn's negated losses, rise), or None when it says nothing. The
+        last word that says one decides, as names end in what they measure (``dice_loss`` falls)."""
+        words = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+        if words[:1] == ["neg"]:
             return cls.MAX
-        falls, rises = bool(words & FALLING), bool(words & RISING)
-        return None if falls == rises else (cls.MIN if falls else cls.MAX)
+        said = [w for w in words if w in FALLING or w in RISING]
+        return None if not said else cls.MIN if said[-1] in FALLING else cls.MAX

@@ -47,10 +47,7 @@ class Objectives:
         ['min', 'max', 'max']
         """
         if direction is None:
-            keys = [optimization_key] if isinstance(optimization_key, str) else optimization_key
-            named = [Direction.of_metric(k) if isinstance(k, str) else None for k in keys]
-            guessed = [str(d or Direction.MAX) for d in named] if isinstance(keys, (list, tuple)) else "max"
-            direction = guessed[0] if isinstance(optimization_key, str) else guessed
+            direction = _by_name(optimization_key)
         if isinstance(optimization_key, str):
             if not isinstance(direction, str) and not isinstance(direction, Direction):
                 raise invalid("direction", direction, "'max' or 'min' for one optimization_key",
@@ -106,6 +103,14 @@ class Objectives:
     def describe(self) -> str:
         """'accuracy (max), latency (min)'."""
         return ", ".join(f"{k} ({d})" for k, d in zip(self.keys, self.directions))
+
+
+def _by_name(optimization_key: Any) -> str | list[str]:
+    """The directions the keys' names say, else max; a key that is not a name gets max here and
+    is refused by the checks that follow."""
+    def one(key: Any) -> str:
+        return str(Direction.of_metric(key) or Direction.MAX) if isinstance(key, str) else "max"
+    return [one(k) for k in optimization_key] if isinstance(optimization_key, (list, tuple)) else one(optimization_key)
 
 
 def _direction(name: str, value: Any) -> Direction:

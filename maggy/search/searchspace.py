@@ -209,7 +209,7 @@ class Searchspace:
         self._order = None
         return self
 
-    def only_if(self, name: str, **parents: Any) -> "Searchspace":
+    def only_if(self, name: str, /, **parents: Any) -> "Searchspace":
         """Make ``name`` apply only while each parent holds one of the values given for it (a
         list, or one value); returns the searchspace, so calls chain. A parent may be conditional
         itself: then ``name`` applies only where the parent does. Where ``name`` is inactive, a

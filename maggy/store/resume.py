@@ -25,6 +25,9 @@ def differences(previous: ExperimentLog, config: HyperparameterOptConfig) -> lis
                 detail = "; ".join(f"{n}: {a.get(n)} then, {b.get(n)} now" for n in sorted(set(a) | set(b))
                                    if a.get(n) != b.get(n))
                 diffs.append(f"searchspace ({detail})")
+            elif key == "direction" and not config.direction_given:  # an earlier maggy defaulted to max
+                diffs.append(f"direction ({then.get(key)!r} then, {now[key]!r} now, as optimization_key's name says: "
+                             f"pass direction={then.get(key)!r} to continue it)")
             else:
                 diffs.append(f"{key} ({then.get(key)!r} then, {now[key]!r} now)")
     return diffs

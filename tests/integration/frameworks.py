@@ -3,11 +3,25 @@ median rule stops, one worker so that the order holds, and the checks on what ea
 
 from __future__ import annotations
 
+import time
+
 from maggy import Searchspace, experiment
 from maggy.backends import LocalBackend
 
 #: Rounds, epochs or steps a trial that is not stopped runs.
 GOOD, POOR = [0.3, 0.25, 0.2], [0.0005, 0.001]
+
+
+def hold(reporter, lr, poor=POOR, seconds=5.0):
+    """Called after a step was reported: a poor trial waits there until the driver has told it to
+    stop (at most ``seconds``), so that the median rule's stop reaches it at its next step however
+    loaded the machine is; good trials, and a gang's other ranks (the stop reaches them at the next
+    report), go on at once."""
+    if lr not in poor or getattr(reporter, "rank", 0) != 0:
+        return
+    deadline = time.monotonic() + seconds
+    while not reporter.stop_requested and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def median_run(train_fn, tmp_path, name, direction, good=GOOD, poor=POOR, **settings):

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.integration.frameworks import POOR, check_median_run, median_run
+from tests.integration.frameworks import check_median_run, hold, median_run
 
 if importlib.util.find_spec("keras") is None:  # not imported here: only the workers need it
     pytest.skip("needs keras", allow_module_level=True)
@@ -18,7 +18,6 @@ EPOCHS = 12
 
 def train(lr, reporter):
     import os
-    import time
 
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
@@ -26,9 +25,9 @@ def train(lr, reporter):
 
     from maggy.integrations.keras import MaggyCallback
 
-    class Slow(keras.callbacks.Callback):  # a poor trial's epoch: long enough for a heartbeat to bring the stop
+    class Hold(keras.callbacks.Callback):  # after the epoch's report: a poor trial waits for its stop
         def on_epoch_end(self, epoch, logs=None):
-            time.sleep(0.2 if lr in POOR else 0.0)
+            hold(reporter, lr)
 
     keras.utils.set_random_seed(0)
     x, y = make_classification(300, 8, random_state=0)
@@ -37,7 +36,7 @@ def train(lr, reporter):
     model.compile(keras.optimizers.SGD(lr), "binary_crossentropy", metrics=["accuracy"])
     cb = MaggyCallback(reporter, metric="val_accuracy")
     history = model.fit(x[:240], y[:240], validation_data=(x[240:], y[240:]), epochs=EPOCHS, batch_size=32, verbose=0,
-                        callbacks=[Slow(), cb])
+                        callbacks=[cb, Hold()])
     return {"metric": cb.last, "epochs": len(history.history["loss"]), "framework_last": history.history["val_accuracy"][-1]}
 
 

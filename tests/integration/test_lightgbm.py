@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.frameworks import POOR, check_median_run, median_run
+from tests.integration.frameworks import check_median_run, hold, median_run
 
 pytest.importorskip("lightgbm")
 ROUNDS = 25
 
 
 def train(lr, reporter):
-    import time
-
     import lightgbm
     from sklearn.datasets import make_classification
 
     from maggy.integrations.lightgbm import MaggyCallback
 
-    def slow(env):  # a poor trial's round: long enough for a heartbeat to bring the stop
-        time.sleep(0.2 if lr in POOR else 0.0)
+    def wait(env):  # after the round's report (MaggyCallback's order is 25): a poor trial waits for its stop
+        hold(reporter, lr)
+
+    wait.order = 26
 
     x, y = make_classification(400, 10, random_state=0)
     train_set = lightgbm.Dataset(x[:300], y[:300])
@@ -29,7 +29,7 @@ def train(lr, reporter):
     cb = MaggyCallback(reporter, metric="binary_logloss")
     booster = lightgbm.train({"objective": "binary", "learning_rate": lr, "num_leaves": 7, "verbose": -1, "num_threads": 1},
                              train_set, num_boost_round=ROUNDS, valid_sets=[valid_set],
-                             callbacks=[slow, lightgbm.record_evaluation(log), cb])
+                             callbacks=[lightgbm.record_evaluation(log), cb, wait])
     return {"metric": cb.last, "rounds": booster.current_iteration(), "framework_last": log["valid_0"]["binary_logloss"][-1]}
 
 

@@ -13,7 +13,7 @@ import pytest
 from maggy import Searchspace, experiment
 from maggy.backends import LocalBackend
 from maggy.optimizers import ASHA
-from tests.integration.frameworks import POOR, check_median_run, median_run
+from tests.integration.frameworks import POOR, check_median_run, hold, median_run
 
 if importlib.util.find_spec("lightning") is None:  # not imported here: only the workers need it
     pytest.skip("needs lightning", allow_module_level=True)
@@ -22,7 +22,6 @@ EPOCHS, BATCHES = 5, 4
 
 def fit(lr, reporter, epochs, log=None, **extra):
     """A logistic regression in Lightning on made-up data (4 batches per epoch), validated every epoch."""
-    import time
 
     import lightning.pytorch as pl
     import torch
@@ -46,12 +45,13 @@ def fit(lr, reporter, epochs, log=None, **extra):
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=lr)
 
-    class Watch(pl.Callback):  # what the test reads: the batches this run trained, and a slow validation for a poor trial
+    class Watch(pl.Callback):  # what the test reads: the batches this run trained; after a validation's report, a poor
+        # trial waits for its stop
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             seen["batches_run"] += 1
 
         def on_validation_end(self, trainer, module):
-            time.sleep(0.3 if lr in POOR else 0.0)
+            hold(reporter, lr)
 
     seen = {"batches_run": 0}
     pl.seed_everything(0, verbose=False)
@@ -60,7 +60,7 @@ def fit(lr, reporter, epochs, log=None, **extra):
     train = torch.utils.data.DataLoader(torch.utils.data.Subset(data, range(128)), batch_size=32)
     valid = torch.utils.data.DataLoader(torch.utils.data.Subset(data, range(128, 160)), batch_size=32)
     cb = MaggyCallback(reporter, metric="val_acc")
-    trainer = pl.Trainer(max_epochs=epochs, callbacks=[Watch(), cb], logger=False, enable_checkpointing=False,
+    trainer = pl.Trainer(max_epochs=epochs, callbacks=[cb, Watch()], logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, **extra,
                          **trainer_args(reporter))
     model = Model()

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from tests.integration.frameworks import check_median_run, median_run
+from tests.integration.frameworks import check_median_run, hold, median_run
 
 if importlib.util.find_spec("transformers") is None:  # not imported here: only the workers need it
     pytest.skip("needs transformers", allow_module_level=True)
@@ -17,7 +17,6 @@ GOOD, POOR = [3e-3, 2e-3, 4e-3], [1e-7, 2e-7]
 
 def train(lr, reporter):
     import tempfile
-    import time
 
     import numpy as np
     import torch
@@ -25,9 +24,9 @@ def train(lr, reporter):
 
     from maggy.integrations.transformers import MaggyCallback
 
-    class Slow(TrainerCallback):  # a poor trial's evaluation: long enough for a heartbeat to bring the stop
+    class Hold(TrainerCallback):  # after the evaluation's report: a poor trial waits for its stop
         def on_evaluate(self, args, state, control, **kwargs):
-            time.sleep(0.3 if lr in POOR else 0.0)
+            hold(reporter, lr, POOR)
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -46,7 +45,7 @@ def train(lr, reporter):
                              eval_strategy="epoch", save_strategy="no", report_to="none", use_cpu=True, seed=0,
                              disable_tqdm=True, logging_strategy="no", dataloader_num_workers=0)
     trainer = Trainer(model=model, args=args, train_dataset=data[:128], eval_dataset=data[128:], compute_metrics=accuracy,
-                      callbacks=[Slow(), cb])
+                      callbacks=[cb, Hold()])
     trainer.train()
     evals = [e["eval_accuracy"] for e in trainer.state.log_history if "eval_accuracy" in e]
     return {"metric": cb.last, "global_step": trainer.state.global_step, "framework_last": evals[-1]}

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.frameworks import POOR, check_median_run, median_run
+from tests.integration.frameworks import check_median_run, hold, median_run
 
 pytest.importorskip("xgboost")
 ROUNDS = 25
 
 
 def train(lr, reporter):
-    import time
-
     import xgboost
     from sklearn.datasets import make_classification
 
     from maggy.integrations.xgboost import MaggyCallback
 
-    class Slow(xgboost.callback.TrainingCallback):  # a poor trial's round: long enough for a heartbeat to bring the stop
+    class Hold(xgboost.callback.TrainingCallback):  # after the round's report: a poor trial waits for its stop
         def after_iteration(self, model, epoch, evals_log):
-            time.sleep(0.2 if lr in POOR else 0.0)
+            hold(reporter, lr)
             return False
 
     x, y = make_classification(400, 10, random_state=0)
@@ -29,7 +27,7 @@ def train(lr, reporter):
     log: dict = {}
     cb = MaggyCallback(reporter, metric="valid-logloss")
     booster = xgboost.train({"eta": lr, "max_depth": 3, "eval_metric": "logloss", "nthread": 1}, dtrain,
-                            num_boost_round=ROUNDS, evals=[(dvalid, "valid")], evals_result=log, callbacks=[Slow(), cb])
+                            num_boost_round=ROUNDS, evals=[(dvalid, "valid")], evals_result=log, callbacks=[cb, Hold()])
     return {"metric": cb.last, "rounds": booster.num_boosted_rounds(), "framework_last": log["valid"]["logloss"][-1]}
 
 

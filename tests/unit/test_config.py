@@ -121,3 +121,22 @@ def test_what_several_objectives_cannot_do_is_refused_at_the_door(kwargs, fragme
 def test_one_key_with_a_list_of_directions_says_how_to_name_several():
     with pytest.raises(InvalidParameterError, match=r"For several objectives make optimization_key a list too"):
         HyperparameterOptConfig(SP, direction=["max", "min"])
+
+
+def test_direction_follows_the_keys_name_unless_given():
+    from maggy.experiment import _config
+
+    assert HyperparameterOptConfig(searchspace=SP, optimization_key="val_loss").direction == "min"
+    assert HyperparameterOptConfig(searchspace=SP, optimization_key="accuracy").direction == "max"
+    assert HyperparameterOptConfig(searchspace=SP).direction == "max"  # 'metric' says nothing
+    assert HyperparameterOptConfig(searchspace=SP, optimization_key=["val_loss", "auc"]).direction == ["min", "max"]
+    # lagom's settings over a config: a default direction is chosen again for the new key, a given one stays
+    assert _config(HyperparameterOptConfig(searchspace=SP), {"optimization_key": "val_loss"}).direction == "min"
+    given = HyperparameterOptConfig(searchspace=SP, direction="max")
+    assert _config(given, {"optimization_key": "val_loss"}).direction == "max"
+
+
+@pytest.mark.parametrize("key", [None, 3, []])
+def test_an_optimization_key_that_is_no_name_is_refused_naming_it(key):
+    with pytest.raises(InvalidParameterError, match="'optimization_key' parameter must be a metric's name"):
+        HyperparameterOptConfig(searchspace=SP, optimization_key=key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
@@ -199,3 +200,19 @@ def test_a_dict_without_the_objective_fails_its_trial_naming_optimization_key(tm
                                                 "it has \\['acc'\\]. Pass optimization_key='acc' to lagom"):
         experiment.lagom(lambda lr: {"acc": lr}, SP, backend=ThreadBackend(1), experiment_dir=str(tmp_path),
                          verbose=False)
+
+
+def test_a_driver_address_this_machine_cannot_listen_on_is_refused_before_anything_starts(tmp_path):
+    def refused(address: str) -> str:  # after the backend's own checks (it gives the default), before any directory
+        with pytest.raises(InvalidParameterError) as err:
+            experiment.lagom(lambda lr: lr, SP, backend="local", experiment_dir=str(tmp_path / "exp"),
+                             driver_address=address)
+        assert not (tmp_path / "exp").exists()
+        return str(err.value)
+
+    # 203.0.113.7 (TEST-NET-3) is no address of this machine; a busy port is refused the same way
+    assert "The driver cannot listen on 203.0.113.7:40000" in refused("203.0.113.7:40000")
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        message = refused(f"127.0.0.1:{port}")
+    assert f"cannot listen on 127.0.0.1:{port}" in message and f"driver_bind='0.0.0.0:{port}'" in message

@@ -260,11 +260,13 @@ class SparkBackend(Backend):
 
         def submit() -> None:
             spark, n = self._spark, self._num_workers
-            if not self.connect:  # a job group, as Spark 3.5's classic sessions have no tags
-                self._sc.setJobGroup(self.job_group, f"maggy experiment {self._job_name}", interruptOnCancel=True)
-            else:
-                spark.addTag(self.job_group)  # this thread's operations in this session
             try:
+                if not self.connect:  # a job group, as Spark 3.5's classic sessions have no tags
+                    self._sc.setJobGroup(self.job_group, f"maggy experiment {self._job_name}", interruptOnCancel=True)
+                else:
+                    spark.addTag(self.job_group)  # this thread's operations in this session
+                if self._cancelled:  # cancelled before the job existed: nothing to interrupt later
+                    return
                 spark.range(0, n, 1, n).mapInArrow(self._run, "ended int").collect()
             except Exception as exc:  # the driver decides what a failed job means
                 self._error = f"{type(exc).__name__}: {str(exc)[:2000]}"

@@ -14,6 +14,8 @@ import re
 import socket
 from typing import Any, Callable
 
+from maggy.exceptions import BackendUnavailableError
+
 _LOCAL = re.compile(r"^local(?:\[(\*|\d+)(?:,\s*\d+)?\])?$")
 _LOCAL_CLUSTER = re.compile(r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]$")
 
@@ -52,9 +54,14 @@ def address_facing(host: str) -> str:
     """This machine's address on the route to ``host``: where a cluster that ``host`` belongs to
     can reach us (no packet is sent; the kernel picks the interface)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        probe.connect((host, 9))
-        return str(probe.getsockname()[0])
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((host.strip("[]"), 9))
+            return str(probe.getsockname()[0])
+    except OSError as exc:
+        raise BackendUnavailableError(
+            f"Cannot tell which address of this machine the cluster behind the Spark Connect server {host} reaches "
+            f"({exc}): set driver_address='host:port' to an address of this machine that the executors can reach.") from exc
 
 
 def slots_from_conf(get: Callable[[str], str | None], local_cpus: int | None = None) -> int | None:
@@ -76,7 +83,7 @@ def slots_from_conf(get: Callable[[str], str | None], local_cpus: int | None = N
     2
     >>> slots_from_conf({"spark.master": "spark://m:7077", "spark.cores.max": "4"}.get)
     4
-    >>> slots_from_conf({"spark.master": "yarn"}.get) is None   # dynamic allocation, no cap: unknown
+    >>> slots_from_conf({"spark.master": "yarn"}.get) is None   # no executor count: unknown
     True
     """
     master = (get("spark.master") or "").strip()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from maggy.exceptions import InvalidParameterError
-from maggy.integrations._common import Metric, MetricNotLogged
+from maggy.exceptions import InvalidParameterError, MetricNotLogged
+from maggy.integrations._common import Metric
 from maggy.runtime.reporter import Reporter
 from maggy.search.direction import Direction
 
@@ -21,7 +21,8 @@ def test_the_direction_follows_what_the_name_says(name, direction):
 
 
 def test_a_name_that_says_nothing_has_no_direction_unless_stated():
-    assert Direction.of_metric("reward") is None and Direction.of_metric("loss_acc") is None
+    assert Direction.of_metric("reward") is None and Direction.of_metric("episode") is None
+    assert Direction.of_metric("dice_loss") is Direction.MIN  # the last word that says one decides
     assert Metric(Reporter("t", {}), "reward", "X", direction="max").direction is Direction.MAX
 
 

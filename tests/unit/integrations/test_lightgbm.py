@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maggy.integrations._common import MetricNotLogged
+from maggy.exceptions import MetricNotLogged
 from maggy.runtime.reporter import Reporter
 from tests.unit.integrations.reporters import StopAt
 

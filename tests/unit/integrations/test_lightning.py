@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from maggy.integrations._common import MetricNotLogged
+from maggy.exceptions import MetricNotLogged
 from maggy.runtime.reporter import Reporter
 from tests.unit.integrations.reporters import StopAt
 
