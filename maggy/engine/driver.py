@@ -215,8 +215,8 @@ class Driver:
                                         workers=workers if workers >= self.per_trial else 0)
         if failure is not None:
             raise ExperimentFailedError(
-                f"{failure} ({self.backend.failure() or 'no error reported'}); {len(self.sched.ended())} "
-                f"finished trials are kept in {self.exp_dir}: run the same lagom call again to continue.")
+                f"{failure} ({self.backend.failure() or 'no error reported'}); {len(self.sched.ended())} finished trials "
+                f"are kept in {self.exp_dir}: run the same lagom call again to continue.{self.supervisor.unreached()}")
 
     def _reply(self, conn: int, message: Message) -> None:
         assert self.server is not None, "the driver replies only while it runs"

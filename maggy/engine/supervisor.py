@@ -57,20 +57,22 @@ class Supervisor:
         if idle and self.backend.failure() is None and self.backend.resubmit():
             self._resubmitted = now  # idle workers ended (no new trial could come), then a lost trial came back
         elif idle:
-            return "All workers ended before the experiment finished" + self._unreached()
+            return "All workers ended before the experiment finished"
         if workers:
             self._reached, self._no_worker_since = True, None
         elif self._no_worker_since is None:
             self._no_worker_since = now
         elif now - self._no_worker_since > self.worker_timeout:
             return (f"No worker could run for {self.worker_timeout:g}s (worker_timeout): no executor was granted, "
-                    "or every worker task failed" + self._unreached())
+                    "or every worker task failed")
         return None
 
-    def _unreached(self) -> str:
-        """Where no worker ever reached the driver, the address they were given and how to change it."""
+    def unreached(self) -> str:
+        """For a failed experiment, the address the workers were given and how to change it,
+        where no worker ever reached the driver (the last sentence of the error: its cause may
+        be another one, said before it)."""
         if self._reached:
             return ""
-        return (f"; no worker ever reached the driver at {self.advertised}, the address the workers were given: "
-                "if the executors cannot reach it, set driver_address='host:port' to an address of this machine "
-                "that they can reach (and driver_bind= where the driver should listen, if that differs)")
+        return (f" No worker ever reached the driver at {self.advertised}, the address the workers were given: if the "
+                "executors cannot reach it, set driver_address='host:port' to an address of this machine that they "
+                "can reach (and driver_bind= where the driver should listen, if that differs).")

@@ -154,7 +154,7 @@ def test_workers_that_cannot_reach_the_driver_name_the_address_they_were_given_a
     with pytest.raises(ExperimentFailedError) as failed:
         experiment.lagom(lambda x: x, cfg, backend=LocalBackend(), verbose=False)
     message = str(failed.value)
-    assert "no worker ever reached the driver at 127.0.0.1:1" in message and "driver_address=" in message
+    assert "No worker ever reached the driver at 127.0.0.1:1" in message and "driver_address=" in message
     assert "worker processes exited" in message  # the backend's own account follows
     saved, _ = the_experiment(tmp_path)
     assert saved["stats"]["rpc"]["advertised"] == "127.0.0.1:1" and saved["stats"]["rpc"]["bind"] != "127.0.0.1:1"
