@@ -4,7 +4,8 @@
     python tests/integration/connect_job.py OUT_JSON WORK_DIR REMOTE SCENARIO...
 
 Scenarios: ``trials`` (where the trials ran), ``early`` (the median rule), ``killed`` (a Python
-worker killed past its checkpoint), ``gang`` (DDP gangs, tracked in MLflow), ``interrupt`` (Ctrl-C).
+worker killed past its checkpoint), ``gang`` (DDP gangs, tracked in MLflow), ``resume`` (the same
+call again), ``interrupt`` (Ctrl-C).
 Each one's facts go into OUT_JSON, for the test to judge; a scenario's own error is recorded, not
 raised, so the others still run.
 """
@@ -53,6 +54,18 @@ def scenario_trials(work):
     result = experiment.lagom(where_it_ran, cfg, verbose=False)
     return {"trials": json.loads(result.trials.to_json(orient="records")), "stats": result.stats,
             "client_pid": os.getpid()}
+
+
+def scenario_resume(work):
+    """The same lagom call again with more trials: the experiment continues, nothing that ended runs again."""
+    def cfg(n):
+        return HyperparameterOptConfig(searchspace=Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=n, seed=3,
+                                       es_policy="none", hb_interval=0.1, experiment_dir=os.path.join(work, "resume"),
+                                       name="again")
+    first = experiment.lagom(where_it_ran, cfg(2), verbose=False)
+    again = experiment.lagom(where_it_ran, cfg(4), verbose=False)
+    return {"first": sorted(first.trials["trial_id"]), "again": json.loads(again.trials.to_json(orient="records")),
+            "resumes": again.stats["resumes"], "same_dir": first.experiment_dir == again.experiment_dir}
 
 
 def rising(q, reporter):

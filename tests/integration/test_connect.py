@@ -28,7 +28,7 @@ def connect_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("connect")
     out = work / "facts.json"
     proc = subprocess.run([sys.executable, str(JOB), str(out), str(work), "local[2]",
-                           "trials", "early", "killed", "gang", "interrupt"], capture_output=True, text=True,
+                           "trials", "early", "killed", "gang", "resume", "interrupt"], capture_output=True, text=True,
                           timeout=420, cwd=work,  # MLflow's artifacts land in the working directory
                           env={**os.environ, "PYTHONPATH": str(JOB.parents[2])})  # the workers import tests.*
     assert out.exists(), f"the Connect client wrote nothing (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
@@ -71,6 +71,15 @@ def test_gangs_train_with_ddp_and_are_tracked_in_mlflow_under_connect(connect_ru
     result = types.SimpleNamespace(trials=pd.DataFrame(facts["trials"]), history=pd.DataFrame(facts["history"]))
     check_gangs(result, facts["ranks"], steps=4)
     assert facts["runs"] == {"parents": 1, "trials": sorted(result.trials["trial_id"])}
+
+
+def test_the_same_call_again_continues_the_experiment_under_connect(connect_run):
+    facts = facts_of(connect_run, "resume")
+    again = {t["trial_id"]: t for t in facts["again"]}
+    assert facts["same_dir"] and facts["resumes"] == 1 and len(again) == 4
+    assert set(facts["first"]) <= set(again) and {t["state"] for t in again.values()} == {"FINALIZED"}
+    # the first call's trials did not run again: they ran in the first call's job, a stage of their own
+    assert len({t["stage"] for t in again.values()}) == 2
 
 
 def test_ctrl_c_interrupts_the_tagged_job_and_leaves_no_running_task(connect_run):
