@@ -252,7 +252,7 @@ class SparkBackend(Backend):
         self.job_group = f"maggy-{job_name}-{uuid.uuid4().hex[:8]}"  # a name has no ',' (a tag may not)
         self._run = functools.partial(run_partition, spec)
         self._num_workers, self._job_name = num_workers, job_name
-        self._quick_failures = 0
+        self._quick_failures, self._cancelled = 0, False  # a backend serves one lagom call after another
         self._submit()
 
     def _submit(self) -> None:
