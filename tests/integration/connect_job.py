@@ -24,16 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from maggy import HyperparameterOptConfig, Searchspace, experiment  # noqa: E402
+from tests.conftest import wait_for  # noqa: E402
 from tests.integration.test_lost_workers import calls, checkpointing_train, in_background  # noqa: E402
-
-
-def until(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def where_it_ran(x, reporter):
@@ -91,8 +83,8 @@ def scenario_killed(work):
                                   es_policy="none", hb_interval=0.05, experiment_dir=os.path.join(work, "killed"),
                                   name="killed")
     thread, box = in_background(lambda: experiment.lagom(checkpointing_train(log), cfg, verbose=False))
-    victim, pid = until(lambda: next(((k, p) for k, e, p in calls(Path(log)) if k == 0 and e == 4), None), 120,
-                        "trial 0 past its checkpoint")
+    victim, pid = wait_for(lambda: next(((k, p) for k, e, p in calls(Path(log)) if k == 0 and e == 4), None), 120,
+                        what="trial 0 past its checkpoint")
     os.kill(pid, signal.SIGKILL)
     thread.join(180)
     if "error" in box or thread.is_alive():
@@ -142,7 +134,7 @@ def scenario_interrupt(work, remote):
     pressed = []
 
     def press_ctrl_c():  # as a terminal's Ctrl-C (and Jupyter's interrupt): SIGINT, KeyboardInterrupt in main
-        until(lambda: len(os.listdir(pid_dir)) >= 2, 120, "two trials running")
+        wait_for(lambda: len(os.listdir(pid_dir)) >= 2, 120, what="two trials running")
         pressed.append(time.monotonic())
         os.kill(os.getpid(), signal.SIGINT)
 
@@ -163,10 +155,10 @@ def scenario_interrupt(work, remote):
         except ProcessLookupError:
             return False
 
-    gone = until(lambda: not any(alive(p) for p in pids) and time.monotonic(), 60, "the trial processes to end")
+    gone = wait_for(lambda: not any(alive(p) for p in pids) and time.monotonic(), 60, what="the trial processes to end")
     facts = {"interrupted": interrupted, "pids": pids, "ended_after": gone - pressed[0]}
-    facts["stages_ended_after"] = until(lambda: not active_stages(remote) and time.monotonic(), 60,
-                                        "no active stage") - pressed[0]
+    facts["stages_ended_after"] = wait_for(lambda: not active_stages(remote) and time.monotonic(), 60,
+                                        what="no active stage") - pressed[0]
     return facts
 
 
