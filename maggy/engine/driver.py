@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds to let workers hear DONE and end their tasks before cancelling them.
 SHUTDOWN_GRACE = 30.0
+#: Why a trial whose worker dropped runs again.
+LOST = "its worker was lost"
 #: At most this many queued messages are handled before the workers' silence is judged again.
 MAX_DRAIN = 10_000
 
@@ -109,7 +111,7 @@ class Driver:
         self.trackers = list(trackers)
         self.previous, self.fingerprint = previous, fingerprint
         self._handlers: dict[type, Callable[[int, Any], None]] = {
-            Register: self._on_register, Get: self._on_get, Metric: self.reports.on_metric,
+            Register: self._on_register, Get: lambda conn, _: self.dispatcher.ask(conn), Metric: self.reports.on_metric,
             Final: self.reports.on_final, Log: self.reports.on_log, WorkerError: self._on_error,
             Rendezvous: self.dispatcher.rendezvous}
 
@@ -206,7 +208,7 @@ class Driver:
             if trial_id in self.sched.running:
                 log.warning("maggy: a worker of trial %s was silent for %.0fs: the trial continues elsewhere",
                             trial_id, silence)
-            self._lose(trial_id, "its worker was lost or silent")
+            self.dispatcher.lose(trial_id, "its worker was lost or silent")
         for trial_id in seen.overdue:
             if trial_id in self.sched.running:
                 self.sched.request_stop(self.sched.running[trial_id])
@@ -266,11 +268,8 @@ class Driver:
         self.stats.registered(time.time())
         info = WorkerInfo(msg.worker, msg.host, msg.pid, tuple(msg.gpus), msg.executor)
         for trial_id in self.registry.register(conn, info, time.monotonic()):
-            self._lose(trial_id)
+            self.dispatcher.lose(trial_id, LOST)
         self._reply(conn, Welcome(self.grants))
-
-    def _on_get(self, conn: int, msg: Get) -> None:
-        self.dispatcher.ask(conn)
 
     def _on_error(self, conn: int, msg: WorkerError) -> None:
         self._reply(conn, Ok())
@@ -283,10 +282,7 @@ class Driver:
         replacement job's worker for that partition must not take with it when it ends."""
         trial_id = self.registry.dropped(conn)
         if trial_id is not None:
-            self._lose(trial_id)
-
-    def _lose(self, trial_id: str, why: str = "its worker was lost") -> None:
-        self.dispatcher.lose(trial_id, why)
+            self.dispatcher.lose(trial_id, LOST)
 
     def _result(self, started: float) -> Result:
         stats = self.stats.figures(self.sched.ended(), started, self.total, self.registry, self.backend.describe(),

@@ -180,3 +180,43 @@ def test_a_trial_whose_worker_died_before_reporting_its_run_keeps_that_one_run(t
     (parent,), children = runs_of(mlflow.tracking.MlflowClient(tracking_uri), result)
     assert sorted(r.data.tags["maggy.trial_id"] for r in children) == sorted(result.trials["trial_id"])
     assert {r.info.status for r in children} == {"FINISHED"}
+
+
+def test_a_trial_run_is_ended_once_by_the_driver_with_its_state_and_runs_train_fn_opened_are_ended(
+        tmp_path, tracking_uri, monkeypatch):
+    """Three requests per trial run (create, one batch, its end): the worker lets go of its run
+    without ending it, the driver ends it with the trial's state; a run train_fn left open ends."""
+    from mlflow.entities import RunStatus
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    ends: list[tuple[str, str]] = []
+    update = SqlAlchemyStore.update_run_info
+
+    def recorded(self, run_id, run_status, *args, **kwargs):
+        ends.append((run_id, run_status if isinstance(run_status, str) else RunStatus.to_string(run_status)))
+        return update(self, run_id, run_status, *args, **kwargs)
+
+    monkeypatch.setattr(SqlAlchemyStore, "update_run_info", recorded)
+
+    def train(x, reporter):
+        if x < 0.3:
+            raise ValueError("poor x")
+        if x > 0.7:
+            mlflow.start_run(nested=True, run_name="own")  # left open on purpose
+        return x
+
+    result = experiment.lagom(train, config(tmp_path, "ends", num_trials=8), backend=ThreadBackend(2), verbose=False)
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    runs = client.search_runs([result.stats["tracking"]["experiment_id"]])
+    trial_runs = {r.data.tags["maggy.trial_id"]: r for r in runs if "maggy.trial_id" in r.data.tags}
+    states = dict(zip(result.trials["trial_id"], result.trials["state"]))
+    assert set(trial_runs) == set(states) and set(states.values()) == {"FINALIZED", "ERROR"}
+    for trial_id, run in trial_runs.items():
+        expected = "FAILED" if states[trial_id] == "ERROR" else "FINISHED"
+        assert run.info.status == expected
+        assert [s for r, s in ends if r == run.info.run_id] == [expected]  # one end, the driver's
+    own = client.search_runs([e.experiment_id for e in client.search_experiments()], "attributes.run_name = 'own'")
+    assert len(own) == (result.trials["x"] > 0.7).sum() > 0  # nested in its trial's run (in MLflow's default experiment)
+    assert {r.data.tags["mlflow.parentRunId"] for r in own} <= {r.info.run_id for r in trial_runs.values()}
+    assert all(r.info.status == "FINISHED" for r in own)
+    assert mlflow.active_run() is None

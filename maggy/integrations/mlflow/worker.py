@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -65,10 +66,27 @@ class MlflowTrialTracking(TrialTracking):
         try:
             yield run_id
         finally:
-            with contextlib.suppress(Exception), fast_fail():
-                import mlflow
-                while mlflow.active_run() is not None:
-                    mlflow.end_run()
+            if "mlflow" in sys.modules:  # else no run can be open, and importing it costs seconds
+                with contextlib.suppress(Exception), fast_fail():
+                    import mlflow
+                    while (active := mlflow.active_run()) is not None:
+                        if active.info.run_id != run_id or not _release():
+                            mlflow.end_run()
+
+
+def _release() -> bool:
+    """Let go of the trial's own run, which is the active one, without ending it: the driver ends
+    it with the trial's state (FINISHED, KILLED or FAILED) in the same request as its last
+    metrics, so ``mlflow.end_run``'s request here would be a second, wrong end, and a third of a
+    trial's requests to the server, which caps turnover. MLflow has no public call for this: its
+    active-run stack is popped, and False (the caller ends the run) where MLflow has changed it."""
+    from mlflow.tracking import fluent
+
+    stack = getattr(getattr(fluent, "_active_run_stack", None), "get", lambda: None)()
+    if not isinstance(stack, list) or not stack:
+        return False
+    stack.pop()
+    return True
 
 
 def client_for(uri: str) -> Any:
@@ -116,8 +134,9 @@ def _activate(spec: MlflowTrialTracking, trial_id: str, run_id: str | None, run_
                 run_id = find_trial_run(client_for(spec.uri), spec.experiment_id, spec.parent_run_id, trial_id)
             if run_id is None:
                 return mlflow.start_run(experiment_id=spec.experiment_id, run_name=run_name or f"trial-{trial_id}",
-                                        tags=trial_tags(spec.parent_run_id, trial_id, world_size)).info.run_id
-            mlflow.start_run(run_id=run_id)  # so that log_model & co. attach to it
+                                        tags=trial_tags(spec.parent_run_id, trial_id, world_size),
+                                        log_system_metrics=False).info.run_id  # maggy samples its own
+            mlflow.start_run(run_id=run_id, log_system_metrics=False)  # so that log_model & co. attach to it
     except Exception as exc:
         log.warning("maggy: could not open the MLflow run of trial %s: %s", trial_id, exc)
     return run_id
