@@ -15,7 +15,7 @@ import http.client
 import os
 import posixpath
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
 import requests
@@ -52,6 +52,35 @@ class RemoteError(OSError):
                    str(remote.get("message", response.text[:300])))
 
 
+class CredentialsRefused(RemoteError):
+    """HDFS refused who a request said it was: a worker's delegation token (cancelled, or past its
+    maximum lifetime) or this process's Kerberos login."""
+
+
+def refusal_hook(authority: str) -> Callable[..., requests.Response]:
+    """A requests response hook that raises :class:`CredentialsRefused`, naming the credentials
+    and the fix, for a NameNode's or DataNode's refusal of them. Hadoop answers a bad token or
+    login with a SecurityException (or InvalidToken) as 403, which pyhdfs would turn into an
+    AssertionError (it expects 401 for SecurityException)."""
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if response.status_code not in (401, 403):
+            return response
+        error = RemoteError.of(response)
+        if error.exception.rsplit("$", 1)[-1] not in ("SecurityException", "InvalidToken"):
+            return response  # e.g. AccessControlException: a permission, said by its own error
+        if hdfs_auth.grant_for(authority) is not None:
+            fix = ("The token maggy's driver handed this worker was cancelled (the experiment that obtained it "
+                   "ended) or passed its maximum lifetime (dfs.namenode.delegation.token.max-lifetime, 7 days by "
+                   "default). Run the same lagom call again: it continues the experiment with a new token.")
+        else:
+            fix = (hdfs_auth.explain(error, authority) or "Run kinit again, or pass principal= and keytab= to lagom "
+                   "so that maggy logs in by itself.")
+        refused = CredentialsRefused(error.status, error.exception, error.message)
+        refused.args = (f"HDFS {authority} refused this process's credentials ({error}). {fix}",)
+        raise refused
+    return hook
+
+
 class HdfsStorage(Storage):
     """HDFS over WebHDFS (pyhdfs); ``address`` is one NameNode's ``host:port`` or every
     NameNode of a file system (:class:`NameNodes`)."""
@@ -65,6 +94,7 @@ class HdfsStorage(Storage):
             nodes = NameNodes(nodes.authority, grant.hosts, grant.https, True)
         self.nodes, self.address = nodes, nodes.authority
         self.session, anonymous = hdfs_auth.session_for(nodes)
+        self.session.hooks["response"].append(refusal_hook(nodes.authority))
         # verify goes with each request: requests lets $REQUESTS_CA_BUNDLE override a session's own
         ha = len(nodes.hosts) > 1
         self.client = pyhdfs.HdfsClient(hosts=list(nodes.hosts), randomize_hosts=False, timeout=TIMEOUT,

@@ -54,3 +54,51 @@ def test_an_hdfs_read_cut_short_by_the_datanode_is_read_again():
         server.shutdown()
         server.server_close()
     assert len(served) == 2 and all("op=OPEN" in p and "/exp/journal.jsonl" in p for p in served)
+
+
+def test_hdfs_refusing_a_token_or_a_login_is_said_as_such_not_as_pyhdfs_assertion_error(monkeypatch):
+    """Hadoop answers a cancelled or expired delegation token with a SecurityException as 403
+    (a real NameNode's body, served on loopback); pyhdfs expects 401 for it and raised
+    AssertionError. A worker holding a grant hears what happened to its token and the way back;
+    the driver hears about its Kerberos login."""
+    import http.server
+    import json
+    import threading
+
+    import pytest
+
+    from maggy.store import hdfs_auth
+    from maggy.store.hdfs import CredentialsRefused, HdfsStorage
+
+    body = json.dumps({"RemoteException": {
+        "exception": "SecurityException", "javaClassName": "java.lang.SecurityException",
+        "message": "Failed to obtain user group information: org.apache.hadoop.security.token.SecretManager$"
+                   "InvalidToken: token (token for maggy: HDFS_DELEGATION_TOKEN owner=maggy, sequenceNumber=7) "
+                   "can't be found in cache"}}).encode()
+
+    class NameNode(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NameNode)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(CredentialsRefused, match=r"refused this process's credentials.*Run kinit again"):
+            HdfsStorage(address).exists("webhdfs://x/exp/journal.jsonl")
+        hdfs_auth.install([hdfs_auth.Grant(address, (address,), False, "TOKEN").to_wire()])
+        with pytest.raises(CredentialsRefused, match=r"can't be found in cache.*cancelled.*max-lifetime.*same lagom "
+                                                      r"call again") as refused:
+            HdfsStorage(address).read_text("webhdfs://x/exp/journal.jsonl")
+        assert refused.value.status == 403 and refused.value.exception == "SecurityException"
+    finally:
+        hdfs_auth._Process.grants.pop(address, None)
+        server.shutdown()
+        server.server_close()
