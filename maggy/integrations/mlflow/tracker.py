@@ -300,8 +300,10 @@ class MlflowTracker(Tracker):
 
     def finish(self, summary: dict[str, Any], status: str, timeout: float = 60.0,
                best: FrozenTrial | None = None, register_model: str | None = None) -> dict[str, Any]:
-        """Close the parent run, deliver what is queued (waiting up to ``timeout``), register the
-        best trial's model when asked, and report what happened. The parent run is tagged with
+        """Close the parent run, deliver what is queued (for as long as it drains: up to ``timeout``
+        after the last delivery, so a server slower than the trials loses nothing and one that is
+        away holds the end up a minute at most), register the best trial's model when asked, and
+        report what happened. The parent run is tagged with
         the best trial's id, run, parameters and metric."""
         def send() -> None:
             now = int(time.time() * 1000)
@@ -317,10 +319,11 @@ class MlflowTracker(Tracker):
             self._client.set_terminated(self.parent_run_id, status=status)
         self._submit("experiment end", send)
         with self._wake:
-            self._closing = True
+            self._closing, self._patience = True, timeout
             self._deadline = time.monotonic() + timeout
             self._wake.notify()
-        self._thread.join(timeout + 5)
+        while self._thread.is_alive() and time.monotonic() < self._deadline + 5:
+            self._thread.join(1.0)
         self.lost += [item.what for item in self._queue]
         report: dict[str, Any] = {
             "tracking_uri": self.uri, "experiment_id": self.experiment_id, "parent_run_id": self.parent_run_id,
@@ -438,6 +441,8 @@ class MlflowTracker(Tracker):
             with self._wake:
                 for i in reversed(taken):
                     del self._queue[i]
+                if self._closing:  # still draining: the end waits on
+                    self._deadline = time.monotonic() + self._patience
 
 
 @dataclasses.dataclass
