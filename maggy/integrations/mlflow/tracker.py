@@ -93,6 +93,7 @@ class MlflowTracker(Tracker):
         self._queue: collections.deque[_Send] = collections.deque()
         self._wake = threading.Condition()
         self._closing = False
+        self._deadline = self._patience = 0.0  # at the end: when to give up, and how long without a delivery
         self._thread = threading.Thread(target=self._run, name="maggy-mlflow", daemon=True)
         self.delivered = 0
         #: Sends that delivered them: what queued for one run while the last send was out goes as one.

@@ -57,9 +57,10 @@ class MlflowTrialTracking(TrialTracking):
 
         Yields the run id, or None when MLflow cannot be reached (the trial runs anyway) or the
         trial's run is not this worker's: trials get no run of their own (``log_trials`` other than
-        ``"all"``), or this worker holds a rank other than 0 of a gang (``chief`` False). Any run
-        still active afterwards is ended, also one that ``mlflow`` calls in ``train_fn`` started by
-        themselves, so that none leaks into this worker's next trial.
+        ``"all"``), or this worker holds a rank other than 0 of a gang (``chief`` False). Runs that
+        ``mlflow`` calls in ``train_fn`` started by themselves and left open are ended, and the
+        trial's own run stops being the active one (the driver ends it), so that none leaks into
+        this worker's next trial.
         """
         run_id = (_activate(self, trial_id, run_id, run_name, world_size, first)
                   if self.log_trials == "all" and chief else None)
@@ -80,11 +81,13 @@ def _release() -> bool:
     metrics, so ``mlflow.end_run``'s request here would be a second, wrong end, and a third of a
     trial's requests to the server, which caps turnover. MLflow has no public call for this: its
     active-run stack is popped, and False (the caller ends the run) where MLflow has changed it."""
+    import mlflow
     from mlflow.tracking import fluent
 
     stack = getattr(getattr(fluent, "_active_run_stack", None), "get", lambda: None)()
     if not isinstance(stack, list) or not stack:
         return False
+    mlflow.flush_async_logging()  # what train_fn logged with synchronous=False, as end_run would
     stack.pop()
     return True
 
