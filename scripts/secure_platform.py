@@ -73,6 +73,7 @@ NAMENODES = ("nn1", "nn2")
 USER = f"maggy@{REALM}"  # the test user
 ADMIN = f"hdfs@{REALM}"  # HDFS's superuser: the NameNodes' own user, see auth_to_local in core-site.xml
 TOKEN_RENEW_S = 20  # HDFS delegation tokens must be renewed this often: a renewal shows within a test
+TOKEN_MAX_LIFETIME_S = 60  # and no renewal keeps one longer: maggy replaces its token within a test
 # Each keytab's principals; a principal is exported to one keytab only (exporting draws new keys).
 KEYTAB_PRINCIPALS = {
     "nn": ("nn/localhost",), "dn": ("dn/localhost",), "rm": ("rm/localhost",), "nm": ("nm/localhost",),
@@ -268,7 +269,8 @@ def start() -> None:
                                                      "ssl-client.xml")) + ("capacity-scheduler.xml",)
     write_conf({**ports, "realm": REALM, "realm_re": re.escape(REALM), "nameservice": NAMESERVICE,
                 "data_dir": str(DATA), "keytab_dir": str(KEYTABS), "tls_dir": str(TLS), "tls_password": password,
-                "token_renew_ms": str(TOKEN_RENEW_S * 1000)}, CONF, templates)
+                "token_renew_ms": str(TOKEN_RENEW_S * 1000), "token_max_lifetime_ms": str(TOKEN_MAX_LIFETIME_S * 1000)},
+               CONF, templates)
     (DATA / "http-signature-secret").write_text(secrets.token_hex(32))  # signs the web UIs' auth cookies
     wait("the KDC", lambda: kinit(ADMIN, keytab("hdfs"), TICKETS / "admin"), ("kdc",), 30, SECURE)
     for ccache in ("maggy", "mlflow"):
@@ -316,10 +318,13 @@ def start() -> None:
          state=SECURE)
     wait("MLflow", lambda: get(f"{mlflow}/health") is not None, ("mlflow",), state=SECURE)
     # Spark obtains delegation tokens for the nameservice (renewed by the ResourceManager, their
-    # renewer); its JVMs find the realm's KDC in the platform's krb5.conf
+    # renewer) and, in client mode, new ones from the user's ticket cache before the old ones'
+    # max date (TOKEN_MAX_LIFETIME_S: within a test); its JVMs find the realm's KDC in the
+    # platform's krb5.conf
     krb = " ".join(KRB_JVM)
     write_spark_conf(f"hdfs://{NAMESERVICE}", archive, SPARK_CONF,
                      f"spark.kerberos.access.hadoopFileSystems hdfs://{NAMESERVICE}\n"
+                     "spark.kerberos.renewal.credentials ccache\n"
                      f"spark.driver.extraJavaOptions {krb}\n"
                      f"spark.yarn.am.extraJavaOptions {krb}\n"
                      f"spark.executor.extraJavaOptions {krb}\n")
@@ -328,6 +333,7 @@ def start() -> None:
               "HDFS_ADMIN_PRINCIPAL": ADMIN, "HDFS_ADMIN_KEYTAB": str(keytab("hdfs")),
               "WEBHDFS_NN1": webhdfs_urls["nn1"], "WEBHDFS_NN2": webhdfs_urls["nn2"], "ACTIVE_NAMENODE": "nn1",
               "MAGGY_WEBHDFS_CA": str(CA), "TOKEN_RENEW_INTERVAL_S": str(TOKEN_RENEW_S),
+              "TOKEN_MAX_LIFETIME_S": str(TOKEN_MAX_LIFETIME_S),
               "MLFLOW_TRACKING_URI": mlflow, "YARN_RM": yarn,
               "SPARK_YARN_PROPERTIES": str(SPARK_CONF / "spark-defaults.conf"), "PYSPARK_PYTHON": sys.executable}
     write_env(values)

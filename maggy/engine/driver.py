@@ -19,6 +19,7 @@ from maggy.config import HyperparameterOptConfig
 from maggy.engine.backends.base import Backend
 from maggy.engine.dispatch import Dispatcher
 from maggy.engine.endpoints import listen
+from maggy.engine.grants import Grants
 from maggy.engine.registry import WorkerInfo, WorkerRegistry
 from maggy.engine.reports import TrialReports
 from maggy.engine.scheduler import Scheduler
@@ -104,8 +105,7 @@ class Driver:
         #: Why the experiment failed because of its trials (fail-fast, or none succeeded), once known.
         self.failure: TrialsFailedError | None = None
         self.secret = new_secret()
-        self.delegation = storage.delegation()  # a secure HDFS's token, granted to the workers
-        self.grants: tuple[dict, ...] = ()
+        self.grants = Grants(storage.delegation())  # a secure HDFS's token, granted to the workers
         self.server: Replies | None = None
         self.rpc: dict[str, str] = {}
         self.trackers = list(trackers)
@@ -120,7 +120,7 @@ class Driver:
     def run(self) -> Result:
         # by default on where Spark encrypts its own traffic, and where a token crosses the channel
         tls = self.config.tls if self.config.tls is not None else (
-            self.backend.network_encrypted() or self.delegation is not None)
+            self.backend.network_encrypted() or self.grants.keeper is not None)
         identity = server_identity() if tls else None
         server, (advertised, advertised_port), self.rpc = listen(
             self.secret, self.inbox, self.backend.addresses, self.config.driver_address, self.config.driver_bind,
@@ -136,7 +136,7 @@ class Driver:
         outcome, graceful = Outcome.FAILED, False
         try:
             self.storage.makedirs(self.storage.join(self.exp_dir, "trials"))
-            self.grants = tuple(self.delegation.start()) if self.delegation is not None else ()
+            self.grants.start()
             self.sched.restore(self.previous.changes if self.previous is not None else ())
             tracking = {t.name: dict(s) for t in self.trackers if (s := t.state()) is not None}
             self.callbacks.notify("on_experiment_start", ExperimentInfo(
@@ -159,8 +159,7 @@ class Driver:
             try:
                 self._shutdown(graceful)
                 server.stop()
-                if self.delegation is not None:
-                    self.delegation.stop()
+                self.grants.stop()
                 self.sched.finalize()
                 self.callbacks.flush()
                 result = self.callbacks.end(self._result(started), outcome.value)
@@ -222,7 +221,7 @@ class Driver:
 
     def _reply(self, conn: int, message: Message) -> None:
         assert self.server is not None, "the driver replies only while it runs"
-        self.server.reply(conn, message)
+        self.server.reply(conn, self.grants.fresh(conn, message))
 
     def _shutdown(self, graceful: bool) -> None:
         """Answer DONE until the workers have ended, then make sure none is left."""
@@ -269,7 +268,7 @@ class Driver:
         info = WorkerInfo(msg.worker, msg.host, msg.pid, tuple(msg.gpus), msg.executor)
         for trial_id in self.registry.register(conn, info, time.monotonic()):
             self.dispatcher.lose(trial_id, LOST)
-        self._reply(conn, Welcome(self.grants))
+        self._reply(conn, Welcome(self.grants.welcome(conn)))
 
     def _on_error(self, conn: int, msg: WorkerError) -> None:
         self._reply(conn, Ok())
@@ -291,8 +290,7 @@ class Driver:
         stats.update(self.sched.figures())
         if self.failure is not None:  # the journal keeps it: a re-run raises it again (see engine/setup.py)
             stats["failure"] = str(self.failure)
-        if self.delegation is not None:
-            stats["hdfs_token"] = self.delegation.stats()
+        stats.update(self.grants.stats())
         return Result.of(self.config.name, self.objectives, self.sched.trials.values(),
                          list(self.config.searchspace.names), as_given(self.exp_dir, self.config.experiment_dir), stats,
                          versioned_checkpoints=self.sched.optimizer.versions_checkpoints,

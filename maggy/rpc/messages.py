@@ -305,6 +305,8 @@ class Assignment(Message):
     attempt: int = 0
     master_addr: str | None = None
     master_port: int | None = None
+    #: The driver's grants (as WELCOME's) where they changed since the worker last heard them.
+    grants: tuple[dict, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -315,7 +317,11 @@ class Assignment(Message):
 
 @dataclass(frozen=True)
 class Ok(Message):
+    """Heard; with the driver's grants (as WELCOME's) where they changed since the worker last
+    heard them (a secure HDFS's token, replaced before its max date)."""
+
     TYPE = MsgType.OK
+    grants: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -329,9 +335,11 @@ class Welcome(Message):
 
 @dataclass(frozen=True)
 class Stop(Message):
-    """Stop the trial reported on: ``reporter.broadcast`` raises EarlyStopped."""
+    """Stop the trial reported on: ``reporter.broadcast`` raises EarlyStopped. Grants as OK's
+    (the stopped trial still saves its checkpoint)."""
 
     TYPE = MsgType.STOP
+    grants: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MAGIC = b"MG"
-VERSION = 2
+VERSION = 3  # 3: OK, STOP and TRIAL may carry grants
 HEADER = struct.Struct(">2sBBII")
 MAC_SIZE = 32
 NONCE_SIZE = 16

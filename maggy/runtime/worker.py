@@ -32,7 +32,6 @@ from maggy.rpc.messages import (
     Rendezvous,
     Stop,
     Wait,
-    Welcome,
     WorkerError,
 )
 from maggy.runtime.capture import captured
@@ -102,6 +101,15 @@ class _Worker:
         self.run_id: str | None = None
         self.usage = UsageSampler.create(spec.system_metrics)
 
+    def request(self, message: Message) -> Message:
+        """The driver's reply to ``message``; grants it carries (WELCOME's, and a replaced secure
+        HDFS token on an OK or TRIAL) are installed, for checkpoints and artifacts."""
+        reply = self.client.request(message)
+        grants = getattr(reply, "grants", ())
+        if grants:
+            hdfs_auth.install(list(grants))
+        return reply
+
     def beat(self) -> None:
         """Send what the trial reported since the last beat; what could not be sent is put back."""
         with self.send_lock:
@@ -120,14 +128,14 @@ class _Worker:
         stop = False
         try:
             while len(logs) > keep * MAX_LINES:
-                self.client.request(Log(self.partition, rep.trial_id, tuple(logs[:MAX_LINES])))
+                self.request(Log(self.partition, rep.trial_id, tuple(logs[:MAX_LINES])))
                 logs = logs[MAX_LINES:]
             beats = 0
             while len(points) > keep * MAX_POINTS or (not keep and not beats):
                 complete = self.checkpoint.complete if self.checkpoint is not None else None
                 system = self._system() if not keep and not beats else ()
-                reply = self.client.request(Metric(self.partition, rep.trial_id, _points(points[:MAX_POINTS]),
-                                                   self.run_id, complete, system))
+                reply = self.request(Metric(self.partition, rep.trial_id, _points(points[:MAX_POINTS]),
+                                            self.run_id, complete, system))
                 points, stop, beats = points[MAX_POINTS:], stop or isinstance(reply, Stop), beats + 1
         except BaseException:
             rep.untake(points, logs)
@@ -139,19 +147,16 @@ class _Worker:
         return () if self.usage is None else tuple(self.usage.sample().items())
 
     def run(self) -> None:
-        welcome = self.client.request(Register(self.partition, socket.gethostname(), os.getpid(), tuple(self.gpus),
-                                               executor_id()))
-        if isinstance(welcome, Welcome):
-            hdfs_auth.install(list(welcome.grants))  # a secure HDFS: its token, for checkpoints and artifacts
+        self.request(Register(self.partition, socket.gethostname(), os.getpid(), tuple(self.gpus), executor_id()))
         heartbeat = _Heartbeat(self)
         heartbeat.start()
         try:
-            reply: Message = self.client.request(Get(self.partition))
+            reply: Message = self.request(Get(self.partition))
             handoff_from: float | None = None
             while not isinstance(reply, Done):
                 if isinstance(reply, Wait):
                     time.sleep(reply.retry_after)
-                    reply = self.client.request(Get(self.partition))
+                    reply = self.request(Get(self.partition))
                     handoff_from = None
                     continue
                 if not isinstance(reply, Assignment):
@@ -160,7 +165,7 @@ class _Worker:
                 final = self.run_trial(reply, handoff)
                 with self.send_lock:
                     handoff_from = time.perf_counter()
-                    reply = self.client.request(final)
+                    reply = self.request(final)
         finally:
             heartbeat.done.set()
             if self.usage is not None:
@@ -225,7 +230,7 @@ class _Worker:
         if trial.rank == 0:
             host = self.client.local_host
             port = gang.open_store(host)
-            if isinstance(self.client.request(Rendezvous(self.partition, trial.trial_id, trial.attempt, host, port)),
+            if isinstance(self.request(Rendezvous(self.partition, trial.trial_id, trial.attempt, host, port)),
                           Stop):
                 raise GangAborted(f"attempt {trial.attempt} of trial {trial.trial_id} ended before its gang formed")
         else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import os
 import posixpath
+import re
 import time
 from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
@@ -57,14 +58,17 @@ class CredentialsRefused(RemoteError):
     maximum lifetime) or this process's Kerberos login."""
 
 
+_TOKEN_OPS = re.compile(r"[?&]op=(RENEW|CANCEL)DELEGATIONTOKEN(&|$)", re.IGNORECASE)
+
+
 def refusal_hook(authority: str) -> Callable[..., requests.Response]:
     """A requests response hook that raises :class:`CredentialsRefused`, naming the credentials
     and the fix, for a NameNode's or DataNode's refusal of them. Hadoop answers a bad token or
     login with a SecurityException (or InvalidToken) as 403, which pyhdfs would turn into an
     AssertionError (it expects 401 for SecurityException)."""
     def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        if response.status_code not in (401, 403):
-            return response
+        if response.status_code not in (401, 403) or _TOKEN_OPS.search(response.request.url or ""):
+            return response  # a token operation's refusal is about its token argument (see TokenKeeper)
         error = RemoteError.of(response)
         if error.exception.rsplit("$", 1)[-1] not in ("SecurityException", "InvalidToken"):
             return response  # e.g. AccessControlException: a permission, said by its own error
@@ -207,24 +211,29 @@ class HdfsStorage(Storage):
                 f"{who!r} may write (e.g. /user/{who}/maggy), or ask the cluster's administrator for access.") from None
 
     def call(self, method: str, op: str, path: str = "/", **params: Any) -> dict:
-        """A WebHDFS request on the active NameNode (a standby is skipped); its JSON answer.
-        For the operations pyhdfs lacks: CHECKACCESS and the delegation tokens'."""
+        """A WebHDFS request on the active NameNode (a standby is skipped, and an HA pair's
+        failover ridden out, as pyhdfs does); its JSON answer. For the operations pyhdfs lacks:
+        CHECKACCESS and the delegation tokens'."""
         last: BaseException | None = None
-        for host in self.nodes.hosts:
-            url = f"{'https' if self.nodes.https else 'http'}://{host}/webhdfs/v1{path}"
-            try:
-                response = self.session.request(method, url, params={"op": op, **params}, timeout=TIMEOUT,
-                                                verify=self.session.verify)
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                last = exc
-                continue
-            if response.ok:
-                return response.json() if response.content else {}
-            error = RemoteError.of(response)
-            if error.exception in ("StandbyException", "RetriableException"):
-                last = error
-                continue
-            raise error
+        rounds = HA_TRIES if len(self.nodes.hosts) > 1 else 1
+        for round_ in range(rounds):
+            if round_:
+                time.sleep(HA_RETRY_DELAY)
+            for host in self.nodes.hosts:
+                url = f"{'https' if self.nodes.https else 'http'}://{host}/webhdfs/v1{path}"
+                try:
+                    response = self.session.request(method, url, params={"op": op, **params}, timeout=TIMEOUT,
+                                                    verify=self.session.verify)
+                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                    last = exc
+                    continue
+                if response.ok:
+                    return response.json() if response.content else {}
+                error = RemoteError.of(response)
+                if error.exception in ("StandbyException", "RetriableException"):
+                    last = error
+                    continue
+                raise error
         raise BackendUnavailableError(f"No NameNode of {self.address} ({', '.join(self.nodes.hosts)}) answered {op}: "
                                       f"{type(last).__name__}: {last}")
 

@@ -12,15 +12,18 @@ As Hadoop's own clients, in three ways:
   signed their certificates, to each worker inside the authenticated control channel; a worker
   :func:`install`\\s that :class:`Grant`, and every HDFS call in its process carries the token.
   No ticket and no keytab ever reaches an executor. The driver renews the token before it
-  expires and cancels it at the end.
+  expires, replaces it before its max date (the workers get the new grant with a reply; see
+  :mod:`maggy.engine.grants`), and cancels it at the end.
 
 The login and the grants are per process, as Hadoop's own login user is.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
+import struct
 import tempfile
 import threading
 import time
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 CA_ENV = "MAGGY_WEBHDFS_CA"
 #: The shortest wait between two renewals of a token, in seconds.
 MIN_RENEW_WAIT = 1.0
+#: The longest wait before another try at replacing a token, in seconds (from MIN_RENEW_WAIT,
+#: doubling; the current token is renewed meanwhile).
+MAX_REPLACE_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ def session_for(nodes: NameNodes) -> tuple[requests.Session, bool]:
     session = requests.Session()
     grant = grant_for(nodes.authority)
     if grant is not None:
-        session.auth = _TokenAuth(grant.token)
+        session.auth = _TokenAuth(nodes.authority)
         if grant.ca:
             session.verify = _ca_file(grant.ca)
         return session, True
@@ -234,76 +240,169 @@ class _SpnegoAuth(requests.auth.AuthBase):
 
 class _TokenAuth(requests.auth.AuthBase):
     """Adds ``delegation=<token>`` to requests to a NameNode (a DataNode's address, which the
-    NameNode hands out, carries a token of its own)."""
+    NameNode hands out, carries a token of its own): the token of the latest grant for
+    ``authority``, so that one the driver replaced serves every session from then on."""
 
-    def __init__(self, token: str) -> None:
-        self.token = token
+    def __init__(self, authority: str) -> None:
+        self.authority = authority
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         parts = urlsplit(request.url or "")
         query = parse_qsl(parts.query, keep_blank_values=True)
-        if not any(k == "delegation" for k, _ in query):
-            request.url = urlunsplit(parts._replace(query=urlencode([*query, ("delegation", self.token)])))
+        grant = grant_for(self.authority)
+        if grant is not None and not any(k == "delegation" for k, _ in query):
+            request.url = urlunsplit(parts._replace(query=urlencode([*query, ("delegation", grant.token)])))
         return request
+
+
+def token_dates(token: str) -> tuple[float, float] | None:
+    """When a delegation token (its URL string, as WebHDFS hands it out) was issued and the
+    latest it can be renewed to (its max date, after which no renewal keeps it), in seconds since
+    the epoch; None for a token that is not HDFS's. Read from the token's identifier, in
+    Hadoop's Writable encoding: nothing is asked of the NameNode.
+
+    >>> token_dates("HgAFbWFnZ3kFbWFnZ3kAigGLz-VoAIoBi_Px7AAHAhQAAQIDBAUGBwgJCgsMDQ4PEBESExVIREZTX0RFTEVHQVRJT05fVE9L"
+    ...             "RU4LaGEtaGRmczpuczE")
+    (1700000000.0, 1700604800.0)
+    >>> token_dates("not a token") is None
+    True
+    """
+    try:
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        at = [0]
+
+        def vlong() -> int:  # Hadoop's WritableUtils.readVLong
+            first = struct.unpack_from("b", data, at[0])[0]
+            at[0] += 1
+            if first >= -112:
+                return first
+            size = (-119 - first) if first < -120 else (-111 - first)
+            value = int.from_bytes(data[at[0]:at[0] + size - 1], "big")
+            at[0] += size - 1
+            return ~value if first < -120 else value
+
+        def text() -> None:  # a Text: its length, then its bytes (skipped)
+            length = vlong()
+            at[0] += length
+
+        vlong()  # the identifier's length
+        if data[at[0]] != 0:  # the identifier's version
+            return None
+        at[0] += 1
+        for _ in range(3):  # owner, renewer, real user
+            text()
+        issued, max_date = vlong(), vlong()
+    except (ValueError, IndexError, struct.error):
+        return None
+    return (issued / 1000.0, max_date / 1000.0) if 0 < issued < max_date else None
 
 
 class TokenKeeper:
     """The experiment's delegation token, on the driver: obtained at :meth:`start`, renewed by a
-    thread of its own at half its remaining life, cancelled at :meth:`stop`. ``call(method, op,
-    **params)`` is a WebHDFS request to the active NameNode, authenticated with Kerberos."""
+    thread of its own at half its remaining life, replaced by a new one before its max date
+    (``dfs.namenode.delegation.token.max-lifetime``, after which no renewal keeps a token; the
+    driver hands the new :attr:`grants` to the workers, see :attr:`version`), and cancelled at
+    :meth:`stop`. ``call(method, op, **params)`` is a WebHDFS request to the active NameNode,
+    authenticated with Kerberos."""
 
     def __init__(self, nodes: NameNodes, call: Callable[..., dict]) -> None:
         self.nodes, self._call = nodes, call
         self.token: str | None = None
         self.expires: float | None = None  # seconds since the epoch
+        self.dates: tuple[float, float] | None = None  # the token's issue and max dates
+        #: The workers' grants for the current token, and how often it was replaced.
+        self.grants: tuple[dict[str, Any], ...] = ()
+        self.version = 0
         self.renewals = 0
         self.failures = 0
+        self._retired: list[tuple[str, float]] = []  # replaced tokens and their last expiry (no longer renewed)
+        self._replace_at: float | None = None
+        self.max_dates: list[float | None] = []  # each token's, the first one's first
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew_until_stopped, name="maggy-hdfs-token", daemon=True)
+        self._thread = threading.Thread(target=self._keep_until_stopped, name="maggy-hdfs-token", daemon=True)
 
-    def start(self) -> list[dict[str, Any]]:
-        """Obtain and renew the token once (which tells its expiry); the grants for the workers."""
+    def start(self) -> None:
+        """Obtain and renew the token once (which tells its expiry), and keep it from now on."""
+        self._obtain()
+        self._thread.start()
+
+    def _obtain(self) -> None:
+        """A new token, renewed once, as the current one; the one it replaces is retired."""
         body = self._call("GET", "GETDELEGATIONTOKEN", renewer=user())
         token = (body.get("Token") or {}).get("urlString")
         if not token:
             raise BackendUnavailableError(
                 f"HDFS {self.nodes.authority} gave no delegation token (is security on? {body!r:.200}): the executors "
                 "could not write the experiment's checkpoints.")
-        self.token = token
-        self._renew()
-        self._thread.start()
-        ca = None
-        if self.nodes.https and isinstance(bundle := ca_bundle(), str):
-            with open(bundle, encoding="utf-8") as f:
-                ca = f.read()
-        return [Grant(self.nodes.authority, self.nodes.hosts, self.nodes.https, token, ca).to_wire()]
+        try:
+            expires = self._renew(token)
+            ca = None
+            if self.nodes.https and isinstance(bundle := ca_bundle(), str):
+                with open(bundle, encoding="utf-8") as f:
+                    ca = f.read()
+        except BaseException:
+            self._cancel(token)  # not handed to anyone
+            raise
+        if self.token is not None:
+            self._retired.append((self.token, self.expires or 0.0))
+        self.token, self.expires, self.dates = token, expires, token_dates(token)
+        self.max_dates.append(self.dates[1] if self.dates else None)
+        self._replace_at = None if self.dates is None else self.dates[1] - 0.25 * (self.dates[1] - self.dates[0])
+        self.grants = (Grant(self.nodes.authority, self.nodes.hosts, self.nodes.https, token, ca).to_wire(),)
 
-    def _renew(self) -> None:
-        body = self._call("PUT", "RENEWDELEGATIONTOKEN", token=self.token)
-        self.expires = int(body["long"]) / 1000.0
+    def _renew(self, token: str) -> float:
+        body = self._call("PUT", "RENEWDELEGATIONTOKEN", token=token)
+        return int(body["long"]) / 1000.0
 
-    def _renew_until_stopped(self) -> None:
-        while not self._stop.wait(max(MIN_RENEW_WAIT, 0.5 * ((self.expires or 0.0) - time.time()))):
-            try:
-                self._renew()
-                self.renewals += 1
-            except Exception as exc:  # noqa: BLE001 - tried again; the workers keep the token meanwhile
-                self.failures += 1
-                log.warning("maggy: renewing the HDFS delegation token failed (%s: %s); trying again",
-                            type(exc).__name__, exc)
-                self._stop.wait(MIN_RENEW_WAIT)
+    def _keep_until_stopped(self) -> None:
+        """Renew the token at half its remaining life; replace it a quarter of its whole life
+        before its max date (so that every worker has the new one long before the old one ends),
+        and, where that fails, try again later while renewing the current one."""
+        wait = MIN_RENEW_WAIT  # before another try at a replacement that failed
+        while True:
+            now = time.time()
+            renew_at = now + 0.5 * ((self.expires or 0.0) - now)
+            due = min(renew_at, self._replace_at) if self._replace_at is not None else renew_at
+            if self._stop.wait(max(MIN_RENEW_WAIT, due - now)):
+                return
+            if self._replace_at is not None and time.time() >= self._replace_at:
+                try:
+                    self._obtain()
+                    self.version += 1  # after the grants: the driver hands them out from now on
+                    log.info("maggy: replaced the HDFS delegation token before its max date")
+                    wait = MIN_RENEW_WAIT
+                    continue
+                except Exception as exc:  # noqa: BLE001 - the current token still serves; tried again
+                    self.failures += 1
+                    log.warning("maggy: replacing the HDFS delegation token failed (%s: %s); trying again in %.0fs",
+                                type(exc).__name__, exc, wait)
+                    self._replace_at, wait = time.time() + wait, min(2 * wait, MAX_REPLACE_WAIT)
+            if time.time() >= renew_at:
+                try:
+                    self.expires = self._renew(self.token or "")
+                    self.renewals += 1
+                except Exception as exc:  # noqa: BLE001 - tried again; the workers keep the token meanwhile
+                    self.failures += 1
+                    log.warning("maggy: renewing the HDFS delegation token failed (%s: %s); trying again",
+                                type(exc).__name__, exc)
+                    self._stop.wait(MIN_RENEW_WAIT)
+
+    def _cancel(self, token: str) -> None:
+        try:
+            self._call("PUT", "CANCELDELEGATIONTOKEN", token=token)
+        except Exception as exc:  # noqa: BLE001 - it expires by itself
+            log.warning("maggy: cancelling an HDFS delegation token failed (%s); it expires by itself", exc)
 
     def stop(self) -> None:
-        """Stop renewing and cancel the token (the workers are done with it)."""
+        """Stop renewing and cancel the tokens still alive (the workers are done with them)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
-        if self.token is not None:
-            try:
-                self._call("PUT", "CANCELDELEGATIONTOKEN", token=self.token)
-            except Exception as exc:  # noqa: BLE001 - it expires by itself
-                log.warning("maggy: cancelling the HDFS delegation token failed (%s); it expires by itself", exc)
-            self.token = None
+        now = time.time()
+        for token in [t for t, expires in self._retired if expires > now] + ([self.token] if self.token else []):
+            self._cancel(token)
+        self.token = None
 
     def stats(self) -> dict[str, Any]:
-        return {"renewals": self.renewals, "renew_failures": self.failures, "expires": self.expires}
+        return {"renewals": self.renewals, "renew_failures": self.failures, "expires": self.expires,
+                "replacements": self.version, "max_dates": list(self.max_dates)}

@@ -15,7 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 PLATFORM = [sys.executable, str(ROOT / "scripts" / "local_platform.py")]
 PRINTED = {"HDFS_URI", "HADOOP_CONF_DIR", "KRB5_CONFIG", "MAGGY_PRINCIPAL", "MAGGY_KEYTAB", "MLFLOW_TRACKING_URI",
            "YARN_RM", "SPARK_YARN_PROPERTIES", "PYSPARK_PYTHON", "WEBHDFS_NN1", "WEBHDFS_NN2", "MAGGY_WEBHDFS_CA",
-           "KDC_PORT", "REALM", "HDFS_ADMIN_PRINCIPAL", "HDFS_ADMIN_KEYTAB", "TOKEN_RENEW_INTERVAL_S"}
+           "KDC_PORT", "REALM", "HDFS_ADMIN_PRINCIPAL", "HDFS_ADMIN_KEYTAB", "TOKEN_RENEW_INTERVAL_S",
+           "TOKEN_MAX_LIFETIME_S"}
 
 
 def pytest_collection_modifyitems(items):

@@ -215,3 +215,53 @@ def test_cluster_mode_logs_in_with_spark_submits_keytab(as_user, tmp_path):
     assert saved["stats"]["spark_master"] == "yarn" and saved["stats"]["hdfs_token"]["renew_failures"] == 0
     for trial in saved["trials"]:  # written by the executors with the token the AM's driver obtained
         assert hdfs.read_text(hdfs.join(runs[0], "trials", trial["trial_id"], "state")).split()[1] == "3"
+
+
+def test_a_token_is_replaced_before_its_max_date_and_the_workers_write_on_with_the_new_one(as_user, tmp_path):
+    """The platform's tokens live at most TOKEN_MAX_LIFETIME_S, which no renewal extends; a
+    trial runs longer. Its worker, a process of its own whose Kerberos is cut off, checkpoints to
+    the secure HDFS every second with the token the driver granted: after the first token's max
+    date it does so with the replacement, handed to it with a heartbeat's reply."""
+    from maggy.backends import LocalBackend
+
+    lifetime = float(as_user["TOKEN_MAX_LIFETIME_S"])
+    root = as_user["HDFS_URI"] + f"/user/maggy/replaced-{uuid.uuid4().hex[:8]}"
+    authority = nameservice(as_user)
+
+    def train(x, reporter):
+        import hashlib
+        import os
+        import time
+
+        from maggy.store import hdfs_auth
+
+        os.environ["KRB5CCNAME"] = "FILE:/nonexistent/krb5cc"  # no Kerberos here: only a granted token works
+        tokens = []  # a digest of each token this worker held, in order
+        started, step = time.time(), 0
+        while time.time() - started < lifetime + 8:
+            digest = hashlib.sha256(hdfs_auth.grant_for(authority).token.encode()).hexdigest()[:12]
+            if not tokens or tokens[-1] != digest:
+                tokens.append(digest)
+            with open(os.path.join(reporter.checkpoint_dir, "state"), "w") as f:
+                f.write(f"{step} {time.time()}")
+            reporter.checkpoint()  # an upload to the secure HDFS
+            reporter.broadcast(x, step)
+            step += 1
+            time.sleep(1.0)
+        return {"metric": x, "steps": step, "tokens": ",".join(tokens), "worker_pid": os.getpid()}
+
+    result = experiment.lagom(train, Searchspace(x=("DOUBLE", [0.0, 1.0])), num_trials=1, num_workers=1,
+                              es_policy="none", hb_interval=0.2, name="replaced", experiment_dir=root,
+                              backend=LocalBackend(), verbose=False)
+    (row,) = result.trials.to_dict(orient="records")
+    assert row["state"] == "FINALIZED" and row["worker_pid"] != os.getpid()
+    token = result.stats["hdfs_token"]
+    assert token["replacements"] >= 1 and token["renew_failures"] == 0, token
+    assert len(row["tokens"].split(",")) == 1 + token["replacements"]  # the worker took each new token
+    first_max_date = token["max_dates"][0]
+    assert first_max_date is not None and first_max_date < token["max_dates"][-1]
+    # the last checkpoint, written after the first token could no longer be used, is on HDFS
+    hdfs = storage_for(root)
+    step, written = hdfs.read_text(hdfs.join(hdfs.normalize(result.experiment_dir), "trials", row["trial_id"],
+                                             "state")).split()
+    assert int(step) == row["steps"] - 1 and float(written) > first_max_date + 2

@@ -93,3 +93,80 @@ def test_principal_and_keytab_are_checked_before_anything(tmp_path):
 def test_kerberos_failures_are_explained(failure, advice):
     assert re.search(advice, hdfs_auth.explain(RuntimeError(failure), "ns1"))
     assert hdfs_auth.explain(RuntimeError("connection refused"), "ns1") is None
+
+
+def hadoop_token(issued: float, max_date: float, number: int) -> str:
+    """A delegation token's URL string in Hadoop's encoding (Writable, base64url), as a NameNode
+    hands it out: the identifier (owner, renewer, real user, issue and max dates in ms, sequence
+    number, key id), a password, the kind and the service."""
+    import base64
+    import struct
+
+    def vlong(i: int) -> bytes:  # WritableUtils.writeVLong
+        if -112 <= i <= 127:
+            return struct.pack("b", i)
+        size, neg = (-120, True) if i < 0 else (-112, False)
+        i = ~i if neg else i
+        raw = i.to_bytes((i.bit_length() + 7) // 8, "big")
+        return struct.pack("b", size - len(raw)) + raw
+
+    def text(s: str) -> bytes:
+        return vlong(len(s.encode())) + s.encode()
+
+    ident = b"\x00" + text("maggy") + text("maggy") + text("") + vlong(int(issued * 1000)) + \
+        vlong(int(max_date * 1000)) + vlong(number) + vlong(1)
+    body = vlong(len(ident)) + ident + vlong(20) + bytes(20) + text("HDFS_DELEGATION_TOKEN") + text("ns9")
+    return base64.urlsafe_b64encode(body).decode().rstrip("=")
+
+
+class TokenOps:
+    """A NameNode's delegation-token operations as TokenKeeper calls them: tokens that live
+    ``lifetime`` seconds at most, renewable for ``renew`` at a time; ``failing`` GETs fail first."""
+
+    def __init__(self, lifetime: float, renew: float, failing: int = 0) -> None:
+        self.lifetime, self.renew, self.failing = lifetime, renew, failing
+        self.max_dates: dict[str, float] = {}
+        self.cancelled: list[str] = []
+
+    def __call__(self, method: str, op: str, **params):
+        import time
+
+        from maggy.store.hdfs import RemoteError
+
+        now = time.time()
+        if op == "GETDELEGATIONTOKEN":
+            if self.failing:
+                self.failing -= 1
+                raise RemoteError(403, "StandbyException", "no NameNode is active")
+            token = hadoop_token(now, now + self.lifetime, len(self.max_dates) + 1)
+            self.max_dates[token] = now + self.lifetime
+            return {"Token": {"urlString": token}}
+        token = params["token"]
+        if op == "CANCELDELEGATIONTOKEN":
+            self.cancelled.append(token)
+            return {}
+        if token in self.cancelled or now > self.max_dates[token]:
+            raise RemoteError(403, "InvalidToken", "token is expired")
+        return {"long": int(min(now + self.renew, self.max_dates[token]) * 1000)}
+
+
+def test_the_token_is_replaced_before_its_max_date_and_a_failed_replacement_is_tried_again():
+    from maggy.store.hadoop_conf import NameNodes
+    from tests.conftest import wait_for
+
+    namenode = TokenOps(lifetime=6.0, renew=2.0, failing=0)
+    keeper = hdfs_auth.TokenKeeper(NameNodes("ns9", ("a:9871",)), namenode)
+    keeper.start()
+    try:
+        first = keeper.grants[0]["token"]
+        assert keeper.version == 0 and hdfs_auth.token_dates(first)[1] == pytest.approx(namenode.max_dates[first], abs=1e-3)
+        namenode.failing = 1  # the first try at a replacement fails (a failover, say): tried again a second later
+        wait_for(lambda: keeper.version >= 1, timeout=15, what="the token's replacement")
+        second = keeper.grants[0]["token"]
+        assert second != first and keeper.failures == 1 and keeper.renewals >= 1
+        # replaced a quarter of its life before its max date (4.5 s in), give or take the failed try
+        assert namenode.max_dates[second] - namenode.max_dates[first] == pytest.approx(4.5 + 1.0, abs=0.8)
+        assert keeper.stats()["max_dates"][:2] == pytest.approx([namenode.max_dates[first], namenode.max_dates[second]])
+    finally:
+        keeper.stop()
+    assert second in namenode.cancelled  # the current one; the first, no longer renewed, lapsed or is cancelled too
