@@ -5,7 +5,7 @@ A worker sends a request and the driver answers with one reply:
 ========================  ===========================================================
 request (worker → driver)  reply (driver → worker)
 ========================  ===========================================================
-:class:`Register`          :class:`Ok`
+:class:`Register`          :class:`Welcome` (the driver's grants)
 :class:`Get`               :class:`Assignment` (a trial), :class:`Wait` or :class:`Done`
 :class:`Metric`            :class:`Ok`, or :class:`Stop` when the trial should end early
 :class:`Log`               :class:`Ok`
@@ -13,6 +13,9 @@ request (worker → driver)  reply (driver → worker)
 :class:`WorkerError`       :class:`Ok`
 :class:`Rendezvous`        :class:`Ok`, or :class:`Stop` when the gang's attempt is over
 ========================  ===========================================================
+
+An :class:`Ok`, :class:`Stop` or :class:`Assignment` carries the driver's grants once more where
+they changed since the worker heard them (a secure HDFS's token, replaced before its max date).
 
 ``to_body()`` gives the JSON object that travels in a frame; ``from_body()`` checks every field's
 type (and range, where one applies) and raises :class:`BodyError` for anything that does not fit,

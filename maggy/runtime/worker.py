@@ -103,7 +103,7 @@ class _Worker:
 
     def request(self, message: Message) -> Message:
         """The driver's reply to ``message``; grants it carries (WELCOME's, and a replaced secure
-        HDFS token on an OK or TRIAL) are installed, for checkpoints and artifacts."""
+        HDFS token on an OK, STOP or TRIAL) are installed, for checkpoints and artifacts."""
         reply = self.client.request(message)
         grants = getattr(reply, "grants", ())
         if grants:

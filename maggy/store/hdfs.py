@@ -67,8 +67,9 @@ def refusal_hook(authority: str) -> Callable[..., requests.Response]:
     login with a SecurityException (or InvalidToken) as 403, which pyhdfs would turn into an
     AssertionError (it expects 401 for SecurityException)."""
     def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        if response.status_code not in (401, 403) or _TOKEN_OPS.search(response.request.url or ""):
-            return response  # a token operation's refusal is about its token argument (see TokenKeeper)
+        if response.status_code not in (401, 403) or \
+                response.status_code == 403 and _TOKEN_OPS.search(response.request.url or ""):
+            return response  # a token operation's 403 is about its token argument (see TokenKeeper)
         error = RemoteError.of(response)
         if error.exception.rsplit("$", 1)[-1] not in ("SecurityException", "InvalidToken"):
             return response  # e.g. AccessControlException: a permission, said by its own error

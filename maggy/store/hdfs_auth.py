@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import os
 import struct
 import tempfile
@@ -314,7 +315,7 @@ class TokenKeeper:
         self.grants: tuple[dict[str, Any], ...] = ()
         self.version = 0
         self.renewals = 0
-        self.failures = 0
+        self.failures = self.replace_failures = 0
         self._retired: list[tuple[str, float]] = []  # replaced tokens and their last expiry (no longer renewed)
         self._replace_at: float | None = None
         self.max_dates: list[float | None] = []  # each token's, the first one's first
@@ -326,8 +327,9 @@ class TokenKeeper:
         self._obtain()
         self._thread.start()
 
-    def _obtain(self) -> None:
-        """A new token, renewed once, as the current one; the one it replaces is retired."""
+    def _obtain(self) -> bool:
+        """A new token, renewed once, as the current one (the one it replaces is retired); False
+        when the keeper was stopped meanwhile (the new token is cancelled, not handed out)."""
         body = self._call("GET", "GETDELEGATIONTOKEN", renewer=user())
         token = (body.get("Token") or {}).get("urlString")
         if not token:
@@ -343,37 +345,52 @@ class TokenKeeper:
         except BaseException:
             self._cancel(token)  # not handed to anyone
             raise
+        if self._stop.is_set():
+            self._cancel(token)
+            return False
         if self.token is not None:
             self._retired.append((self.token, self.expires or 0.0))
         self.token, self.expires, self.dates = token, expires, token_dates(token)
         self.max_dates.append(self.dates[1] if self.dates else None)
         self._replace_at = None if self.dates is None else self.dates[1] - 0.25 * (self.dates[1] - self.dates[0])
+        if self.dates is None:
+            log.warning("maggy: the HDFS delegation token's max date cannot be read from it: it is renewed but not "
+                        "replaced, so the experiment's workers lose HDFS at dfs.namenode.delegation.token.max-lifetime")
         self.grants = (Grant(self.nodes.authority, self.nodes.hosts, self.nodes.https, token, ca).to_wire(),)
+        return True
 
     def _renew(self, token: str) -> float:
         body = self._call("PUT", "RENEWDELEGATIONTOKEN", token=token)
         return int(body["long"]) / 1000.0
 
+    def _renew_at(self, now: float) -> float:
+        """When to renew: at half the token's remaining life; never once renewals reach its max
+        date (they cannot extend it: it is replaced instead)."""
+        if self.dates is not None and self.expires is not None and self.expires >= self.dates[1] - 1e-3:
+            return math.inf
+        return now + 0.5 * ((self.expires or 0.0) - now)
+
     def _keep_until_stopped(self) -> None:
         """Renew the token at half its remaining life; replace it a quarter of its whole life
         before its max date (so that every worker has the new one long before the old one ends),
-        and, where that fails, try again later while renewing the current one."""
+        or at once when HDFS no longer takes it; where a replacement fails, try again later while
+        renewing the current one."""
         wait = MIN_RENEW_WAIT  # before another try at a replacement that failed
         while True:
             now = time.time()
-            renew_at = now + 0.5 * ((self.expires or 0.0) - now)
-            due = min(renew_at, self._replace_at) if self._replace_at is not None else renew_at
+            renew_at = self._renew_at(now)
+            due = min(renew_at, math.inf if self._replace_at is None else self._replace_at)
             if self._stop.wait(max(MIN_RENEW_WAIT, due - now)):
                 return
             if self._replace_at is not None and time.time() >= self._replace_at:
                 try:
-                    self._obtain()
-                    self.version += 1  # after the grants: the driver hands them out from now on
-                    log.info("maggy: replaced the HDFS delegation token before its max date")
+                    if self._obtain():
+                        self.version += 1  # after the grants: the driver hands them out from now on
+                        log.info("maggy: replaced the HDFS delegation token before its max date")
                     wait = MIN_RENEW_WAIT
                     continue
                 except Exception as exc:  # noqa: BLE001 - the current token still serves; tried again
-                    self.failures += 1
+                    self.replace_failures += 1
                     log.warning("maggy: replacing the HDFS delegation token failed (%s: %s); trying again in %.0fs",
                                 type(exc).__name__, exc, wait)
                     self._replace_at, wait = time.time() + wait, min(2 * wait, MAX_REPLACE_WAIT)
@@ -383,8 +400,12 @@ class TokenKeeper:
                     self.renewals += 1
                 except Exception as exc:  # noqa: BLE001 - tried again; the workers keep the token meanwhile
                     self.failures += 1
-                    log.warning("maggy: renewing the HDFS delegation token failed (%s: %s); trying again",
-                                type(exc).__name__, exc)
+                    dead = str(getattr(exc, "exception", "")).endswith("InvalidToken") or \
+                        (self.expires or 0.0) <= time.time()
+                    if dead:  # cancelled by someone, or lapsed: a new one now
+                        self._replace_at = time.time()
+                    log.warning("maggy: renewing the HDFS delegation token failed (%s: %s); %s", type(exc).__name__,
+                                exc, "obtaining a new one" if dead else "trying again")
                     self._stop.wait(MIN_RENEW_WAIT)
 
     def _cancel(self, token: str) -> None:
@@ -405,4 +426,5 @@ class TokenKeeper:
 
     def stats(self) -> dict[str, Any]:
         return {"renewals": self.renewals, "renew_failures": self.failures, "expires": self.expires,
-                "replacements": self.version, "max_dates": list(self.max_dates)}
+                "replacements": self.version, "replace_failures": self.replace_failures,
+                "max_dates": list(self.max_dates)}

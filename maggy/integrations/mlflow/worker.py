@@ -87,8 +87,12 @@ def _release() -> bool:
     stack = getattr(getattr(fluent, "_active_run_stack", None), "get", lambda: None)()
     if not isinstance(stack, list) or not stack:
         return False
-    mlflow.flush_async_logging()  # what train_fn logged with synchronous=False, as end_run would
-    stack.pop()
+    try:
+        mlflow.flush_async_logging()  # what train_fn logged with synchronous=False, as end_run would
+    except Exception as exc:  # noqa: BLE001 - the run is let go all the same
+        log.warning("maggy: could not flush what the trial logged to MLflow asynchronously: %s", exc)
+    finally:
+        stack.pop()
     return True
 
 

@@ -121,11 +121,13 @@ def hadoop_token(issued: float, max_date: float, number: int) -> str:
 
 class TokenOps:
     """A NameNode's delegation-token operations as TokenKeeper calls them: tokens that live
-    ``lifetime`` seconds at most, renewable for ``renew`` at a time; ``failing`` GETs fail first."""
+    ``lifetime`` seconds at most, renewable for ``renew`` at a time; the first renewal of the
+    next ``failing_firsts`` new tokens fails."""
 
-    def __init__(self, lifetime: float, renew: float, failing: int = 0) -> None:
-        self.lifetime, self.renew, self.failing = lifetime, renew, failing
-        self.max_dates: dict[str, float] = {}
+    def __init__(self, lifetime: float, renew: float) -> None:
+        self.lifetime, self.renew, self.failing_firsts = lifetime, renew, 0
+        self.issued: dict[str, float] = {}
+        self.renewed: set[str] = set()
         self.cancelled: list[str] = []
 
     def __call__(self, method: str, op: str, **params):
@@ -135,38 +137,63 @@ class TokenOps:
 
         now = time.time()
         if op == "GETDELEGATIONTOKEN":
-            if self.failing:
-                self.failing -= 1
-                raise RemoteError(403, "StandbyException", "no NameNode is active")
-            token = hadoop_token(now, now + self.lifetime, len(self.max_dates) + 1)
-            self.max_dates[token] = now + self.lifetime
+            token = hadoop_token(now, now + self.lifetime, len(self.issued) + 1)
+            self.issued[token] = now
             return {"Token": {"urlString": token}}
         token = params["token"]
         if op == "CANCELDELEGATIONTOKEN":
             self.cancelled.append(token)
             return {}
-        if token in self.cancelled or now > self.max_dates[token]:
-            raise RemoteError(403, "InvalidToken", "token is expired")
-        return {"long": int(min(now + self.renew, self.max_dates[token]) * 1000)}
+        if token not in self.renewed and self.failing_firsts:
+            self.failing_firsts -= 1
+            raise RemoteError(403, "RetriableException", "the NameNode is busy")
+        if token in self.cancelled or now > self.issued[token] + self.lifetime:
+            raise RemoteError(403, "InvalidToken", "token is expired or cancelled")
+        self.renewed.add(token)
+        return {"long": int(min(now + self.renew, self.issued[token] + self.lifetime) * 1000)}
 
 
-def test_the_token_is_replaced_before_its_max_date_and_a_failed_replacement_is_tried_again():
+@pytest.fixture
+def keeper(monkeypatch):
+    """A TokenKeeper on a NameNode's token operations (a minute's tokens, renewable for 2 s),
+    with waits of 0.1 s at the least: stopped at the end."""
     from maggy.store.hadoop_conf import NameNodes
+
+    monkeypatch.setattr(hdfs_auth, "MIN_RENEW_WAIT", 0.1)
+    namenode = TokenOps(lifetime=60.0, renew=2.0)
+    kept = hdfs_auth.TokenKeeper(NameNodes("ns9", ("a:9871",)), namenode)
+    kept.namenode = namenode
+    yield kept
+    kept.stop()
+
+
+def test_the_token_is_replaced_a_quarter_of_its_life_before_its_max_date(keeper):
+    """A new token whose set-up fails is cancelled, not handed out, and tried again at once."""
     from tests.conftest import wait_for
 
-    namenode = TokenOps(lifetime=6.0, renew=2.0, failing=0)
-    keeper = hdfs_auth.TokenKeeper(NameNodes("ns9", ("a:9871",)), namenode)
+    namenode = keeper.namenode
+    namenode.lifetime = 4.0
     keeper.start()
-    try:
-        first = keeper.grants[0]["token"]
-        assert keeper.version == 0 and hdfs_auth.token_dates(first)[1] == pytest.approx(namenode.max_dates[first], abs=1e-3)
-        namenode.failing = 1  # the first try at a replacement fails (a failover, say): tried again a second later
-        wait_for(lambda: keeper.version >= 1, timeout=15, what="the token's replacement")
-        second = keeper.grants[0]["token"]
-        assert second != first and keeper.failures == 1 and keeper.renewals >= 1
-        # replaced a quarter of its life before its max date (4.5 s in), give or take the failed try
-        assert namenode.max_dates[second] - namenode.max_dates[first] == pytest.approx(4.5 + 1.0, abs=0.8)
-        assert keeper.stats()["max_dates"][:2] == pytest.approx([namenode.max_dates[first], namenode.max_dates[second]])
-    finally:
-        keeper.stop()
-    assert second in namenode.cancelled  # the current one; the first, no longer renewed, lapsed or is cancelled too
+    first = keeper.grants[0]["token"]
+    assert hdfs_auth.token_dates(first)[1] == pytest.approx(namenode.issued[first] + 4.0, abs=1e-3)
+    assert keeper.version == 0
+    namenode.failing_firsts = 1  # the replacement's first renewal fails
+    wait_for(lambda: keeper.version >= 1, timeout=10, what="the token's replacement")
+    second = keeper.grants[0]["token"]
+    assert second != first and keeper.replace_failures == 1 and keeper.renewals >= 1
+    assert namenode.issued[first] + 3.0 <= namenode.issued[second] < namenode.issued[first] + 4.0  # 3 s in, give or take
+    (dropped,) = [t for t in namenode.cancelled if t not in (first, second)]  # the failed one: never handed out
+    assert dropped not in {g["token"] for g in keeper.grants}
+    keeper.stop()
+    assert second in namenode.cancelled
+
+
+def test_a_token_hdfs_no_longer_takes_is_replaced_at_once(keeper):
+    from tests.conftest import wait_for
+
+    keeper.start()
+    first = keeper.grants[0]["token"]
+    keeper.namenode.cancelled.append(first)  # cancelled by someone else: its next renewal fails
+    wait_for(lambda: keeper.version >= 1, timeout=10, what="a new token")
+    assert keeper.grants[0]["token"] != first and keeper.failures == 1
+    assert keeper.namenode.issued[keeper.grants[0]["token"]] < keeper.namenode.issued[first] + 5  # not 45 s later
