@@ -1,5 +1,15 @@
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
+import threading
+from typing import Iterator
+
+import pytest
+
+from maggy.store import hdfs_auth
+from maggy.store.hdfs import CredentialsRefused, HdfsStorage
 from maggy.store.storage import as_given, storage_for
 
 
@@ -14,18 +24,30 @@ def test_an_hdfs_directory_is_shown_as_the_user_gave_it(monkeypatch):
     assert as_given(inside, webhdfs) == inside  # given as webhdfs://: shown so
 
 
+class _Quiet(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A WebHDFS stand-in answering with ``handler`` on loopback, for the test's length: its host:port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_an_hdfs_read_cut_short_by_the_datanode_is_read_again():
     """A DataNode may close a read of a file under append before its last bytes (seen on the
     platform while the driver appended the journal): the read is made again, not failed."""
-    import http.server
-    import threading
-
-    from maggy.store.hdfs import HdfsStorage
-
     body = b"line one\nline two\n"
     served = []
 
-    class WebHdfs(http.server.BaseHTTPRequestHandler):
+    class WebHdfs(_Quiet):
         def do_GET(self):  # noqa: N802 (http.server's name)
             if self.path.startswith("/webhdfs/"):  # the NameNode: redirect to the DataNode
                 self.send_response(307)
@@ -42,41 +64,23 @@ def test_an_hdfs_read_cut_short_by_the_datanode_is_read_again():
                 self.wfile.write(body)
             self.close_connection = True
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebHdfs)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        storage = HdfsStorage(f"127.0.0.1:{server.server_address[1]}")
-        assert storage.read_text("webhdfs://x/exp/journal.jsonl") == body.decode()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(WebHdfs) as address:
+        assert HdfsStorage(address).read_text("webhdfs://x/exp/journal.jsonl") == body.decode()
     assert len(served) == 2 and all("op=OPEN" in p and "/exp/journal.jsonl" in p for p in served)
 
 
-def test_hdfs_refusing_a_token_or_a_login_is_said_as_such_not_as_pyhdfs_assertion_error(monkeypatch):
+def test_hdfs_refusing_a_token_or_a_login_is_said_as_such_not_as_pyhdfs_assertion_error():
     """Hadoop answers a cancelled or expired delegation token with a SecurityException as 403
     (a real NameNode's body, served on loopback); pyhdfs expects 401 for it and raised
     AssertionError. A worker holding a grant hears what happened to its token and the way back;
     the driver hears about its Kerberos login."""
-    import http.server
-    import json
-    import threading
-
-    import pytest
-
-    from maggy.store import hdfs_auth
-    from maggy.store.hdfs import CredentialsRefused, HdfsStorage
-
     body = json.dumps({"RemoteException": {
         "exception": "SecurityException", "javaClassName": "java.lang.SecurityException",
         "message": "Failed to obtain user group information: org.apache.hadoop.security.token.SecretManager$"
                    "InvalidToken: token (token for maggy: HDFS_DELEGATION_TOKEN owner=maggy, sequenceNumber=7) "
                    "can't be found in cache"}}).encode()
 
-    class NameNode(http.server.BaseHTTPRequestHandler):
+    class NameNode(_Quiet):
         def do_GET(self):  # noqa: N802 (http.server's name)
             self.send_response(403)
             self.send_header("Content-Type", "application/json")
@@ -84,21 +88,14 @@ def test_hdfs_refusing_a_token_or_a_login_is_said_as_such_not_as_pyhdfs_assertio
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NameNode)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    address = f"127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(NameNode) as address:
         with pytest.raises(CredentialsRefused, match=r"refused this process's credentials.*Run kinit again"):
             HdfsStorage(address).exists("webhdfs://x/exp/journal.jsonl")
         hdfs_auth.install([hdfs_auth.Grant(address, (address,), False, "TOKEN").to_wire()])
-        with pytest.raises(CredentialsRefused, match=r"can't be found in cache.*cancelled.*max-lifetime.*same lagom "
-                                                      r"call again") as refused:
-            HdfsStorage(address).read_text("webhdfs://x/exp/journal.jsonl")
+        try:
+            with pytest.raises(CredentialsRefused, match=r"can't be found in cache.*cancelled.*max-lifetime.*same "
+                                                          r"lagom call again") as refused:
+                HdfsStorage(address).read_text("webhdfs://x/exp/journal.jsonl")
+        finally:
+            hdfs_auth._Process.grants.pop(address, None)
         assert refused.value.status == 403 and refused.value.exception == "SecurityException"
-    finally:
-        hdfs_auth._Process.grants.pop(address, None)
-        server.shutdown()
-        server.server_close()
